@@ -1,0 +1,136 @@
+//! Which address a request came from.
+//!
+//! The TCP peer, unless the peer is a trusted proxy (the front door): then the
+//! address that proxy appended to `x-forwarded-for`. Walking the header from
+//! the right and skipping trusted hops finds the first address no trusted
+//! proxy vouches for; anything left of it may have been written by the client
+//! and is never believed.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::network::canonical;
+
+pub fn resolve_client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted_proxies: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = canonical(peer?);
+    let is_trusted = |addr: &IpAddr| trusted_proxies.iter().any(|net| net.contains(addr));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let Some(header) = forwarded_for else {
+        return Some(peer);
+    };
+    let mut hops = header.rsplit(',').map(str::trim).filter(|hop| !hop.is_empty());
+    let mut last_parsed = peer;
+    for hop in hops.by_ref() {
+        // An unparsable hop means the chain can't be trusted past this point:
+        // stop at the last address a trusted proxy gave us.
+        let Some(addr) = parse_hop(hop) else {
+            return Some(last_parsed);
+        };
+        let addr = canonical(addr);
+        if !is_trusted(&addr) {
+            return Some(addr);
+        }
+        last_parsed = addr;
+    }
+    Some(last_parsed)
+}
+
+/// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:5678`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(addr) = hop.parse::<IpAddr>() {
+        return Some(addr);
+    }
+    hop.parse::<std::net::SocketAddr>().ok().map(|sa| sa.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn trusted() -> Vec<IpNet> {
+        vec!["10.0.0.0/24".parse().unwrap(), "fd00::/64".parse().unwrap()]
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_even_with_a_forwarded_header() {
+        let addr = resolve_client_address(Some(ip("203.0.113.9")), Some("10.0.0.1, 1.2.3.4"), &trusted());
+        assert_eq!(addr, Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn trusted_peer_reports_the_address_it_appended() {
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("192.168.1.20"), &trusted());
+        assert_eq!(addr, Some(ip("192.168.1.20")));
+    }
+
+    #[test]
+    fn a_forged_leftmost_entry_is_ignored() {
+        // The client sent "x-forwarded-for: 10.20.30.40"; the proxy appended the real peer.
+        let addr = resolve_client_address(
+            Some(ip("10.0.0.5")),
+            Some("10.20.30.40, 198.51.100.7"),
+            &trusted(),
+        );
+        assert_eq!(addr, Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn chained_trusted_proxies_are_skipped() {
+        let addr = resolve_client_address(
+            Some(ip("10.0.0.5")),
+            Some("6.6.6.6, 198.51.100.7, 10.0.0.9"),
+            &trusted(),
+        );
+        assert_eq!(addr, Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn trusted_peer_without_header_is_the_client() {
+        assert_eq!(
+            resolve_client_address(Some(ip("10.0.0.5")), None, &trusted()),
+            Some(ip("10.0.0.5"))
+        );
+    }
+
+    #[test]
+    fn garbage_hop_stops_the_walk_at_the_last_trusted_address() {
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("1.1.1.1, nonsense"), &trusted());
+        assert_eq!(addr, Some(ip("10.0.0.5")));
+    }
+
+    #[test]
+    fn hops_with_ports_and_ipv6_are_understood() {
+        let addr = resolve_client_address(Some(ip("fd00::1")), Some("[2001:db8::7]:443"), &trusted());
+        assert_eq!(addr, Some(ip("2001:db8::7")));
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("192.0.2.1:5555"), &trusted());
+        assert_eq!(addr, Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn ipv4_mapped_peer_is_matched_against_ipv4_trusted_proxies() {
+        let addr = resolve_client_address(Some(ip("::ffff:10.0.0.5")), Some("192.0.2.1"), &trusted());
+        assert_eq!(addr, Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn no_peer_means_no_address() {
+        assert_eq!(resolve_client_address(None, Some("1.2.3.4"), &trusted()), None);
+    }
+
+    #[test]
+    fn with_no_trusted_proxies_the_header_is_never_read() {
+        let addr = resolve_client_address(Some(ip("127.0.0.1")), Some("10.20.30.40"), &[]);
+        assert_eq!(addr, Some(ip("127.0.0.1")));
+    }
+}

@@ -1,0 +1,24 @@
+//! ATTN's rules, as pure functions with no I/O.
+//!
+//! Services call these to decide; the stores and the gRPC layer only move
+//! data. Everything here is unit-tested without Redis, PostgreSQL or a network.
+
+pub mod access;
+pub mod audit;
+pub mod client_address;
+pub mod invalid;
+pub mod network;
+pub mod paging;
+pub mod record;
+pub mod roster;
+pub mod security;
+pub mod selfie;
+pub mod session;
+pub mod validate;
+
+pub use access::{Access, Role};
+pub use audit::AuditEntry;
+pub use invalid::Invalid;
+pub use record::{AttendConflict, Record, RecordStatus};
+pub use security::SecurityOption;
+pub use session::SessionMeta;

@@ -1,0 +1,341 @@
+//! A student's line on a session's roster, and the rules for changing it.
+//!
+//! The same struct is the JSON value kept in Redis while a session is live,
+//! and the row archived in PostgreSQL afterwards.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The seeds' fail reasons, kept word for word: clients and reports match on them.
+pub mod fail_reason {
+    pub const WIFI_FAILED: &str = "WIFI_FAILED";
+    pub const WIFI_REQUIRED_BUT_IP_MISSING: &str = "WIFI_REQUIRED_BUT_IP_MISSING";
+    pub const FACE_RECOGNITION_PENDING: &str = "FACE_RECOGNITION_PENDING";
+    pub const FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING: &str =
+        "FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING";
+    pub const FACE_VERIFICATION_SUBMISSION_FAILED: &str = "FACE_VERIFICATION_SUBMISSION_FAILED";
+    pub const REFERENCE_IMAGE_NOT_FOUND: &str = "REFERENCE_IMAGE_NOT_FOUND";
+    /// Followed by `: <the gateway's reason>`.
+    pub const FACE_VERIFICATION_FAILED: &str = "FACE_VERIFICATION_FAILED";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub student_number: String,
+    pub student_full_name: String,
+    pub is_attended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attendance_time_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_reason: Option<String>,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_time_ms: Option<i64>,
+    /// Set when a teacher decided this record (accept, fail, add, delete):
+    /// the student can then no longer overwrite it by checking in again.
+    #[serde(default)]
+    pub by_teacher: bool,
+    /// Whether a new check-in may replace this record. Derived from the other
+    /// fields by [`Record::may_retry`] and stored so that the atomic check-in
+    /// in Redis can test one flag instead of repeating this rule in Lua.
+    #[serde(default)]
+    pub may_retry: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStatus {
+    Attended,
+    Pending,
+    Failed,
+    Deleted,
+}
+
+/// Why a student may not check in again over an existing record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttendConflict {
+    AlreadyAttended,
+    AlreadyPending,
+    /// The teacher failed the student by hand; only the teacher can change that.
+    FailedByTeacher,
+    /// The teacher removed the record.
+    Deleted,
+}
+
+impl AttendConflict {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::AlreadyAttended => "you have already attended this session",
+            Self::AlreadyPending => "your check-in is already pending a face check",
+            Self::FailedByTeacher => "your teacher marked this check-in as failed; ask them to accept you",
+            Self::Deleted => "your teacher removed your record from this session; ask them to add you",
+        }
+    }
+}
+
+pub fn millis_to_time(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+impl Record {
+    fn new(student_number: &str, student_full_name: &str) -> Self {
+        Self {
+            student_number: student_number.to_owned(),
+            student_full_name: student_full_name.to_owned(),
+            is_attended: false,
+            attendance_time_ms: None,
+            fail_reason: None,
+            is_deleted: false,
+            deletion_reason: None,
+            deletion_time_ms: None,
+            by_teacher: false,
+            may_retry: false,
+        }
+    }
+
+    /// A check-in that passed every check the session asks for.
+    pub fn attended(student_number: &str, student_full_name: &str, now_ms: i64) -> Self {
+        let mut record = Self::new(student_number, student_full_name);
+        record.is_attended = true;
+        record.attendance_time_ms = Some(now_ms);
+        record.sealed()
+    }
+
+    /// A check-in that failed a check; `reason` is one of [`fail_reason`].
+    pub fn failed(student_number: &str, student_full_name: &str, reason: &str) -> Self {
+        let mut record = Self::new(student_number, student_full_name);
+        record.fail_reason = Some(reason.to_owned());
+        record.sealed()
+    }
+
+    /// A check-in waiting for the face gateway.
+    pub fn pending_face_check(student_number: &str, student_full_name: &str) -> Self {
+        Self::failed(
+            student_number,
+            student_full_name,
+            fail_reason::FACE_RECOGNITION_PENDING,
+        )
+    }
+
+    /// Recomputes the derived `may_retry` flag; every constructor and edit ends here.
+    fn sealed(mut self) -> Self {
+        self.may_retry = self.attend_conflict().is_none();
+        self
+    }
+
+    pub fn status(&self) -> RecordStatus {
+        if self.is_deleted {
+            RecordStatus::Deleted
+        } else if self.is_attended {
+            RecordStatus::Attended
+        } else if self.fail_reason.as_deref() == Some(fail_reason::FACE_RECOGNITION_PENDING) {
+            RecordStatus::Pending
+        } else {
+            RecordStatus::Failed
+        }
+    }
+
+    /// Final: nothing the system does will change it any more (a teacher still can).
+    pub fn is_final(&self) -> bool {
+        self.status() != RecordStatus::Pending
+    }
+
+    /// The seeds' rule: attended or pending can't be attended again; an
+    /// earlier failed check-in may be retried. We add: a teacher's decision
+    /// stands until the teacher changes it.
+    pub fn attend_conflict(&self) -> Option<AttendConflict> {
+        match self.status() {
+            RecordStatus::Deleted => Some(AttendConflict::Deleted),
+            RecordStatus::Attended => Some(AttendConflict::AlreadyAttended),
+            RecordStatus::Pending => Some(AttendConflict::AlreadyPending),
+            RecordStatus::Failed if self.by_teacher => Some(AttendConflict::FailedByTeacher),
+            RecordStatus::Failed => None,
+        }
+    }
+
+    // === teacher edits ===
+
+    /// The teacher accepts the student. Keeps the first attendance time if any.
+    pub fn accepted(&self, now_ms: i64) -> Self {
+        let mut record = self.clone();
+        record.is_attended = true;
+        record.attendance_time_ms = Some(self.attendance_time_ms.unwrap_or(now_ms));
+        record.fail_reason = None;
+        record.is_deleted = false;
+        record.deletion_reason = None;
+        record.deletion_time_ms = None;
+        record.by_teacher = true;
+        record.sealed()
+    }
+
+    /// The teacher fails the student with a reason of their own.
+    pub fn failed_by_teacher(&self, reason: &str) -> Self {
+        let mut record = self.clone();
+        record.is_attended = false;
+        record.attendance_time_ms = None;
+        record.fail_reason = Some(reason.to_owned());
+        record.is_deleted = false;
+        record.deletion_reason = None;
+        record.deletion_time_ms = None;
+        record.by_teacher = true;
+        record.sealed()
+    }
+
+    /// A record the teacher writes by hand (AddStudent).
+    pub fn added_by_teacher(
+        student_number: &str,
+        student_full_name: &str,
+        is_attended: bool,
+        reason: &str,
+        now_ms: i64,
+    ) -> Self {
+        let base = Self::new(student_number, student_full_name);
+        if is_attended {
+            base.accepted(now_ms)
+        } else {
+            base.failed_by_teacher(reason)
+        }
+    }
+
+    /// Soft delete: the record stays, marked deleted with reason and time.
+    pub fn deleted(&self, reason: &str, now_ms: i64) -> Self {
+        let mut record = self.clone();
+        record.is_deleted = true;
+        record.deletion_reason = Some(reason.to_owned());
+        record.deletion_time_ms = Some(now_ms);
+        record.by_teacher = true;
+        record.sealed()
+    }
+
+    // === face check results ===
+
+    /// The face gateway matched the student.
+    pub fn face_verified(&self, now_ms: i64) -> Self {
+        let mut record = self.clone();
+        record.is_attended = true;
+        record.attendance_time_ms = Some(now_ms);
+        record.fail_reason = None;
+        record.sealed()
+    }
+
+    /// The face gateway did not match, or the check could not be completed.
+    pub fn face_failed(&self, reason: &str) -> Self {
+        let mut record = self.clone();
+        record.is_attended = false;
+        record.attendance_time_ms = None;
+        record.fail_reason = Some(format!("{}: {reason}", fail_reason::FACE_VERIFICATION_FAILED));
+        record.sealed()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a record always serialises")
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<Self>(json).map(Self::sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000_000;
+
+    #[test]
+    fn an_attended_record_cannot_be_attended_again() {
+        let record = Record::attended("s1", "Ada", NOW);
+        assert_eq!(record.status(), RecordStatus::Attended);
+        assert_eq!(record.attend_conflict(), Some(AttendConflict::AlreadyAttended));
+        assert!(!record.may_retry);
+    }
+
+    #[test]
+    fn a_pending_record_cannot_be_attended_again() {
+        let record = Record::pending_face_check("s1", "Ada");
+        assert_eq!(record.status(), RecordStatus::Pending);
+        assert_eq!(record.attend_conflict(), Some(AttendConflict::AlreadyPending));
+        assert!(!record.is_final());
+    }
+
+    #[test]
+    fn a_failed_network_check_may_be_retried() {
+        let record = Record::failed("s1", "Ada", fail_reason::WIFI_FAILED);
+        assert_eq!(record.status(), RecordStatus::Failed);
+        assert_eq!(record.attend_conflict(), None);
+        assert!(record.may_retry);
+        assert!(record.is_final());
+    }
+
+    #[test]
+    fn a_teachers_fail_stands_until_the_teacher_changes_it() {
+        let record = Record::attended("s1", "Ada", NOW).failed_by_teacher("left early");
+        assert_eq!(record.attend_conflict(), Some(AttendConflict::FailedByTeacher));
+        assert_eq!(record.fail_reason.as_deref(), Some("left early"));
+        assert!(record.attendance_time_ms.is_none());
+        let accepted = record.accepted(NOW + 5);
+        assert!(accepted.is_attended);
+        assert_eq!(accepted.attendance_time_ms, Some(NOW + 5));
+        assert_eq!(accepted.fail_reason, None);
+    }
+
+    #[test]
+    fn accepting_keeps_the_first_attendance_time() {
+        let record = Record::attended("s1", "Ada", NOW).accepted(NOW + 1000);
+        assert_eq!(record.attendance_time_ms, Some(NOW));
+    }
+
+    #[test]
+    fn a_deleted_record_keeps_its_reason_and_time_and_blocks_check_in() {
+        let record = Record::attended("s1", "Ada", NOW).deleted("duplicate", NOW + 1);
+        assert_eq!(record.status(), RecordStatus::Deleted);
+        assert_eq!(record.deletion_reason.as_deref(), Some("duplicate"));
+        assert_eq!(record.deletion_time_ms, Some(NOW + 1));
+        assert_eq!(record.attend_conflict(), Some(AttendConflict::Deleted));
+        assert!(record.is_attended, "soft delete keeps the other fields");
+    }
+
+    #[test]
+    fn accepting_a_deleted_record_restores_it() {
+        let record = Record::attended("s1", "Ada", NOW).deleted("oops", NOW).accepted(NOW);
+        assert!(!record.is_deleted);
+        assert!(record.deletion_reason.is_none());
+    }
+
+    #[test]
+    fn face_results_finish_a_pending_record() {
+        let pending = Record::pending_face_check("s1", "Ada");
+        let ok = pending.face_verified(NOW);
+        assert_eq!(ok.status(), RecordStatus::Attended);
+        assert_eq!(ok.fail_reason, None);
+        let bad = pending.face_failed("faces do not match");
+        assert_eq!(bad.fail_reason.as_deref(), Some("FACE_VERIFICATION_FAILED: faces do not match"));
+        assert!(bad.may_retry, "a failed face check may be retried like the seeds' other failures");
+    }
+
+    #[test]
+    fn added_by_teacher_is_accepted_or_failed_with_the_reason() {
+        let yes = Record::added_by_teacher("s9", "Bo", true, "", NOW);
+        assert!(yes.is_attended && yes.by_teacher);
+        let no = Record::added_by_teacher("s9", "Bo", false, "absent", NOW);
+        assert_eq!(no.fail_reason.as_deref(), Some("absent"));
+        assert_eq!(no.attend_conflict(), Some(AttendConflict::FailedByTeacher));
+    }
+
+    #[test]
+    fn json_round_trip_recomputes_the_derived_flag() {
+        let record = Record::failed("s1", "Ada", fail_reason::WIFI_FAILED);
+        let mut json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+        json["may_retry"] = serde_json::Value::Bool(false);
+        let back = Record::from_json(&json.to_string()).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_not_a_panic() {
+        assert!(Record::from_json("{\"student_number\": 5}").is_err());
+        assert!(Record::from_json("not json").is_err());
+    }
+}

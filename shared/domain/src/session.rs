@@ -1,0 +1,129 @@
+//! An attendance session as ATTN keeps it while it is live.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::SecurityOption;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMeta {
+    pub attendance_id: Uuid,
+    pub lesson_name: String,
+    pub teacher_school_number: String,
+    pub teacher_full_name: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub security_option: SecurityOption,
+    /// The networks check-ins must come from (options 2 and 3).
+    pub networks: Vec<IpNet>,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_time_ms: Option<i64>,
+}
+
+impl SessionMeta {
+    /// Open for check-in.
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        !self.is_deleted && now_ms < self.end_ms
+    }
+
+    /// FinishAttendance: check-in closes now. Finishing an ended session
+    /// leaves its end time alone.
+    pub fn finished(&self, now_ms: i64) -> Self {
+        let mut meta = self.clone();
+        meta.end_ms = self.end_ms.min(now_ms);
+        meta
+    }
+
+    /// DeleteAttendance (soft): also closes check-in.
+    pub fn deleted(&self, reason: &str, now_ms: i64) -> Self {
+        let mut meta = self.finished(now_ms);
+        meta.is_deleted = true;
+        meta.deletion_reason = Some(reason.to_owned());
+        meta.deletion_time_ms = Some(now_ms);
+        meta
+    }
+
+    pub fn is_owned_by(&self, teacher_school_number: &str) -> bool {
+        self.teacher_school_number == teacher_school_number
+    }
+
+    /// Does the session match a student's search? Each given needle must occur
+    /// in its field, case-insensitively.
+    pub fn matches_search(&self, lesson_needle: &str, teacher_needle: &str) -> bool {
+        contains_folded(&self.lesson_name, lesson_needle)
+            && contains_folded(&self.teacher_full_name, teacher_needle)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("session metadata always serialises")
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    let needle = needle.trim();
+    needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> SessionMeta {
+        SessionMeta {
+            attendance_id: Uuid::nil(),
+            lesson_name: "Linear Algebra".into(),
+            teacher_school_number: "t1".into(),
+            teacher_full_name: "Grace Hopper".into(),
+            start_ms: 1_000,
+            end_ms: 10_000,
+            security_option: SecurityOption::Network,
+            networks: vec!["10.0.0.0/24".parse().unwrap()],
+            is_deleted: false,
+            deletion_reason: None,
+            deletion_time_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_session_is_active_until_its_end_time() {
+        assert!(meta().is_active(9_999));
+        assert!(!meta().is_active(10_000));
+    }
+
+    #[test]
+    fn finishing_moves_the_end_to_now_but_never_later() {
+        assert_eq!(meta().finished(5_000).end_ms, 5_000);
+        assert_eq!(meta().finished(50_000).end_ms, 10_000);
+    }
+
+    #[test]
+    fn a_deleted_session_is_closed_and_keeps_the_reason() {
+        let deleted = meta().deleted("wrong room", 2_000);
+        assert!(!deleted.is_active(2_001));
+        assert_eq!(deleted.deletion_reason.as_deref(), Some("wrong room"));
+        assert_eq!(deleted.end_ms, 2_000);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_and_each_needle_is_optional() {
+        assert!(meta().matches_search("linear", ""));
+        assert!(meta().matches_search("", "HOPPER"));
+        assert!(meta().matches_search("algebra", "grace"));
+        assert!(!meta().matches_search("calculus", "grace"));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let m = meta();
+        assert_eq!(SessionMeta::from_json(&m.to_json()).unwrap(), m);
+    }
+}

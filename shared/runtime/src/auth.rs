@@ -1,0 +1,243 @@
+//! The one tower layer every ATTN server runs calls through.
+//!
+//! It works out the client's address (the TCP peer, or what a trusted proxy
+//! reports), decides from the method path what the call needs
+//! ([`attn_domain::access::required_access`]), checks the bearer token
+//! against Redis and the role, and hands the handler a [`Caller`].
+//! Handlers never parse tokens or headers themselves.
+
+use std::{
+    future::Future,
+    net::IpAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use attn_domain::{
+    Access, Role,
+    access::required_access,
+    client_address::resolve_client_address,
+};
+use attn_store::{
+    TokenStore,
+    tokens::{SignIn, hash_token},
+};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::{Status, body::Body, transport::server::TcpConnectInfo};
+use tower::{Layer, Service};
+
+use crate::ApiError;
+
+/// The signed-in user making a call.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub sign_in: SignIn,
+    /// The hash of the token the call carried (for Logout).
+    pub token_hash: String,
+}
+
+impl Caller {
+    pub fn school_number(&self) -> &str {
+        &self.sign_in.school_number
+    }
+
+    pub fn full_name(&self) -> &str {
+        &self.sign_in.full_name
+    }
+
+    pub fn role(&self) -> Role {
+        self.sign_in.role
+    }
+
+    /// The caller of a request the auth layer let through.
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<&Caller, Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .ok_or_else(|| Status::unauthenticated("this call needs a signed-in user"))
+    }
+}
+
+/// Where the call came from; `None` when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<IpAddr> {
+        request.extensions().get::<ClientAddress>().and_then(|a| a.0)
+    }
+}
+
+struct AuthConfig {
+    /// None on services with no signed-in users (verification-service).
+    tokens: Option<TokenStore>,
+    /// Required from other ATTN services when set.
+    internal_token: Option<SecretString>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    config: Arc<AuthConfig>,
+}
+
+impl AuthLayer {
+    pub fn new(tokens: Option<TokenStore>, internal_token: Option<SecretString>, trusted_proxies: Vec<IpNet>) -> Self {
+        Self {
+            config: Arc::new(AuthConfig {
+                tokens,
+                internal_token: internal_token.filter(|t| !t.expose_secret().is_empty()),
+                trusted_proxies,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    config: Arc<AuthConfig>,
+}
+
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn role_phrase(role: Role) -> &'static str {
+    match role {
+        Role::Teacher => "teachers",
+        Role::Student => "students",
+        Role::Admin => "operators (role admin)",
+    }
+}
+
+impl AuthConfig {
+    async fn authorize(&self, access: Access, headers: &http::HeaderMap) -> Result<Option<Caller>, Status> {
+        let role = match access {
+            Access::Public => return Ok(None),
+            Access::Internal => {
+                let Some(expected) = &self.internal_token else {
+                    return Ok(None);
+                };
+                return match bearer(headers) {
+                    Some(given) if same_secret(given, expected.expose_secret()) => Ok(None),
+                    _ => Err(Status::unauthenticated("internal service token missing or wrong")),
+                };
+            }
+            Access::SignedIn => None,
+            Access::Role(role) => Some(role),
+        };
+        let Some(token) = bearer(headers) else {
+            return Err(Status::unauthenticated(
+                "missing `authorization: Bearer <token>` metadata; sign in with attn.v1.AuthService/Login",
+            ));
+        };
+        let Some(tokens) = &self.tokens else {
+            return Err(Status::unauthenticated("this service does not accept user tokens"));
+        };
+        let token_hash = hash_token(token);
+        let sign_in = tokens
+            .lookup(&token_hash)
+            .await
+            .map_err(|err| Status::from(ApiError::from(err)))?
+            .ok_or_else(|| Status::unauthenticated("the token is invalid or has expired; sign in again"))?;
+        if let Some(role) = role
+            && sign_in.role != role
+        {
+            return Err(Status::permission_denied(format!(
+                "this call is for {}; you are signed in as a {}",
+                role_phrase(role),
+                sign_in.role
+            )));
+        }
+        Ok(Some(Caller { sign_in, token_hash }))
+    }
+}
+
+impl<S> Service<http::Request<Body>> for AuthService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // The ready inner service goes with this call; its clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let peer = request
+                .extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(TcpConnectInfo::remote_addr)
+                .map(|addr| addr.ip());
+            let forwarded_for = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            let client = resolve_client_address(peer, forwarded_for, &config.trusted_proxies);
+            let access = required_access(request.uri().path());
+            match config.authorize(access, request.headers()).await {
+                Ok(caller) => {
+                    request.extensions_mut().insert(ClientAddress(client));
+                    if let Some(caller) = caller {
+                        tracing::Span::current().record("user", caller.school_number());
+                        request.extensions_mut().insert(caller);
+                    }
+                    inner.call(request).await
+                }
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "bearer abc".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+        headers.insert("authorization", "Bearer ".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}

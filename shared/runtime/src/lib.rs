@@ -1,0 +1,18 @@
+//! What every ATTN service shares at run time.
+//!
+//! - [`settings`]: typed settings from defaults, an optional file and `ATTN_*` variables.
+//! - [`serve`]: a gRPC server with health, reflection, the auth layer and
+//!   graceful shutdown.
+//! - [`auth`]: the one tower layer that checks tokens and roles and works out
+//!   the client's address.
+//! - [`error`]: the one place domain and store errors become gRPC statuses.
+
+pub mod auth;
+pub mod error;
+pub mod serve;
+pub mod settings;
+pub mod shutdown;
+
+pub use auth::{AuthLayer, Caller, ClientAddress};
+pub use error::{ApiError, ApiResult};
+pub use shutdown::Shutdown;

@@ -1,0 +1,237 @@
+//! Settings: built-in defaults, then an optional TOML file named by
+//! `ATTN_CONFIG_FILE`, then `ATTN_*` environment variables (which win).
+//! `ATTN_REDIS_URL` sets `redis_url`, and so on.
+//!
+//! Secrets (URLs with passwords, tokens) are `SecretString`s, so the settings
+//! can be logged with `{:?}` without leaking them.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use attn_store::{Keys, archive::PostgresSettings, redis::RedisSettings};
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// Loads a service's settings. Unknown `ATTN_*` variables are ignored, so
+/// one environment file can serve the whole stack.
+pub fn load<T: DeserializeOwned>() -> anyhow::Result<T> {
+    let mut figment = Figment::new();
+    if let Ok(path) = std::env::var("ATTN_CONFIG_FILE") {
+        figment = figment.merge(Toml::file_exact(&path));
+    }
+    figment
+        .merge(Env::prefixed("ATTN_").ignore(&["CONFIG_FILE"]))
+        .extract()
+        .context("invalid settings (see the README's list of ATTN_* variables)")
+}
+
+/// Redis, as every service that uses it configures it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisConfig {
+    #[serde(default = "defaults::redis_url")]
+    pub redis_url: SecretString,
+    /// Every key starts with this; tests give each run its own.
+    #[serde(default = "defaults::redis_key_prefix")]
+    pub redis_key_prefix: String,
+    #[serde(default = "defaults::redis_pool_size")]
+    pub redis_pool_size: usize,
+    #[serde(default = "defaults::redis_timeout_ms")]
+    pub redis_timeout_ms: u64,
+}
+
+impl RedisConfig {
+    pub fn store_settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.redis_url.clone(),
+            pool_size: self.redis_pool_size,
+            command_timeout: Duration::from_millis(self.redis_timeout_ms),
+        }
+    }
+
+    pub fn keys(&self) -> anyhow::Result<Keys> {
+        Keys::new(&self.redis_key_prefix).map_err(anyhow::Error::msg)
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: defaults::redis_url(),
+            redis_key_prefix: defaults::redis_key_prefix(),
+            redis_pool_size: defaults::redis_pool_size(),
+            redis_timeout_ms: defaults::redis_timeout_ms(),
+        }
+    }
+}
+
+/// PostgreSQL, as every service that uses it configures it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    #[serde(default = "defaults::database_url")]
+    pub database_url: SecretString,
+    #[serde(default = "defaults::database_max_connections")]
+    pub database_max_connections: u32,
+    #[serde(default = "defaults::database_timeout_ms")]
+    pub database_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    pub fn store_settings(&self) -> PostgresSettings {
+        PostgresSettings {
+            url: self.database_url.clone(),
+            max_connections: self.database_max_connections,
+            acquire_timeout: Duration::from_millis(self.database_timeout_ms),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            database_url: defaults::database_url(),
+            database_max_connections: defaults::database_max_connections(),
+            database_timeout_ms: defaults::database_timeout_ms(),
+        }
+    }
+}
+
+/// How a service serves gRPC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerConfig {
+    /// Longest a unary call may run before it is cut off.
+    #[serde(default = "defaults::request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long in-flight calls get to finish after SIGTERM.
+    #[serde(default = "defaults::shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// Calls handled at once per connection before new ones wait.
+    #[serde(default = "defaults::concurrency_per_connection")]
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: defaults::request_timeout_ms(),
+            shutdown_grace_ms: defaults::shutdown_grace_ms(),
+            concurrency_per_connection: defaults::concurrency_per_connection(),
+        }
+    }
+}
+
+/// Parses a comma-separated list of CIDRs from a setting.
+pub fn parse_cidr_list(setting: &'static str, value: &str) -> anyhow::Result<Vec<IpNet>> {
+    let items: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect();
+    attn_domain::network::parse_networks(setting, &items).map_err(|err| anyhow::anyhow!("{setting}: {}", err.message))
+}
+
+pub fn parse_listen_addr(setting: &'static str, value: &str) -> anyhow::Result<SocketAddr> {
+    value
+        .parse()
+        .with_context(|| format!("{setting}={value:?} is not an address like 0.0.0.0:50051"))
+}
+
+pub mod defaults {
+    use secrecy::SecretString;
+
+    pub fn redis_url() -> SecretString {
+        "redis://127.0.0.1:6379".into()
+    }
+    pub fn redis_key_prefix() -> String {
+        "attn".into()
+    }
+    pub fn redis_pool_size() -> usize {
+        8
+    }
+    pub fn redis_timeout_ms() -> u64 {
+        2_000
+    }
+    pub fn database_url() -> SecretString {
+        "postgres://postgres@127.0.0.1:5432/attn".into()
+    }
+    pub fn database_max_connections() -> u32 {
+        10
+    }
+    pub fn database_timeout_ms() -> u64 {
+        3_000
+    }
+    pub fn request_timeout_ms() -> u64 {
+        15_000
+    }
+    pub fn shutdown_grace_ms() -> u64 {
+        20_000
+    }
+    pub fn concurrency_per_connection() -> usize {
+        256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_lists_are_comma_separated_and_may_be_empty() {
+        assert!(parse_cidr_list("ATTN_TRUSTED_PROXIES", "").unwrap().is_empty());
+        let nets = parse_cidr_list("ATTN_TRUSTED_PROXIES", " 10.0.0.0/8 ,fd00::/8,").unwrap();
+        assert_eq!(nets.len(), 2);
+        let err = parse_cidr_list("ATTN_TRUSTED_PROXIES", "10.0.0.0/8,nope").unwrap_err();
+        assert!(err.to_string().contains("ATTN_TRUSTED_PROXIES"));
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Example {
+        #[serde(flatten)]
+        redis: RedisConfig,
+        #[serde(default)]
+        demo_accounts: bool,
+    }
+
+    #[test]
+    fn attn_variables_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ATTN_REDIS_KEY_PREFIX", "campus-a");
+            jail.set_env("ATTN_REDIS_POOL_SIZE", "3");
+            jail.set_env("ATTN_DEMO_ACCOUNTS", "true");
+            let example: Example = load().map_err(|e| e.to_string())?;
+            assert_eq!(example.redis.redis_key_prefix, "campus-a");
+            assert_eq!(example.redis.redis_pool_size, 3);
+            assert!(example.demo_accounts);
+            assert_eq!(example.redis.redis_timeout_ms, 2_000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_the_environment_wins() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("attn.toml", "redis_key_prefix = \"from-file\"\nredis_pool_size = 5\n")?;
+            jail.set_env("ATTN_CONFIG_FILE", "attn.toml");
+            jail.set_env("ATTN_REDIS_POOL_SIZE", "7");
+            let example: Example = load().map_err(|e| e.to_string())?;
+            assert_eq!(example.redis.redis_key_prefix, "from-file");
+            assert_eq!(example.redis.redis_pool_size, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ATTN_REDIS_POOL_SIZE", "many");
+            let err = load::<Example>().unwrap_err();
+            assert!(format!("{err:#}").contains("redis_pool_size"), "{err:#}");
+            Ok(())
+        });
+    }
+}

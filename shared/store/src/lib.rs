@@ -1,0 +1,19 @@
+//! ATTN's stores: live state in Redis, the permanent record in PostgreSQL.
+//!
+//! The services hold these small types and call them; the domain rules they
+//! apply live in `attn-domain`. Nothing here decides who may do what.
+
+pub mod archive;
+mod error;
+pub mod events;
+pub mod keys;
+pub mod live;
+pub mod redis;
+mod scripts;
+pub mod tokens;
+
+pub use archive::Archive;
+pub use error::{StoreError, StoreResult};
+pub use keys::Keys;
+pub use live::LiveStore;
+pub use tokens::TokenStore;

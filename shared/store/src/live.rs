@@ -1,0 +1,600 @@
+//! Live attendance sessions in Redis.
+//!
+//! Layout (see [`Keys`]): per session a `meta` hash, a `records` hash
+//! (student → record JSON), a `requests` hash for replayed check-ins and an
+//! `audit` list; indexes under `{idx}` find open, ended and per-teacher
+//! sessions without scanning the keyspace. Every change to a session goes
+//! through one of the scripts in `scripts.rs`, which bump the session's
+//! `version` and publish the change on its events channel.
+
+use std::collections::HashMap;
+
+use attn_domain::{AuditEntry, Record, SessionMeta};
+use fred::{
+    clients::Pool,
+    interfaces::{ClientLike, HashesInterface, SetsInterface, SortedSetsInterface},
+    types::Value,
+};
+use uuid::Uuid;
+
+use crate::{Keys, StoreError, StoreResult, redis::RedisSettings, scripts};
+
+#[derive(Clone)]
+pub struct LiveStore {
+    pool: Pool,
+    keys: Keys,
+}
+
+/// A session and the version its state had when read.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub meta: SessionMeta,
+    pub version: u64,
+}
+
+/// A consistent copy of a whole session.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub meta: SessionMeta,
+    pub version: u64,
+    pub records: Vec<Record>,
+    /// Entries that are not valid record JSON: (student field, why).
+    pub malformed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed,
+    /// The teacher already has this session open.
+    TeacherHasOpenSession(Uuid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttendOutcome {
+    Written(Record),
+    /// The same request was answered before; this is that answer.
+    Replayed(Record),
+    NotFound,
+    Deleted,
+    Ended,
+    /// The student has a record that may not be replaced.
+    Conflict(Record),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written { version: u64 },
+    NotFound,
+    NotOwner,
+    /// Someone else changed it first; read again and retry.
+    Changed,
+}
+
+/// What a check-in needs to know before verifying, in one round trip.
+#[derive(Debug, Clone)]
+pub struct Precheck {
+    pub session: LiveSession,
+    pub record: Option<Record>,
+    pub replay: Option<Record>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    Removed,
+    /// Changed since it was read: archive it again next round.
+    Changed,
+    /// Already removed.
+    Gone,
+}
+
+/// The key in the `requests` hash for one student's request id: scoped by
+/// student, so one student can never replay another's answer.
+pub fn request_key(student: &str, request_id: &str) -> String {
+    format!("{student}:{request_id}")
+}
+
+fn parse_record(what: &str, json: &str) -> StoreResult<Record> {
+    Record::from_json(json).map_err(|err| StoreError::corrupt(what, err))
+}
+
+fn parse_meta(id: Uuid, json: &str) -> StoreResult<SessionMeta> {
+    SessionMeta::from_json(json).map_err(|err| StoreError::corrupt(format!("session {id}"), err))
+}
+
+fn parse_version(id: Uuid, value: Option<String>) -> StoreResult<u64> {
+    value
+        .unwrap_or_else(|| "0".into())
+        .parse()
+        .map_err(|err| StoreError::corrupt(format!("version of session {id}"), err))
+}
+
+/// Splits a script's `{status, ...}` reply.
+fn reply(value: Value) -> StoreResult<(String, Vec<Value>)> {
+    let mut items = value.into_array().into_iter();
+    let status = items
+        .next()
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| StoreError::corrupt("a script reply", "no status"))?;
+    Ok((status, items.collect()))
+}
+
+fn string_at(items: &[Value], index: usize) -> StoreResult<String> {
+    items
+        .get(index)
+        .and_then(Value::as_string)
+        .ok_or_else(|| StoreError::corrupt("a script reply", format!("no string at {index}")))
+}
+
+fn u64_at(items: &[Value], index: usize) -> StoreResult<u64> {
+    items
+        .get(index)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| StoreError::corrupt("a script reply", format!("no number at {index}")))
+}
+
+fn write_outcome(value: Value) -> StoreResult<WriteOutcome> {
+    let (status, items) = reply(value)?;
+    Ok(match status.as_str() {
+        "written" => WriteOutcome::Written {
+            version: u64_at(&items, 0)?,
+        },
+        "not_found" => WriteOutcome::NotFound,
+        "not_owner" => WriteOutcome::NotOwner,
+        "changed" => WriteOutcome::Changed,
+        other => return Err(StoreError::corrupt("a script reply", format!("status {other:?}"))),
+    })
+}
+
+impl LiveStore {
+    pub async fn connect(settings: &RedisSettings, keys: Keys) -> StoreResult<Self> {
+        let pool = crate::redis::connect_pool(settings).await?;
+        let store = Self { pool, keys };
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Loads the scripts up front; `evalsha_with_reload` reloads them if
+    /// Redis restarts and forgets them.
+    pub async fn load_scripts(&self) -> StoreResult<()> {
+        for script in scripts::all() {
+            script.load(self.pool.next()).await?;
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        script: &fred::types::scripts::Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> StoreResult<Value> {
+        Ok(script.evalsha_with_reload(self.pool.next(), keys, args).await?)
+    }
+
+    // === sessions ===
+
+    /// Lists a new session in the indexes and writes it, unless its teacher
+    /// already has an open session. The index entry comes first: if we
+    /// crash in between, the sweeper finds an index entry with no session
+    /// and drops it, rather than a session no index leads to.
+    pub async fn create_session(&self, meta: &SessionMeta, now_ms: i64) -> StoreResult<ClaimOutcome> {
+        let id = meta.attendance_id;
+        let json = meta.to_json();
+        let (status, items) = reply(
+            self.run(
+                &scripts::CLAIM_SESSION,
+                vec![
+                    self.keys.teacher_active(),
+                    self.keys.ending(),
+                    self.keys.active(),
+                    self.keys.teacher_sessions(&meta.teacher_school_number),
+                ],
+                vec![
+                    meta.teacher_school_number.clone(),
+                    id.to_string(),
+                    meta.end_ms.to_string(),
+                    now_ms.to_string(),
+                    json.clone(),
+                ],
+            )
+            .await?,
+        )?;
+        if status == "exists" {
+            let current = string_at(&items, 0)?;
+            let current = Uuid::try_parse(&current)
+                .map_err(|err| StoreError::corrupt("the teacher index", err))?;
+            return Ok(ClaimOutcome::TeacherHasOpenSession(current));
+        }
+        let _: () = self
+            .pool
+            .hset(
+                self.keys.meta(id),
+                vec![
+                    ("json", json),
+                    ("end_ms", meta.end_ms.to_string()),
+                    ("deleted", flag(meta.is_deleted).into()),
+                    ("teacher", meta.teacher_school_number.clone()),
+                    ("version", "0".into()),
+                ],
+            )
+            .await?;
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    pub async fn session(&self, id: Uuid) -> StoreResult<Option<LiveSession>> {
+        let (json, version): (Option<String>, Option<String>) =
+            self.pool.hmget(self.keys.meta(id), vec!["json", "version"]).await?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        Ok(Some(LiveSession {
+            meta: parse_meta(id, &json)?,
+            version: parse_version(id, version)?,
+        }))
+    }
+
+    /// The session, every record and the version, read atomically.
+    pub async fn snapshot(&self, id: Uuid) -> StoreResult<Option<Snapshot>> {
+        let value = self
+            .run(
+                &scripts::SNAPSHOT,
+                vec![self.keys.meta(id), self.keys.records(id)],
+                vec![],
+            )
+            .await?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        let mut items = value.into_array().into_iter();
+        let json = items.next().and_then(|v| v.as_string()).unwrap_or_default();
+        let version = items.next().and_then(|v| v.as_string());
+        let fields = items.next().map(Value::into_array).unwrap_or_default();
+        let meta = parse_meta(id, &json)?;
+        let version = parse_version(id, version)?;
+        let mut records = Vec::with_capacity(fields.len() / 2);
+        let mut malformed = Vec::new();
+        let mut pairs = fields.into_iter();
+        while let (Some(student), Some(value)) = (pairs.next(), pairs.next()) {
+            let student = student.as_string().unwrap_or_default();
+            let value = value.as_string().unwrap_or_default();
+            match Record::from_json(&value) {
+                Ok(record) => records.push(record),
+                Err(err) => malformed.push((student, err.to_string())),
+            }
+        }
+        records.sort_by(|a, b| a.student_number.cmp(&b.student_number));
+        Ok(Some(Snapshot {
+            meta,
+            version,
+            records,
+            malformed,
+        }))
+    }
+
+    /// One student's record, parsed, with the raw JSON for compare-and-set.
+    pub async fn record(&self, id: Uuid, student: &str) -> StoreResult<Option<(Record, String)>> {
+        let json: Option<String> = self.pool.hget(self.keys.records(id), student).await?;
+        json.map(|json| Ok((parse_record(&format!("record {student} of {id}"), &json)?, json)))
+            .transpose()
+    }
+
+    /// The session, the student's record and any earlier answer to this
+    /// request, in one round trip.
+    pub async fn precheck(
+        &self,
+        id: Uuid,
+        student: &str,
+        request_key: Option<&str>,
+    ) -> StoreResult<Option<Precheck>> {
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "version"]).await?;
+        let _: () = pipeline.hget(self.keys.records(id), student).await?;
+        let _: () = pipeline
+            .hget(self.keys.requests(id), request_key.unwrap_or(""))
+            .await?;
+        let ((json, version), record, replay): ((Option<String>, Option<String>), Option<String>, Option<String>) =
+            pipeline.all().await?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let what = format!("record {student} of {id}");
+        Ok(Some(Precheck {
+            session: LiveSession {
+                meta: parse_meta(id, &json)?,
+                version: parse_version(id, version)?,
+            },
+            record: record.map(|json| parse_record(&what, &json)).transpose()?,
+            replay: replay.map(|json| parse_record(&what, &json)).transpose()?,
+        }))
+    }
+
+    /// Check-in: one atomic script (see `scripts::ATTEND`).
+    pub async fn attend(
+        &self,
+        id: Uuid,
+        record: &Record,
+        request_key: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<AttendOutcome> {
+        let (status, items) = reply(
+            self.run(
+                &scripts::ATTEND,
+                vec![self.keys.meta(id), self.keys.records(id), self.keys.requests(id)],
+                vec![
+                    record.student_number.clone(),
+                    request_key.unwrap_or("").to_owned(),
+                    record.to_json(),
+                    now_ms.to_string(),
+                    self.keys.events(id),
+                ],
+            )
+            .await?,
+        )?;
+        let what = format!("record {} of {id}", record.student_number);
+        Ok(match status.as_str() {
+            "written" => AttendOutcome::Written(parse_record(&what, &string_at(&items, 0)?)?),
+            "replayed" => AttendOutcome::Replayed(parse_record(&what, &string_at(&items, 0)?)?),
+            "conflict" => AttendOutcome::Conflict(parse_record(&what, &string_at(&items, 0)?)?),
+            "not_found" => AttendOutcome::NotFound,
+            "deleted" => AttendOutcome::Deleted,
+            "ended" => AttendOutcome::Ended,
+            other => return Err(StoreError::corrupt("a script reply", format!("status {other:?}"))),
+        })
+    }
+
+    /// Replaces one record if it is still `expected` (its raw JSON, or None
+    /// for "no record yet"), optionally checking the session's owner and
+    /// appending an audit entry.
+    pub async fn write_record(
+        &self,
+        id: Uuid,
+        expected: Option<&str>,
+        new: &Record,
+        audit: Option<&AuditEntry>,
+        owner: Option<&str>,
+    ) -> StoreResult<WriteOutcome> {
+        write_outcome(
+            self.run(
+                &scripts::WRITE_RECORD,
+                vec![self.keys.meta(id), self.keys.records(id), self.keys.audit(id)],
+                vec![
+                    new.student_number.clone(),
+                    expected.unwrap_or("").to_owned(),
+                    new.to_json(),
+                    self.keys.events(id),
+                    audit.map(AuditEntry::to_json).unwrap_or_default(),
+                    owner.unwrap_or("").to_owned(),
+                ],
+            )
+            .await?,
+        )
+    }
+
+    /// Replaces the session if its version is still `expected_version`.
+    pub async fn write_meta(
+        &self,
+        expected_version: u64,
+        meta: &SessionMeta,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<WriteOutcome> {
+        let id = meta.attendance_id;
+        write_outcome(
+            self.run(
+                &scripts::WRITE_META,
+                vec![self.keys.meta(id), self.keys.audit(id)],
+                vec![
+                    expected_version.to_string(),
+                    meta.to_json(),
+                    meta.end_ms.to_string(),
+                    flag(meta.is_deleted).into(),
+                    self.keys.events(id),
+                    audit.map(AuditEntry::to_json).unwrap_or_default(),
+                ],
+            )
+            .await?,
+        )
+    }
+
+    /// After a session closed early: update the indexes to match.
+    pub async fn close_in_index(&self, meta: &SessionMeta) -> StoreResult<()> {
+        self.run(
+            &scripts::CLOSE_SESSION,
+            vec![self.keys.teacher_active(), self.keys.ending(), self.keys.active()],
+            vec![
+                meta.teacher_school_number.clone(),
+                meta.attendance_id.to_string(),
+                meta.end_ms.to_string(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    // === finding sessions ===
+
+    /// Sessions listed as open; callers filter by `is_active(now)`, since a
+    /// session that ran out without being finished stays listed until archived.
+    pub async fn listed_open_sessions(&self) -> StoreResult<Vec<SessionMeta>> {
+        let values: HashMap<String, String> = self.pool.hgetall(self.keys.active()).await?;
+        values
+            .into_iter()
+            .map(|(id, json)| {
+                SessionMeta::from_json(&json).map_err(|err| StoreError::corrupt(format!("open session {id}"), err))
+            })
+            .collect()
+    }
+
+    /// The id of the teacher's open session, if the claim is still current.
+    pub async fn teacher_open_session(&self, teacher: &str, now_ms: i64) -> StoreResult<Option<LiveSession>> {
+        let id: Option<String> = self.pool.hget(self.keys.teacher_active(), teacher).await?;
+        let Some(id) = id.and_then(|id| Uuid::try_parse(&id).ok()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .session(id)
+            .await?
+            .filter(|session| session.meta.is_active(now_ms)))
+    }
+
+    /// Every session of this teacher still in Redis, in one round trip
+    /// after the index read.
+    pub async fn teacher_sessions(&self, teacher: &str) -> StoreResult<Vec<LiveSession>> {
+        let ids: Vec<String> = self.pool.smembers(self.keys.teacher_sessions(teacher)).await?;
+        let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
+        self.sessions(&ids).await
+    }
+
+    async fn sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<LiveSession>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for id in ids {
+            let _: () = pipeline.hmget(self.keys.meta(*id), vec!["json", "version"]).await?;
+        }
+        let rows: Vec<Value> = pipeline.all().await?;
+        let mut sessions = Vec::with_capacity(ids.len());
+        for (id, row) in ids.iter().zip(rows) {
+            let mut fields = row.into_array().into_iter();
+            let (Some(json), version) = (
+                fields.next().and_then(|v| v.as_string()),
+                fields.next().and_then(|v| v.as_string()),
+            ) else {
+                continue;
+            };
+            sessions.push(LiveSession {
+                meta: parse_meta(*id, &json)?,
+                version: parse_version(*id, version)?,
+            });
+        }
+        Ok(sessions)
+    }
+
+    /// The student's records in every session still in Redis: the index,
+    /// then one pipelined round trip over those sessions.
+    pub async fn student_records(&self, student: &str) -> StoreResult<Vec<(LiveSession, Record)>> {
+        let ids: Vec<String> = self.pool.zrange(self.keys.ending(), 0, -1, None, false, None, false).await?;
+        let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for id in &ids {
+            let _: () = pipeline.hget(self.keys.records(*id), student).await?;
+        }
+        let records: Vec<Option<String>> = pipeline.all().await?;
+        let mine: Vec<(Uuid, String)> = ids
+            .into_iter()
+            .zip(records)
+            .filter_map(|(id, record)| record.map(|json| (id, json)))
+            .collect();
+        let sessions = self.sessions(&mine.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
+        let mut by_id: HashMap<Uuid, String> = mine.into_iter().collect();
+        sessions
+            .into_iter()
+            .filter_map(|session| {
+                let json = by_id.remove(&session.meta.attendance_id)?;
+                Some(parse_record(&format!("record {student}"), &json).map(|record| (session, record)))
+            })
+            .collect()
+    }
+
+    // === for the sweeper ===
+
+    /// Sessions whose end time is at or before `before_ms`, oldest first.
+    pub async fn ended_sessions(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = self
+            .pool
+            .zrangebyscore(
+                self.keys.ending(),
+                "-inf",
+                before_ms,
+                false,
+                Some((0, limit as i64)),
+            )
+            .await?;
+        Ok(ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect())
+    }
+
+    /// The teacher edits made while the session was live: (version, entry).
+    pub async fn audit_entries(&self, id: Uuid) -> StoreResult<Vec<(i64, AuditEntry)>> {
+        use fred::interfaces::ListInterface;
+        let items: Vec<String> = self.pool.lrange(self.keys.audit(id), 0, -1).await?;
+        items
+            .iter()
+            .map(|item| {
+                let (seq, json) = item
+                    .split_once('|')
+                    .ok_or_else(|| StoreError::corrupt(format!("audit of {id}"), "no version"))?;
+                let seq = seq
+                    .parse()
+                    .map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
+                let entry = AuditEntry::from_json(json)
+                    .map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
+                Ok((seq, entry))
+            })
+            .collect()
+    }
+
+    pub async fn remove_archived(&self, id: Uuid, version: u64) -> StoreResult<RemoveOutcome> {
+        let value = self
+            .run(
+                &scripts::REMOVE_ARCHIVED,
+                vec![
+                    self.keys.meta(id),
+                    self.keys.records(id),
+                    self.keys.requests(id),
+                    self.keys.audit(id),
+                ],
+                vec![version.to_string(), self.keys.events(id)],
+            )
+            .await?;
+        Ok(match value.as_string().as_deref() {
+            Some("removed") => RemoveOutcome::Removed,
+            Some("changed") => RemoveOutcome::Changed,
+            Some("gone") => RemoveOutcome::Gone,
+            other => return Err(StoreError::corrupt("a script reply", format!("{other:?}"))),
+        })
+    }
+
+    pub async fn unindex(&self, id: Uuid, teacher: &str) -> StoreResult<()> {
+        self.run(
+            &scripts::UNINDEX_SESSION,
+            vec![
+                self.keys.teacher_active(),
+                self.keys.ending(),
+                self.keys.active(),
+                self.keys.teacher_sessions(teacher),
+            ],
+            vec![teacher.to_owned(), id.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Drops an index entry whose session no longer exists (a crash between
+    /// indexing and writing it, or a removal before unindexing).
+    pub async fn drop_orphan_index_entry(&self, id: Uuid) -> StoreResult<()> {
+        let member = id.to_string();
+        let _: () = self.pool.zrem(self.keys.ending(), member.clone()).await?;
+        let _: () = self.pool.hdel(self.keys.active(), member).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let _: String = self.pool.ping(None).await?;
+        Ok(())
+    }
+}
+
+fn flag(value: bool) -> &'static str {
+    if value { "1" } else { "0" }
+}

@@ -1,0 +1,190 @@
+//! The Lua scripts that make each change to a live session atomic.
+//!
+//! Each script touches the keys of one hash tag only (one session, or the
+//! indexes), so it runs on Redis Cluster too. The scripts hold no rules of
+//! their own: Rust decides what a record becomes; a script only checks that
+//! nothing changed underneath and writes, bumps the session's version and
+//! publishes the change in the same step.
+
+use std::sync::LazyLock;
+
+use fred::types::scripts::Script;
+
+/// Check-in. Replays an earlier answer to the same request, refuses unknown,
+/// deleted and ended sessions and records that may not be retried, else
+/// writes the record.
+///
+/// KEYS: meta, records, requests. ARGV: student, request key ('' for none),
+/// record JSON, now (ms), events channel.
+/// Returns {'replayed', json} | {'not_found'} | {'deleted'} | {'ended'}
+///       | {'conflict', json} | {'written', json, version}.
+pub static ATTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if ARGV[2] ~= '' then
+  local prior = redis.call('HGET', KEYS[3], ARGV[2])
+  if prior then return {'replayed', prior} end
+end
+local meta = redis.call('HMGET', KEYS[1], 'end_ms', 'deleted')
+if not meta[1] then return {'not_found'} end
+if meta[2] == '1' then return {'deleted'} end
+if tonumber(ARGV[4]) >= tonumber(meta[1]) then return {'ended'} end
+local existing = redis.call('HGET', KEYS[2], ARGV[1])
+if existing and not cjson.decode(existing)['may_retry'] then
+  return {'conflict', existing}
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', ARGV[5], version .. '|r|' .. ARGV[3])
+return {'written', ARGV[3], version}
+"#,
+    )
+});
+
+/// Compare-and-set of one record, for teacher edits and face results.
+///
+/// KEYS: meta, records, audit. ARGV: student, expected JSON ('' = no record),
+/// new JSON, events channel, audit JSON ('' = none), owner ('' = any).
+/// Returns {'not_found'} | {'not_owner'} | {'changed'} | {'written', version}.
+pub static WRITE_RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local teacher = redis.call('HGET', KEYS[1], 'teacher')
+if not teacher then return {'not_found'} end
+if ARGV[6] ~= '' and teacher ~= ARGV[6] then return {'not_owner'} end
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if current ~= ARGV[2] then return {'changed'} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[3], version .. '|' .. ARGV[5]) end
+redis.call('PUBLISH', ARGV[4], version .. '|r|' .. ARGV[3])
+return {'written', version}
+"#,
+    )
+});
+
+/// Compare-and-set of the session itself (finish, delete), by version.
+///
+/// KEYS: meta, audit. ARGV: expected version, session JSON, end (ms),
+/// deleted ('0'/'1'), events channel, audit JSON ('' = none).
+/// Returns {'not_found'} | {'changed'} | {'written', version}.
+pub static WRITE_META: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local current = redis.call('HGET', KEYS[1], 'version')
+if not current then return {'not_found'} end
+if current ~= ARGV[1] then return {'changed'} end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'end_ms', ARGV[3], 'deleted', ARGV[4])
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[2], version .. '|' .. ARGV[6]) end
+redis.call('PUBLISH', ARGV[5], version .. '|a|' .. ARGV[2])
+return {'written', version}
+"#,
+    )
+});
+
+/// A consistent read of a session: its JSON, version and every record.
+///
+/// KEYS: meta, records. Returns nil | {json, version, {student, json, ...}}.
+pub static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local meta = redis.call('HMGET', KEYS[1], 'json', 'version')
+if not meta[1] then return false end
+return {meta[1], meta[2], redis.call('HGETALL', KEYS[2])}
+"#,
+    )
+});
+
+/// Claims "the teacher's one open session" and lists a new session in the
+/// indexes, unless the teacher already has an open one.
+///
+/// KEYS: teacher_active, ending, active, teacher_sessions.
+/// ARGV: teacher, id, end (ms), now (ms), session JSON.
+/// Returns {'exists', id} | {'claimed'}.
+pub static CLAIM_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ends = redis.call('ZSCORE', KEYS[2], current)
+  local open = redis.call('HEXISTS', KEYS[3], current)
+  if ends and open == 1 and tonumber(ends) > tonumber(ARGV[4]) then
+    return {'exists', current}
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[2])
+return {'claimed'}
+"#,
+    )
+});
+
+/// A session closed early (finished or deleted): move its end in the index,
+/// drop it from the open sessions and free the teacher's claim.
+///
+/// KEYS: teacher_active, ending, active. ARGV: teacher, id, end (ms).
+pub static CLOSE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"#,
+    )
+});
+
+/// After the archive committed: remove a session from Redis, but only if it
+/// has not changed since it was read. A change means an edit raced the
+/// archive; the session stays for the next round, which archives it again.
+///
+/// KEYS: meta, records, requests, audit. ARGV: expected version, events channel.
+/// Returns 'removed' | 'changed' | 'gone'.
+pub static REMOVE_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local version = redis.call('HGET', KEYS[1], 'version')
+if not version then return 'gone' end
+if version ~= ARGV[1] then return 'changed' end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('PUBLISH', ARGV[2], (tonumber(version) + 1) .. '|x|')
+return 'removed'
+"#,
+    )
+});
+
+/// Drops an archived session from the indexes.
+///
+/// KEYS: teacher_active, ending, active, teacher_sessions. ARGV: teacher, id.
+pub static UNINDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[2])
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"#,
+    )
+});
+
+pub fn all() -> [&'static Script; 8] {
+    [
+        &ATTEND,
+        &WRITE_RECORD,
+        &WRITE_META,
+        &SNAPSHOT,
+        &CLAIM_SESSION,
+        &CLOSE_SESSION,
+        &REMOVE_ARCHIVED,
+        &UNINDEX_SESSION,
+    ]
+}

@@ -1,0 +1,158 @@
+//! Sign-in sessions in Redis.
+//!
+//! A token is random and given to the client once; Redis keeps only its
+//! SHA-256, with a TTL per role. Every sign-in is also listed in an index
+//! (`logins`, scored by when it ends) with its details (`login_info`), so the
+//! sweeper can archive sign-ins that expired or were logged out without
+//! scanning the keyspace.
+
+use attn_domain::Role;
+use fred::{
+    clients::Pool,
+    interfaces::{HashesInterface, KeysInterface, SortedSetsInterface},
+    types::Expiration,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{Keys, StoreError, StoreResult};
+
+/// Who a token belongs to; what every RPC learns about its caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub login_id: Uuid,
+    pub school_number: String,
+    pub full_name: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
+    pub started_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// A sign-in that has ended, ready for the login history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSignIn {
+    pub token_hash: String,
+    pub sign_in: SignIn,
+    pub ended_ms: i64,
+    /// Ended before it expired: the user logged out.
+    pub logged_out: bool,
+}
+
+/// The hex SHA-256 of a token. Tokens carry 256 random bits, so an
+/// unsalted fast hash is enough to make a leaked Redis useless to an attacker.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Clone)]
+pub struct TokenStore {
+    pool: Pool,
+    keys: Keys,
+}
+
+impl TokenStore {
+    pub fn new(pool: Pool, keys: Keys) -> Self {
+        Self { pool, keys }
+    }
+
+    /// Stores a new sign-in under the token's hash. The index entry is
+    /// written first, so a crash leaves at most a history row without a
+    /// usable token, never a token the sweeper can't see.
+    pub async fn issue(&self, token_hash: &str, sign_in: &SignIn) -> StoreResult<()> {
+        let json = serde_json::to_string(sign_in).expect("a sign-in always serialises");
+        let ttl_ms = (sign_in.expires_ms - sign_in.started_ms).max(1);
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.hset(self.keys.login_info(), (token_hash, json.as_str())).await?;
+        let _: () = pipeline
+            .zadd(self.keys.logins(), None, None, false, false, (sign_in.expires_ms as f64, token_hash))
+            .await?;
+        let _: () = pipeline
+            .set(self.keys.token(token_hash), json.as_str(), Some(Expiration::PX(ttl_ms)), None, false)
+            .await?;
+        let _: ((), (), ()) = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// The sign-in a token belongs to, if it is still valid. One round trip.
+    pub async fn lookup(&self, token_hash: &str) -> StoreResult<Option<SignIn>> {
+        let json: Option<String> = self.pool.get(self.keys.token(token_hash)).await?;
+        json.map(|json| {
+            serde_json::from_str(&json).map_err(|err| StoreError::corrupt("a sign-in", err))
+        })
+        .transpose()
+    }
+
+    /// Logout: the token stops working now, and the index records when.
+    pub async fn revoke(&self, token_hash: &str, now_ms: i64) -> StoreResult<()> {
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.del(self.keys.token(token_hash)).await?;
+        let _: () = pipeline
+            .zadd(
+                self.keys.logins(),
+                Some(fred::types::SetOptions::XX),
+                None,
+                false,
+                false,
+                (now_ms as f64, token_hash),
+            )
+            .await?;
+        let _: (i64, i64) = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Sign-ins that ended at or before `now_ms`, up to `limit`.
+    pub async fn ended(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<EndedSignIn>> {
+        let ended: Vec<(String, f64)> = self
+            .pool
+            .zrangebyscore(self.keys.logins(), "-inf", now_ms, true, Some((0, limit as i64)))
+            .await?;
+        if ended.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<String> = ended.iter().map(|(hash, _)| hash.clone()).collect();
+        let infos: Vec<Option<String>> = self.pool.hmget(self.keys.login_info(), hashes).await?;
+        let mut out = Vec::with_capacity(ended.len());
+        for ((token_hash, ended_at), info) in ended.into_iter().zip(infos) {
+            let Some(info) = info else { continue };
+            let sign_in: SignIn = serde_json::from_str(&info)
+                .map_err(|err| StoreError::corrupt("a sign-in in the login index", err))?;
+            let ended_ms = ended_at as i64;
+            out.push(EndedSignIn {
+                logged_out: ended_ms < sign_in.expires_ms,
+                token_hash,
+                sign_in,
+                ended_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forgets archived sign-ins.
+    pub async fn forget(&self, token_hashes: &[String]) -> StoreResult<()> {
+        if token_hashes.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.zrem(self.keys.logins(), token_hashes.to_vec()).await?;
+        let _: () = pipeline.hdel(self.keys.login_info(), token_hashes.to_vec()).await?;
+        let _: (i64, i64) = pipeline.all().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_hex_sha256_and_never_the_token() {
+        let hash = hash_token("secret-token");
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains("secret"));
+        assert_eq!(hash, hash_token("secret-token"));
+        assert_ne!(hash, hash_token("secret-tokeN"));
+    }
+}
