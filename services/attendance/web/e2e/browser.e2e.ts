@@ -1,0 +1,125 @@
+// Browser test of the built app against the real services (issue 5, item 4).
+// Drives headless Chromium (Debian's `chromium` package) with playwright-core:
+// a teacher starts a session, two students in separate browser contexts
+// attend, the roster shows them without a reload, the teacher fails one, and
+// that student's page shows it. Ends with a screenshot of the teacher page.
+//
+//   ATTN_WEB_URL=http://127.0.0.1:50051/ npm run test:e2e
+//
+// ATTN_WEB_URL   the page attendance-service (or envoy) serves; unset = skipped
+// ATTN_API_URL   optional ?api= override, e.g. http://127.0.0.1:8080 for envoy
+// CHROMIUM_PATH  default /usr/bin/chromium
+// ATTN_E2E_ARTIFACTS  where the screenshot goes (default <repo>/tests/artifacts)
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const WEB_URL = process.env["ATTN_WEB_URL"];
+const API_URL = process.env["ATTN_API_URL"];
+const CHROMIUM =
+  process.env["CHROMIUM_PATH"] ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+const ARTIFACTS = resolve(process.env["ATTN_E2E_ARTIFACTS"] ?? resolve(import.meta.dirname, "../../../../tests/artifacts"));
+const TIMEOUT = 20_000;
+
+const tid = (id: string) => `[data-testid="${id}"]`;
+
+function appUrl(): string {
+  const u = new URL(WEB_URL!);
+  if (API_URL) u.searchParams.set("api", API_URL);
+  return u.toString();
+}
+
+/** Random accounts so reruns and parallel suites don't collide on the same student. */
+function pick(prefix: string, max: number, not: string[] = []): string {
+  for (;;) {
+    const name = `${prefix}${1 + Math.floor(Math.random() * max)}`;
+    if (!not.includes(name)) return name;
+  }
+}
+
+async function signIn(ctx: BrowserContext, username: string): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.error(`[${username}] page error:`, e));
+  await page.goto(appUrl());
+  await page.fill(tid("signin-username"), username);
+  await page.fill(tid("signin-password"), "password");
+  await page.click(tid("signin-submit"));
+  return page;
+}
+
+async function waitAttr(page: Page, testid: string, attr: string, value: string) {
+  await page.locator(`${tid(testid)}[data-${attr}="${value}"]`).waitFor({ timeout: TIMEOUT });
+}
+
+describe.skipIf(!WEB_URL)("browser app against the real services", () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!CHROMIUM) throw new Error("no Chromium found: apt-get install chromium, or set CHROMIUM_PATH");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-sandbox"],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("teacher sees students check in live, fails one, and the student sees it", { timeout: 120_000 }, async () => {
+    const teacherName = pick("demo_teacher_", 10);
+    const s1 = pick("demo_student_", 500);
+    const s2 = pick("demo_student_", 500, [s1]);
+    const lesson = `E2E lesson ${Date.now()}`;
+
+    // Teacher: start a session (finish a leftover one first: one active session per teacher).
+    const teacher = await signIn(await browser.newContext(), teacherName);
+    await teacher.locator(`${tid("start-submit")}, ${tid("live-session")}`).first().waitFor({ timeout: TIMEOUT });
+    if (await teacher.locator(tid("live-session")).isVisible()) {
+      await teacher.click(tid("finish-session"));
+      await teacher.click(tid("new-session"));
+    }
+    await teacher.fill(tid("start-lesson"), lesson);
+    await teacher.fill(tid("start-duration"), "30");
+    await teacher.selectOption(tid("start-security"), "1");
+    await teacher.click(tid("start-submit"));
+    await waitAttr(teacher, "stream-status", "state", "live");
+    expect(await teacher.textContent(tid("session-lesson"))).toBe(lesson);
+
+    // Two students, each in their own browser context, find the session and attend.
+    const students: Record<string, Page> = {};
+    for (const sn of [s1, s2]) {
+      const page = await signIn(await browser.newContext(), sn);
+      await page.fill(tid("search-lesson"), lesson);
+      await page.click(tid("search-submit"));
+      const row = page.locator(`${tid("search-result")}[data-lesson="${lesson}"]`);
+      await row.waitFor({ timeout: TIMEOUT });
+      await row.locator(tid("attend-button")).click();
+      await page.locator(`${tid("my-status")}[data-status]`).waitFor({ timeout: TIMEOUT });
+      students[sn] = page;
+    }
+
+    // The teacher's roster shows both, with no reload.
+    for (const sn of [s1, s2]) await teacher.locator(tid(`roster-row-${sn}`)).waitFor({ timeout: TIMEOUT });
+    expect(Number(await teacher.textContent(tid("count-total")))).toBe(2);
+
+    // The teacher fails one; the roster and that student's page show it.
+    await teacher.click(tid(`fail-${s1}`));
+    await teacher.fill(tid(`fail-reason-${s1}`), "Not in the room (e2e)");
+    await teacher.click(tid(`fail-confirm-${s1}`));
+    await waitAttr(teacher, `roster-status-${s1}`, "status", "FAILED");
+    await waitAttr(students[s1]!, "my-status", "status", "FAILED");
+    expect(await students[s1]!.textContent(tid("my-reason"))).toBe("Not in the room (e2e)");
+    expect(await students[s2]!.getAttribute(tid("my-status"), "data-status")).not.toBe("FAILED");
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = resolve(ARTIFACTS, "teacher-roster.png");
+    await teacher.screenshot({ path: shot, fullPage: true });
+    console.log(`teacher page screenshot: ${shot}`);
+
+    await teacher.click(tid("finish-session"));
+    await waitAttr(teacher, "session-state", "state", "finished");
+  });
+});

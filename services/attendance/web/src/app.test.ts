@@ -1,0 +1,339 @@
+// @vitest-environment happy-dom
+// The pages driven through the DOM against an in-memory ATTN (src/testing/fake-attn.ts):
+// the same data-testids the Playwright tests will use against the real services.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { startApp } from "./app.js";
+import { SecurityOption } from "./gen/attn/v1/common_pb.js";
+import { FakeAttn } from "./testing/fake-attn.js";
+
+let fake: FakeAttn;
+let stop: (() => void) | undefined;
+
+const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.querySelector<T>(`[data-testid="${id}"]`);
+  if (!el) throw new Error(`no element with data-testid=${id}`);
+  return el;
+};
+const maybe = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+const visible = (id: string) => {
+  const el = maybe(id);
+  return !!el && !el.closest("[hidden]");
+};
+const until = (fn: () => unknown, timeout = 3000) =>
+  vi.waitFor(() => {
+    if (!fn()) throw new Error(`still waiting for ${fn.toString()} (error banner: ${JSON.stringify(errorText())})`);
+  }, { timeout, interval: 10 });
+
+function type(id: string, value: string) {
+  const el = byId<HTMLInputElement>(id);
+  el.value = value;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+function start() {
+  document.body.innerHTML = '<div id="app"></div>';
+  stop = startApp(document.getElementById("app")!, { baseUrl: "http://attn.test", source: "origin" }, fake.transport, {
+    recheckMs: 50,
+  });
+}
+
+async function signIn(username: string, password = "password") {
+  await until(() => visible("signin-username"));
+  type("signin-username", username);
+  type("signin-password", password);
+  byId("signin-submit").click();
+}
+
+function errorText() {
+  return visible("error-banner") ? byId("error-text").textContent : "";
+}
+
+beforeEach(() => {
+  sessionStorage.clear();
+  history.replaceState(null, "", "/");
+  fake = new FakeAttn();
+});
+
+afterEach(() => {
+  stop?.();
+  stop = undefined;
+});
+
+describe("sign-in", () => {
+  it("shows a clear message for a wrong password", async () => {
+    start();
+    await signIn("demo_teacher_1", "nope");
+    await until(() => errorText());
+    expect(errorText()).toBe("Wrong school number or password.");
+    expect(byId("error-banner").dataset["code"]).toBe("UNAUTHENTICATED");
+    expect(sessionStorage.getItem("attn.session")).toBeNull();
+  });
+
+  it("routes a student to the student page and keeps the token for the tab", async () => {
+    start();
+    await signIn("demo_student_7");
+    await until(() => visible("student-page"));
+    expect(location.hash).toBe("#/student");
+    expect(byId("current-user").textContent).toContain("demo_student_7");
+    expect(JSON.parse(sessionStorage.getItem("attn.session")!).token).toMatch(/^tok-demo_student_7/);
+  });
+
+  it("a signed-in user cannot open the other role's page", async () => {
+    start();
+    await signIn("demo_student_1");
+    await until(() => visible("student-page"));
+    location.hash = "#/teacher";
+    await until(() => visible("student-page") && location.hash === "#/student");
+  });
+});
+
+describe("teacher page", () => {
+  it("starts a session, fills the roster live, accepts and fails, finishes", async () => {
+    start();
+    await signIn("demo_teacher_1");
+    await until(() => visible("start-submit"));
+    expect(location.hash).toBe("#/teacher");
+
+    // Bad input: the server's INVALID_ARGUMENT names the field (blanks pass the form's `required`).
+    type("start-lesson", "   ");
+    byId("start-submit").click();
+    await until(() => errorText());
+    expect(errorText()).toBe("Please check your input: Lesson name: is required.");
+
+    type("start-lesson", "CS101 Lecture 4");
+    type("start-duration", "45");
+    byId<HTMLSelectElement>("start-security").value = String(SecurityOption.NETWORK);
+    type("start-networks", "10.1.0.0/16, 10.2.0.0/16");
+    byId("start-submit").click();
+    await until(() => byId("stream-status").dataset["state"] === "live");
+    expect(byId("session-lesson").textContent).toBe("CS101 Lecture 4");
+    expect(byId("session-state").dataset["state"]).toBe("active");
+    expect(byId("session-security").dataset["option"]).toBe("2");
+    expect(byId("session-networks").textContent).toBe("10.1.0.0/16, 10.2.0.0/16");
+    expect(visible("roster-empty")).toBe(true);
+    expect(fake.authHeaders.every((h) => /^Bearer tok-demo_teacher_1-/.test(h))).toBe(true);
+
+    const id = byId("session-id").textContent!;
+    fake.attendAs(id, "demo_student_2");
+    fake.attendAs(id, "demo_student_10");
+    await until(() => maybe("roster-row-demo_student_10"));
+    expect(byId("roster-status-demo_student_2").dataset["status"]).toBe("ATTENDED");
+    expect(byId("count-attended").textContent).toBe("2");
+    expect(byId("count-total").textContent).toBe("2");
+    const order = [...document.querySelectorAll<HTMLElement>("[data-testid^=roster-row-]")].map((r) => r.dataset["studentNumber"]);
+    expect(order).toEqual(["demo_student_2", "demo_student_10"]);
+    expect(visible("roster-empty")).toBe(false);
+    expect(byId<HTMLButtonElement>("accept-demo_student_2").disabled).toBe(true);
+
+    // Fail one, with a reason.
+    byId("fail-demo_student_2").click();
+    expect(visible("fail-reason-demo_student_2")).toBe(true);
+    type("fail-reason-demo_student_2", "Left after ten minutes");
+    byId("fail-confirm-demo_student_2").click();
+    await until(() => byId("roster-status-demo_student_2").dataset["status"] === "FAILED");
+    expect(byId("roster-reason-demo_student_2").textContent).toBe("Left after ten minutes");
+    expect(byId("count-failed").textContent).toBe("1");
+    expect(byId("count-attended").textContent).toBe("1");
+    expect(fake.records.get(id)!.get("demo_student_2")!.failReason).toBe("Left after ten minutes");
+
+    // And accept them back.
+    byId("accept-demo_student_2").click();
+    await until(() => byId("roster-status-demo_student_2").dataset["status"] === "ATTENDED");
+    expect(byId("count-failed").textContent).toBe("0");
+
+    // A change made elsewhere arrives through the stream.
+    fake.setRecord(id, "demo_student_10", { isAttended: false, failReason: "WIFI_FAILED", status: 3 });
+    await until(() => byId("roster-status-demo_student_10").dataset["status"] === "FAILED");
+    expect(byId("roster-reason-demo_student_10").textContent).toBe("Not on the classroom network.");
+
+    byId("finish-session").click();
+    await until(() => byId("session-state").dataset["state"] === "finished");
+    expect(visible("finish-session")).toBe(false);
+    expect(visible("new-session")).toBe(true);
+  });
+
+  it("reconnects a dropped roster stream and re-renders from the new snapshot", async () => {
+    start();
+    await signIn("demo_teacher_2");
+    await until(() => visible("start-submit"));
+    type("start-lesson", "Physics");
+    byId("start-submit").click();
+    await until(() => byId("stream-status").dataset["state"] === "live");
+    const id = byId("session-id").textContent!;
+    fake.attendAs(id, "demo_student_1");
+    await until(() => maybe("roster-row-demo_student_1"));
+
+    fake.dropRosterStreams();
+    await until(() => byId("stream-status").dataset["state"] === "retrying");
+    expect(byId("stream-status").textContent).toMatch(/retrying in \d s/);
+    // Changes made while the stream was down come back with the next snapshot.
+    fake.attendAs(id, "demo_student_3");
+    await until(() => byId("stream-status").dataset["state"] === "live", 5000);
+    await until(() => maybe("roster-row-demo_student_3"));
+    expect(byId("count-total").textContent).toBe("2");
+    expect(fake.openRosterStreams).toBe(1);
+  });
+
+  it("picks up the teacher's live session after a reload", async () => {
+    start();
+    await signIn("demo_teacher_3");
+    await until(() => visible("start-submit"));
+    type("start-lesson", "Maths");
+    byId("start-submit").click();
+    await until(() => visible("live-session"));
+    stop!();
+    start(); // same tab: the token is still in sessionStorage
+    await until(() => byId("stream-status")?.dataset["state"] === "live");
+    expect(byId("session-lesson").textContent).toBe("Maths");
+  });
+
+  it("sends the user back to sign in when the token is no longer valid", async () => {
+    start();
+    await signIn("demo_teacher_4");
+    await until(() => visible("start-submit"));
+    fake.revokeAll();
+    type("start-lesson", "History");
+    byId("start-submit").click();
+    await until(() => visible("signin-page"));
+    expect(errorText()).toMatch(/^You are not signed in or your session has expired\. Please sign in again\./);
+    expect(location.hash).toBe("#/signin");
+    expect(sessionStorage.getItem("attn.session")).toBeNull();
+  });
+
+  it("shows a clear message for every status the server sends", async () => {
+    start();
+    await signIn("demo_teacher_5");
+    await until(() => visible("start-submit"));
+    type("start-lesson", "Biology");
+    fake.failNext.set("startAttendance", new ConnectError("slow down", Code.ResourceExhausted));
+    byId("start-submit").click();
+    await until(() => errorText());
+    expect(errorText()).toBe("Too many requests. Please wait a moment and try again. (slow down.)");
+    expect(byId("error-banner").dataset["code"]).toBe("RESOURCE_EXHAUSTED");
+    byId("error-dismiss").click();
+    expect(visible("error-banner")).toBe(false);
+  });
+
+  it("signs out with the Logout RPC", async () => {
+    start();
+    await signIn("demo_teacher_6");
+    await until(() => visible("start-submit"));
+    byId("signout").click();
+    await until(() => visible("signin-page"));
+    expect(fake.calls).toContain("Logout");
+    expect(sessionStorage.getItem("attn.session")).toBeNull();
+    expect(byId("info-banner").textContent).toBe("You are signed out.");
+  });
+});
+
+describe("student page", () => {
+  async function teacherSession(lesson: string, option = SecurityOption.MANUAL) {
+    const token = fake.tokenFor("demo_teacher_9");
+    // Start it the way the app would, straight through the fake's own transport.
+    const { createApi } = await import("./api.js");
+    const api = createApi("http://attn.test", () => token, fake.transport);
+    const res = await api.teacher.startAttendance({ lessonName: lesson, securityOption: option, ends: { case: "duration", value: { seconds: 3600n } } });
+    return res.attendance!.attendanceId;
+  }
+
+  it("finds a session, attends and shows the status", async () => {
+    const id = await teacherSession("Chemistry 2");
+    start();
+    await signIn("demo_student_4");
+    await until(() => visible("search-submit"));
+    type("search-lesson", "chem");
+    type("search-teacher", "teacher 9");
+    byId("search-submit").click();
+    await until(() => maybe("search-result"));
+    const row = byId("search-result");
+    expect(row.dataset["attendanceId"]).toBe(id);
+    expect(row.dataset["lesson"]).toBe("Chemistry 2");
+    row.querySelector<HTMLElement>("[data-testid=attend-button]")!.click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    expect(byId("my-lesson").textContent).toBe("Chemistry 2");
+    await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+    expect(byId("my-watch-status").textContent).toMatch(/Up to date/);
+    expect(fake.records.get(id)!.get("demo_student_4")!.isAttended).toBe(true);
+
+    // Attending twice: ALREADY_EXISTS, shown clearly.
+    row.querySelector<HTMLElement>("[data-testid=attend-button]")!.click();
+    await until(() => errorText());
+    expect(errorText()).toMatch(/^Already done: nothing was changed\. \(you have already checked in/);
+
+    // The teacher fails them afterwards: the page shows it without a reload.
+    fake.setRecord(id, "demo_student_4", { isAttended: false, failReason: "Not in the room", status: 3 });
+    await until(() => byId("my-status").dataset["status"] === "FAILED");
+    expect(byId("my-reason").textContent).toBe("Not in the room");
+    expect(visible("attend-retry")).toBe(true);
+
+    // An earlier failed attempt may be retried, with a fresh request_id.
+    byId("attend-retry").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    expect(fake.requestIds).toHaveLength(3);
+    expect(new Set(fake.requestIds).size).toBe(3);
+
+  });
+
+  it("says so when nothing matches", async () => {
+    start();
+    await signIn("demo_student_5");
+    await until(() => visible("search-submit"));
+    type("search-lesson", "nothing like this");
+    byId("search-submit").click();
+    await until(() => visible("search-empty"));
+  });
+
+  it("asks for a selfie for option 3, sends it, and follows the pending face check", async () => {
+    const id = await teacherSession("Anatomy", SecurityOption.NETWORK_AND_FACE);
+    start();
+    await signIn("demo_student_6");
+    await until(() => visible("search-submit"));
+    type("search-lesson", "anatomy");
+    byId("search-submit").click();
+    await until(() => maybe("search-result"));
+    byId("attend-button").click();
+    await until(() => visible("selfie-panel"));
+    const file = byId<HTMLInputElement>("selfie-file");
+    expect(file.getAttribute("accept")).toBe("image/jpeg,image/png");
+    expect(byId<HTMLButtonElement>("attend-submit").disabled).toBe(true);
+
+    // Not an image: refused before it is sent.
+    Object.defineProperty(file, "files", { configurable: true, value: [new File(["GIF89a"], "x.gif", { type: "image/gif" })] });
+    file.dispatchEvent(new Event("change"));
+    await until(() => errorText());
+    expect(errorText()).toBe("The photo must be a JPEG or PNG image.");
+    expect(byId<HTMLButtonElement>("attend-submit").disabled).toBe(true);
+
+    // A JPEG: sent as Attend.selfie.
+    const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+    Object.defineProperty(file, "files", { configurable: true, value: [new File([jpeg], "me.jpg", { type: "image/jpeg" })] });
+    file.dispatchEvent(new Event("change"));
+    await until(() => !byId<HTMLButtonElement>("attend-submit").disabled);
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "PENDING");
+    expect(maybe("selfie-panel")).toBeNull();
+    expect(byId("my-reason").textContent).toBe("Face check in progress…");
+    await until(() => byId("my-watch-status").dataset["state"] === "live");
+
+    fake.setRecord(id, "demo_student_6", { isAttended: true, failReason: "", status: 1 });
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+    expect(fake.selfies.get("demo_student_6")).toEqual(jpeg);
+  });
+
+  it("shows a pending record turning into attended without a reload", async () => {
+    const id = await teacherSession("Optics", SecurityOption.NETWORK_AND_FACE);
+    fake.attendAs(id, "demo_student_8", new Uint8Array([0xff, 0xd8, 0xff]));
+    sessionStorage.setItem("attn.student.current", JSON.stringify({ attendanceId: id, lessonName: "Optics", securityOption: 3 }));
+    start();
+    await signIn("demo_student_8");
+    await until(() => byId("my-status").dataset["status"] === "PENDING");
+    expect(byId("my-reason").textContent).toBe("Face check in progress…");
+    fake.setRecord(id, "demo_student_8", { isAttended: false, failReason: "FACE_VERIFICATION_FAILED: faces differ", status: 3 });
+    await until(() => byId("my-status").dataset["status"] === "FAILED");
+    expect(byId("my-reason").textContent).toBe("Face did not match: faces differ");
+    expect(visible("attend-retry")).toBe(true);
+    await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+  });
+});

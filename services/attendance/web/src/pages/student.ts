@@ -1,0 +1,325 @@
+// The student's page: find a session by lesson and teacher name, attend
+// (with a selfie for option 3), and watch the record until it is final.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { AppContext } from "../app.js";
+import { formatTime, h } from "../dom.js";
+import { describeError } from "../errors.js";
+import { SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
+import { describeReason, securityLabel, statusOf } from "../records.js";
+import { newRequestId } from "../request-id.js";
+import { callWithRetry } from "../retry.js";
+import { createSelfiePicker, type SelfiePicker } from "../selfie.js";
+import { watchWithRetry, type WatchState } from "../watch.js";
+
+import { STUDENT_CURRENT_KEY as CURRENT_KEY } from "../session.js";
+
+interface Current {
+  attendanceId: string;
+  lessonName: string;
+  securityOption: SecurityOption;
+  /** When check-in closes (ms since epoch), 0 if unknown. */
+  endTimeMs: number;
+}
+
+/** How long after the session's end the page keeps re-checking a final record. */
+const RECHECK_AFTER_END_MS = 15 * 60_000;
+
+function rememberCurrent(c: Current | undefined) {
+  try {
+    if (c) sessionStorage.setItem(CURRENT_KEY, JSON.stringify(c));
+    else sessionStorage.removeItem(CURRENT_KEY);
+  } catch {
+    /* storage disabled: nothing to remember */
+  }
+}
+
+function recallCurrent(): Current | undefined {
+  try {
+    const raw = sessionStorage.getItem(CURRENT_KEY);
+    const c = raw ? (JSON.parse(raw) as Partial<Current>) : undefined;
+    if (!c || typeof c.attendanceId !== "string" || !c.attendanceId) return undefined;
+    return {
+      attendanceId: c.attendanceId,
+      lessonName: String(c.lessonName ?? ""),
+      securityOption: Number(c.securityOption ?? SecurityOption.UNSPECIFIED) as SecurityOption,
+      endTimeMs: Number(c.endTimeMs ?? 0),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
+  const page = new AbortController();
+  let selfie: SelfiePicker | undefined;
+  let watch: AbortController | undefined;
+  let current: Current | undefined;
+
+  // --- search ---------------------------------------------------------------
+  const lesson = h("input", { name: "lesson_name", testid: "search-lesson", placeholder: "Lesson name" });
+  const teacher = h("input", { name: "teacher_name", testid: "search-teacher", placeholder: "Teacher name" });
+  const searchBtn = h("button", { type: "submit", testid: "search-submit" }, "Find sessions");
+  const results = h("ul", { class: "results", testid: "search-results" });
+  const noResults = h("p", { class: "hint", testid: "search-empty", hidden: true }, "No open session matches. Check the names, or ask your teacher whether check-in is open.");
+
+  async function search(ev: SubmitEvent) {
+    ev.preventDefault();
+    ctx.clearMessages();
+    if (!lesson.value.trim() && !teacher.value.trim()) {
+      ctx.showMessage("Please enter a lesson name, a teacher name, or both.", "INVALID_ARGUMENT");
+      return;
+    }
+    searchBtn.disabled = true;
+    try {
+      const res = await ctx.api.student.findActiveAttendances(
+        { lessonName: lesson.value.trim(), teacherName: teacher.value.trim() },
+        { signal: page.signal },
+      );
+      showResults(res.attendances);
+    } catch (e) {
+      if (!page.signal.aborted) ctx.showError(e);
+    } finally {
+      searchBtn.disabled = false;
+    }
+  }
+
+  function showResults(list: Attendance[]) {
+    closeSelfie();
+    results.replaceChildren(
+      ...list.map((a) =>
+        h(
+          "li",
+          { class: "result", testid: "search-result", dataset: { attendanceId: a.attendanceId, lesson: a.lessonName } },
+          h(
+            "div",
+            null,
+            h("strong", { testid: "result-lesson" }, a.lessonName),
+            " — ",
+            h("span", { testid: "result-teacher" }, a.teacherFullName || a.teacherSchoolNumber),
+            h(
+              "div",
+              { class: "hint" },
+              `Closes ${formatTime(a.endTime ? timestampDate(a.endTime) : undefined)} · security ${securityLabel(a.securityOption)}`,
+            ),
+          ),
+          h("button", { type: "button", testid: "attend-button", onclick: (ev: MouseEvent) => startAttend(a, ev.currentTarget as HTMLButtonElement) }, "Attend"),
+        ),
+      ),
+    );
+    noResults.hidden = list.length > 0;
+  }
+
+  // --- attend ---------------------------------------------------------------
+  const selfieSlot = h("div", { testid: "selfie-slot" });
+
+  function closeSelfie() {
+    selfie?.stop();
+    selfie = undefined;
+    selfieSlot.replaceChildren();
+  }
+
+  /** Option 3 opens the selfie panel first; the others check in at once. */
+  function startAttend(a: Attendance | Current, button?: HTMLButtonElement) {
+    ctx.clearMessages();
+    const c: Current =
+      "endTimeMs" in a
+        ? a
+        : {
+            attendanceId: a.attendanceId,
+            lessonName: a.lessonName,
+            securityOption: a.securityOption,
+            endTimeMs: a.endTime ? timestampDate(a.endTime).getTime() : 0,
+          };
+    if (c.securityOption !== SecurityOption.NETWORK_AND_FACE) {
+      void attend(c, undefined, button);
+      return;
+    }
+    closeSelfie();
+    const send = h("button", { type: "button", testid: "attend-submit", disabled: true }, "Send check-in");
+    const cancel = h("button", { type: "button", class: "secondary", testid: "attend-cancel", onclick: closeSelfie }, "Cancel");
+    const picker = createSelfiePicker(
+      (ready) => (send.disabled = !ready),
+      (msg) => ctx.showMessage(msg, "SELFIE"),
+    );
+    selfie = picker;
+    send.addEventListener("click", () => void attend(c, picker.bytes(), send));
+    selfieSlot.replaceChildren(
+      h("section", { class: "card" }, h("h3", null, `Check in to “${c.lessonName}”`), picker.element, h("div", { class: "row" }, send, cancel)),
+    );
+    selfieSlot.scrollIntoView?.({ block: "nearest" });
+  }
+
+  async function attend(c: Current, photo: Uint8Array | undefined, button?: HTMLButtonElement) {
+    if (c.securityOption === SecurityOption.NETWORK_AND_FACE && !photo) {
+      ctx.showMessage("This session needs a selfie: take one or choose a photo first.", "INVALID_ARGUMENT");
+      return;
+    }
+    // One request_id per attempt: a retry of this same attempt after a dropped
+    // connection gets the first answer back instead of a second check-in.
+    const requestId = newRequestId();
+    if (button) button.disabled = true;
+    try {
+      const res = await callWithRetry(
+        () =>
+          ctx.api.student.attend(
+            { attendanceId: c.attendanceId, requestId, ...(photo ? { selfie: photo } : {}) },
+            { signal: page.signal, timeoutMs: 30_000 },
+          ),
+        { retries: 2, signal: page.signal },
+      );
+      closeSelfie();
+      follow(c, res.record);
+    } catch (e) {
+      if (page.signal.aborted) return;
+      const err = ConnectError.from(e);
+      ctx.showError(err);
+      // Already checked in (or pending): show where that record stands.
+      if (err.code === Code.AlreadyExists) {
+        closeSelfie();
+        follow(c, undefined);
+      }
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  // --- my record --------------------------------------------------------------
+  const myLesson = h("h3", { testid: "my-lesson" });
+  const myStatus = h("p", { class: "my-status", testid: "my-status", role: "status", "aria-live": "polite" });
+  const myReason = h("p", { class: "hint", testid: "my-reason" });
+  const myTime = h("p", { class: "hint", testid: "my-time" });
+  const myWatch = h("p", { class: "hint stream", testid: "my-watch-status" });
+  const retryBtn = h("button", { type: "button", testid: "attend-retry", hidden: true }, "Try again");
+  retryBtn.addEventListener("click", () => current && startAttend(current, retryBtn));
+  const myPanel = h(
+    "section",
+    { class: "card", testid: "my-record", hidden: true },
+    myLesson,
+    myStatus,
+    myReason,
+    myTime,
+    myWatch,
+    retryBtn,
+  );
+
+  function showRecord(r: AttendanceRecord) {
+    const s = statusOf(r);
+    myStatus.dataset["status"] = s;
+    myStatus.className = `my-status status ${s.toLowerCase()}`;
+    myStatus.textContent =
+      s === "ATTENDED"
+        ? "✔ Attended — you are checked in."
+        : s === "PENDING"
+          ? "… Pending — your face check is running."
+          : s === "FAILED"
+            ? "✘ Failed — you are not checked in."
+            : "Deleted by your teacher.";
+    myReason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r.failReason);
+    myTime.textContent = r.attendanceTime ? `At ${formatTime(timestampDate(r.attendanceTime))}` : "";
+    // An earlier failed attempt may be retried.
+    retryBtn.hidden = s !== "FAILED";
+  }
+
+  function showWatchState(s: WatchState) {
+    // A quiet re-check after "waiting" needn't flash "Connecting…".
+    if (s.kind === "connecting" && s.attempt === 0 && myWatch.dataset["state"] === "waiting") return;
+    if (s.kind === "live" && myWatch.dataset["state"] === "waiting") return;
+    myWatch.dataset["state"] = s.kind;
+    myWatch.textContent =
+      s.kind === "live"
+        ? "● Live updates on"
+        : s.kind === "connecting"
+          ? "Connecting…"
+          : s.kind === "retrying"
+            ? `Connection lost${s.error ? ` (${describeError(s.error)})` : ""} — retrying in ${Math.ceil(s.delayMs / 1000)} s`
+            : s.kind === "waiting"
+              ? "✓ Up to date. Changes by your teacher will show here."
+              : s.kind === "ended"
+                ? "Final — no more updates."
+                : "Live updates stopped.";
+    if (s.kind === "failed") ctx.showError(s.error);
+  }
+
+  /** `quiet`: restoring after a reload; a record that is gone is just forgotten. */
+  function follow(c: Current, first: AttendanceRecord | undefined, quiet = false) {
+    current = c;
+    rememberCurrent(c);
+    watch?.abort();
+    watch = new AbortController();
+    myPanel.hidden = false;
+    myPanel.dataset["attendanceId"] = c.attendanceId;
+    myLesson.textContent = c.lessonName;
+    if (first) showRecord(first);
+    else {
+      delete myStatus.dataset["status"];
+      myStatus.textContent = "Loading…";
+      myReason.textContent = "";
+      myTime.textContent = "";
+      retryBtn.hidden = true;
+    }
+    let last = first;
+    void watchWithRetry({
+      signal: watch.signal,
+      open: (signal) => ctx.api.student.watchMyRecord({ attendanceId: c.attendanceId }, { signal }),
+      onMessage: (msg) => {
+        if (msg.record) {
+          last = msg.record;
+          showRecord(msg.record);
+        }
+      },
+      // The server ends the stream once the record is final. Ended while still
+      // pending: a drop, reopen. Final: the teacher may still accept or fail
+      // it, so look again every few seconds while the session is recent.
+      reconnectAfterEnd: () => {
+        if (!last) return false;
+        if (statusOf(last) === "PENDING") return true;
+        if (c.endTimeMs && Date.now() > c.endTimeMs + RECHECK_AFTER_END_MS) return false;
+        return ctx.options.recheckMs;
+      },
+      onState: (s) => {
+        if (quiet && s.kind === "failed" && s.error.code === Code.NotFound) {
+          forget();
+          return;
+        }
+        if (s.kind === "live") quiet = false;
+        showWatchState(s);
+      },
+    });
+  }
+
+  function forget() {
+    watch?.abort();
+    current = undefined;
+    rememberCurrent(undefined);
+    myPanel.hidden = true;
+  }
+
+  root.append(
+    h(
+      "section",
+      { class: "card", testid: "student-page" },
+      h("h2", null, "Check in"),
+      h(
+        "form",
+        { class: "inline", testid: "search-form", onsubmit: (ev: SubmitEvent) => void search(ev) },
+        h("label", null, "Lesson", lesson),
+        h("label", null, "Teacher", teacher),
+        searchBtn,
+      ),
+      results,
+      noResults,
+    ),
+    selfieSlot,
+    myPanel,
+  );
+
+  const remembered = recallCurrent();
+  if (remembered) follow(remembered, undefined, true);
+
+  return () => {
+    page.abort();
+    watch?.abort();
+    closeSelfie();
+  };
+}

@@ -1,0 +1,396 @@
+// The teacher's page: start a session, watch the roster fill up live,
+// accept or fail a student with one click, finish.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { AppContext } from "../app.js";
+import { formatTime, h } from "../dom.js";
+import { describeError } from "../errors.js";
+import { SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
+import { describeReason, parseNetworks, securityLabel, statusOf, STATUS_LABEL } from "../records.js";
+import {
+  applyRosterEvent,
+  emptyRoster,
+  isSessionClosedForGood,
+  rosterCounts,
+  sortedRecords,
+  upsertRecord,
+  type RosterState,
+} from "../roster.js";
+import { watchWithRetry, type WatchState } from "../watch.js";
+
+export const DEFAULT_FAIL_REASON = "Not present in class";
+
+function sessionState(a: Attendance | undefined): "active" | "finished" | "archived" | "deleted" | "unknown" {
+  if (!a) return "unknown";
+  if (a.isDeleted) return "deleted";
+  if (a.isArchived) return "archived";
+  if (a.isActive) return "active";
+  return "finished";
+}
+
+const SESSION_STATE_LABEL = {
+  active: "Open for check-in",
+  finished: "Finished — check-in closed",
+  archived: "Archived",
+  deleted: "Deleted",
+  unknown: "…",
+} as const;
+
+export function mountTeacher(root: HTMLElement, ctx: AppContext): () => void {
+  const page = new AbortController();
+  let liveView: LiveView | undefined;
+
+  function showStartForm() {
+    liveView?.close();
+    liveView = undefined;
+    root.replaceChildren(startForm(ctx, page.signal, (a) => showLive(a)));
+  }
+
+  function showLive(a: Attendance) {
+    liveView?.close();
+    liveView = new LiveView(ctx, a, () => showStartForm());
+    root.replaceChildren(liveView.element);
+  }
+
+  root.append(h("p", { class: "hint", testid: "teacher-loading" }, "Loading your session…"));
+  ctx.api.teacher
+    .getLiveAttendance({}, { signal: page.signal })
+    .then((res) => {
+      if (page.signal.aborted) return;
+      if (res.attendance) showLive(res.attendance);
+      else showStartForm();
+    })
+    .catch((e) => {
+      if (page.signal.aborted) return;
+      ctx.showError(e);
+      showStartForm();
+    });
+
+  return () => {
+    page.abort();
+    liveView?.close();
+  };
+}
+
+function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance) => void): HTMLElement {
+  const lesson = h("input", { name: "lesson_name", testid: "start-lesson", maxLength: 200, required: true, placeholder: "e.g. CS101 Lecture 4" });
+  const duration = h("input", { name: "duration", type: "number", testid: "start-duration", min: "1", max: "1440", step: "1", value: "90", required: true });
+  const security = h(
+    "select",
+    { name: "security_option", testid: "start-security" },
+    h("option", { value: String(SecurityOption.MANUAL), selected: true }, "1 — manual (I accept or fail students)"),
+    h("option", { value: String(SecurityOption.NETWORK) }, "2 — manual + classroom network check"),
+    h("option", { value: String(SecurityOption.NETWORK_AND_FACE) }, "3 — network check + face recognition"),
+  );
+  const networks = h("textarea", {
+    name: "networks",
+    testid: "start-networks",
+    rows: 2,
+    placeholder: "Optional CIDRs, e.g. 10.20.0.0/16 — empty: your own network",
+  });
+  const submit = h("button", { type: "submit", testid: "start-submit" }, "Start attendance");
+
+  async function onSubmit(ev: SubmitEvent) {
+    ev.preventDefault();
+    ctx.clearMessages();
+    const minutes = Number(duration.value);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
+      ctx.showMessage("Please check your input: Duration must be a whole number of minutes from 1 to 1440.", "INVALID_ARGUMENT");
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const res = await ctx.api.teacher.startAttendance(
+        {
+          lessonName: lesson.value.trim(),
+          ends: { case: "duration", value: { seconds: BigInt(minutes * 60) } },
+          securityOption: Number(security.value) as SecurityOption,
+          networks: parseNetworks(networks.value),
+        },
+        { signal },
+      );
+      if (!res.attendance) throw new Error("the server did not return the new session");
+      ctx.showInfo(`Attendance for “${res.attendance.lessonName}” started.`);
+      started(res.attendance);
+    } catch (e) {
+      if (!signal.aborted) ctx.showError(e);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  return h(
+    "section",
+    { class: "card", testid: "start-page" },
+    h("h2", null, "Start attendance"),
+    h(
+      "form",
+      { testid: "start-form", onsubmit: (ev: SubmitEvent) => void onSubmit(ev) },
+      h("label", null, "Lesson name", lesson),
+      h("label", null, "Duration (minutes)", duration),
+      h("label", null, "Security option", security),
+      h("label", null, "Networks", networks),
+      submit,
+    ),
+  );
+}
+
+interface Row {
+  tr: HTMLTableRowElement;
+  name: HTMLTableCellElement;
+  status: HTMLTableCellElement;
+  reason: HTMLTableCellElement;
+  time: HTMLTableCellElement;
+  accept: HTMLButtonElement;
+  fail: HTMLButtonElement;
+  failForm: HTMLFormElement;
+  failReason: HTMLInputElement;
+  busy: boolean;
+}
+
+class LiveView {
+  readonly element: HTMLElement;
+  private state: RosterState;
+  private readonly stream = new AbortController();
+  private readonly rows = new Map<string, Row>();
+  private readonly tbody = h("tbody", { testid: "roster-body" });
+  private readonly empty = h("p", { class: "hint", testid: "roster-empty" }, "No check-ins yet. Students will appear here as they attend.");
+  private readonly header = h("div", { class: "session-head" });
+  private readonly counts = {
+    attended: h("strong", { testid: "count-attended" }, "0"),
+    pending: h("strong", { testid: "count-pending" }, "0"),
+    failed: h("strong", { testid: "count-failed" }, "0"),
+    total: h("strong", { testid: "count-total" }, "0"),
+  };
+  private readonly streamStatus = h("span", { class: "stream", testid: "stream-status" });
+  private readonly finishBtn = h("button", { type: "button", class: "danger", testid: "finish-session", onclick: () => void this.finish() }, "Finish attendance");
+  private readonly newBtn = h("button", { type: "button", class: "secondary", testid: "new-session", hidden: true }, "Start a new session");
+
+  constructor(
+    private readonly ctx: AppContext,
+    attendance: Attendance,
+    onNewSession: () => void,
+  ) {
+    this.state = { ...emptyRoster, attendance };
+    this.newBtn.addEventListener("click", onNewSession);
+    this.element = h(
+      "section",
+      { class: "card", testid: "live-session", dataset: { attendanceId: attendance.attendanceId } },
+      this.header,
+      h(
+        "div",
+        { class: "counts" },
+        h("span", null, "Attended ", this.counts.attended),
+        h("span", null, "Pending ", this.counts.pending),
+        h("span", null, "Failed ", this.counts.failed),
+        h("span", null, "Total ", this.counts.total),
+        h("span", { class: "spacer" }),
+        this.streamStatus,
+      ),
+      h(
+        "table",
+        { class: "roster", testid: "roster-table" },
+        h(
+          "thead",
+          null,
+          h("tr", null, h("th", null, "Student no."), h("th", null, "Name"), h("th", null, "Status"), h("th", null, "Reason"), h("th", null, "Time"), h("th", null, "")),
+        ),
+        this.tbody,
+      ),
+      this.empty,
+      h("div", { class: "row" }, this.finishBtn, this.newBtn),
+    );
+    this.render();
+    void this.watch();
+  }
+
+  close() {
+    this.stream.abort();
+  }
+
+  private setState(next: RosterState) {
+    if (next === this.state) return;
+    this.state = next;
+    this.render();
+  }
+
+  private async watch() {
+    const id = this.state.attendance!.attendanceId;
+    await watchWithRetry({
+      signal: this.stream.signal,
+      open: (signal) => this.ctx.api.teacher.watchRecords({ attendanceId: id }, { signal }),
+      onMessage: (msg) => this.setState(applyRosterEvent(this.state, msg.event)),
+      // The server ends the stream once the session is archived or deleted; any other end is a drop.
+      reconnectAfterEnd: () => !isSessionClosedForGood(this.state.attendance),
+      onState: (s) => this.showStreamState(s),
+    });
+  }
+
+  private showStreamState(s: WatchState) {
+    this.streamStatus.dataset["state"] = s.kind;
+    switch (s.kind) {
+      case "connecting":
+        this.streamStatus.textContent = s.attempt ? "Reconnecting…" : "Connecting…";
+        break;
+      case "live":
+        this.streamStatus.textContent = "● Live";
+        break;
+      case "retrying":
+        this.streamStatus.textContent = `Connection lost${s.error ? ` (${describeError(s.error)})` : ""} — retrying in ${Math.ceil(s.delayMs / 1000)} s`;
+        break;
+      case "ended":
+        this.streamStatus.textContent = "Session closed; no more updates.";
+        break;
+      case "failed":
+        this.streamStatus.textContent = "Live updates stopped.";
+        this.ctx.showError(s.error);
+        break;
+    }
+  }
+
+  private renderHeader() {
+    const a = this.state.attendance!;
+    const st = sessionState(a);
+    const end = a.endTime ? timestampDate(a.endTime) : undefined;
+    this.header.replaceChildren(
+      h("h2", { testid: "session-lesson" }, a.lessonName),
+      h(
+        "dl",
+        null,
+        h("dt", null, "State"),
+        h("dd", { testid: "session-state", dataset: { state: st } }, SESSION_STATE_LABEL[st]),
+        h("dt", null, "Security"),
+        h("dd", { testid: "session-security", dataset: { option: String(a.securityOption) } }, securityLabel(a.securityOption)),
+        h("dt", null, st === "active" ? "Closes" : "Closed"),
+        h("dd", { testid: "session-ends" }, formatTime(end)),
+        a.networks.length > 0 && [h("dt", null, "Networks"), h("dd", { testid: "session-networks" }, a.networks.join(", "))],
+        h("dt", null, "Session id"),
+        h("dd", null, h("code", { testid: "session-id" }, a.attendanceId)),
+      ),
+    );
+    this.finishBtn.hidden = st !== "active";
+    this.newBtn.hidden = st === "active";
+  }
+
+  private render() {
+    this.renderHeader();
+    const c = rosterCounts(this.state);
+    this.counts.attended.textContent = String(c.attended);
+    this.counts.pending.textContent = String(c.pending);
+    this.counts.failed.textContent = String(c.failed);
+    this.counts.total.textContent = String(c.total);
+    const records = sortedRecords(this.state);
+    this.empty.hidden = records.length > 0;
+    const seen = new Set<string>();
+    records.forEach((r, i) => {
+      seen.add(r.studentNumber);
+      const row = this.rows.get(r.studentNumber) ?? this.createRow(r.studentNumber);
+      this.updateRow(row, r);
+      // Move only rows that are out of place, so a half-typed fail reason keeps its focus.
+      if (this.tbody.children[i] !== row.tr) this.tbody.insertBefore(row.tr, this.tbody.children[i] ?? null);
+    });
+    for (const [sn, row] of this.rows) {
+      if (!seen.has(sn)) {
+        row.tr.remove();
+        this.rows.delete(sn);
+      }
+    }
+  }
+
+  private createRow(sn: string): Row {
+    const failReason = h("input", { testid: `fail-reason-${sn}`, maxLength: 500, value: DEFAULT_FAIL_REASON, "aria-label": `Reason for failing ${sn}` });
+    const failForm = h(
+      "form",
+      { class: "fail-form", testid: `fail-form-${sn}`, hidden: true },
+      failReason,
+      h("button", { type: "submit", class: "danger", testid: `fail-confirm-${sn}` }, "Fail"),
+      h("button", { type: "button", class: "secondary", testid: `fail-cancel-${sn}`, onclick: () => (failForm.hidden = true) }, "Cancel"),
+    );
+    const row: Row = {
+      tr: h("tr", { testid: `roster-row-${sn}`, dataset: { studentNumber: sn } }),
+      name: h("td", { testid: `roster-name-${sn}` }),
+      status: h("td", { testid: `roster-status-${sn}` }),
+      reason: h("td", { testid: `roster-reason-${sn}` }),
+      time: h("td", { testid: `roster-time-${sn}` }),
+      accept: h("button", { type: "button", class: "ok", testid: `accept-${sn}` }, "Accept"),
+      fail: h("button", { type: "button", class: "danger", testid: `fail-${sn}` }, "Fail…"),
+      failForm,
+      failReason,
+      busy: false,
+    };
+    row.accept.addEventListener("click", () => void this.act(row, sn, "accept"));
+    row.fail.addEventListener("click", () => {
+      failForm.hidden = !failForm.hidden;
+      if (!failForm.hidden) {
+        failReason.focus();
+        failReason.select();
+      }
+    });
+    failForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      void this.act(row, sn, "fail");
+    });
+    failForm.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") failForm.hidden = true;
+    });
+    row.tr.append(h("td", null, sn), row.name, row.status, row.reason, row.time, h("td", { class: "actions" }, row.accept, row.fail, failForm));
+    this.rows.set(sn, row);
+    return row;
+  }
+
+  private updateRow(row: Row, r: AttendanceRecord) {
+    const s = statusOf(r);
+    row.tr.dataset["status"] = s;
+    row.name.textContent = r.studentFullName;
+    row.status.textContent = STATUS_LABEL[s];
+    row.status.dataset["status"] = s;
+    row.status.className = `status ${s.toLowerCase()}`;
+    row.reason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r.failReason);
+    row.reason.title = r.failReason;
+    row.time.textContent = r.attendanceTime ? formatTime(timestampDate(r.attendanceTime)) : "";
+    row.accept.disabled = row.busy || s === "ATTENDED" || s === "DELETED";
+    row.fail.disabled = row.busy || s === "FAILED" || s === "DELETED";
+    if (row.fail.disabled) row.failForm.hidden = true;
+  }
+
+  private async act(row: Row, sn: string, what: "accept" | "fail") {
+    const attendanceId = this.state.attendance!.attendanceId;
+    this.ctx.clearMessages();
+    row.busy = true;
+    row.accept.disabled = row.fail.disabled = true;
+    try {
+      const res =
+        what === "accept"
+          ? await this.ctx.api.teacher.acceptStudent({ attendanceId, studentNumber: sn }, { signal: this.stream.signal })
+          : await this.ctx.api.teacher.failStudent(
+              { attendanceId, studentNumber: sn, reason: row.failReason.value.trim() || DEFAULT_FAIL_REASON },
+              { signal: this.stream.signal },
+            );
+      row.failForm.hidden = true;
+      row.failReason.value = DEFAULT_FAIL_REASON;
+      row.busy = false;
+      // The stream brings the same change; applying the answer now makes the click feel instant.
+      if (res.record) this.setState(upsertRecord(this.state, res.record));
+    } catch (e) {
+      if (!this.stream.signal.aborted) this.ctx.showError(e);
+    } finally {
+      row.busy = false;
+      const current = this.state.records.get(sn);
+      if (current) this.updateRow(row, current);
+    }
+  }
+
+  private async finish() {
+    const attendanceId = this.state.attendance!.attendanceId;
+    this.ctx.clearMessages();
+    this.finishBtn.disabled = true;
+    try {
+      const res = await this.ctx.api.teacher.finishAttendance({ attendanceId }, { signal: this.stream.signal });
+      if (res.attendance) this.setState(applyRosterEvent(this.state, { case: "attendance", value: res.attendance }));
+      this.ctx.showInfo("Attendance finished. Check-in is closed; you can still accept or fail students.");
+    } catch (e) {
+      if (!this.stream.signal.aborted) this.ctx.showError(e);
+    } finally {
+      this.finishBtn.disabled = false;
+    }
+  }
+}

@@ -1,0 +1,303 @@
+// An in-memory stand-in for attendance-service, for the app's DOM tests only
+// (never bundled). It speaks the generated attn.v1 services through Connect's
+// router transport and keeps just enough state to drive the pages.
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createRouterTransport, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import type { TransportFactory } from "../api.js";
+import { AuthService } from "../gen/attn/v1/auth_pb.js";
+import {
+  AttendanceRecordSchema,
+  AttendanceSchema,
+  RecordStatus,
+  Role,
+  SecurityOption,
+  UserSchema,
+  type Attendance,
+  type AttendanceRecord,
+  type User,
+} from "../gen/attn/v1/common_pb.js";
+import { StudentService } from "../gen/attn/v1/student_pb.js";
+import { TeacherService, type WatchRecordsResponse } from "../gen/attn/v1/teacher_pb.js";
+
+type Event = WatchRecordsResponse["event"];
+
+/** An async queue a server stream reads from until the call ends. */
+class Channel<T> {
+  private items: T[] = [];
+  private wake: (() => void) | undefined;
+  private error: ConnectError | undefined;
+  push(item: T) {
+    this.items.push(item);
+    this.wake?.();
+  }
+  fail(err: ConnectError) {
+    this.error = err;
+    this.wake?.();
+  }
+  async *drain(signal: AbortSignal): AsyncGenerator<T> {
+    const onAbort = () => this.wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      for (;;) {
+        while (this.items.length) yield this.items.shift()!;
+        if (this.error) throw this.error;
+        if (signal.aborted) return;
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+export class FakeAttn {
+  readonly calls: string[] = [];
+  readonly authHeaders: string[] = [];
+  readonly attendances = new Map<string, Attendance>();
+  readonly records = new Map<string, Map<string, AttendanceRecord>>();
+  /** Every Attend request_id, in order. */
+  readonly requestIds: string[] = [];
+  /** The last selfie each student sent. */
+  readonly selfies = new Map<string, Uint8Array>();
+  private readonly tokens = new Map<string, User>();
+  private readonly rosterWatchers = new Set<{ id: string; ch: Channel<Event> }>();
+  private readonly myWatchers = new Set<{ id: string; sn: string; ch: Channel<AttendanceRecord> }>();
+  private nextId = 1;
+  /** Set to make the next call of that method fail, e.g. fake.failNext.set("attend", new ConnectError(...)). */
+  readonly failNext = new Map<string, ConnectError>();
+
+  user(username: string): User | undefined {
+    const t = /^demo_teacher_(\d+)$/.exec(username);
+    const s = /^demo_student_(\d+)$/.exec(username);
+    if (t) return create(UserSchema, { schoolNumber: username, fullName: `Teacher ${t[1]}`, role: Role.TEACHER });
+    if (s) return create(UserSchema, { schoolNumber: username, fullName: `Student ${s[1]}`, role: Role.STUDENT });
+    return undefined;
+  }
+
+  /** Signs a user in behind the app's back; returns the token. */
+  tokenFor(username: string): string {
+    const u = this.user(username);
+    if (!u) throw new Error(`no such demo user ${username}`);
+    const token = `tok-${username}-${this.nextId++}`;
+    this.tokens.set(token, u);
+    return token;
+  }
+
+  revokeAll() {
+    this.tokens.clear();
+  }
+
+  /** Drops every open roster stream with `err`, as a proxy restart would. */
+  dropRosterStreams(err = new ConnectError("connection reset", Code.Unavailable)) {
+    for (const w of this.rosterWatchers) w.ch.fail(err);
+    this.rosterWatchers.clear();
+  }
+
+  get openRosterStreams(): number {
+    return this.rosterWatchers.size;
+  }
+
+  private caller(ctx: HandlerContext, role: Role): User {
+    this.calls.push(ctx.method.name);
+    this.authHeaders.push(ctx.requestHeader.get("authorization") ?? "");
+    const planned = this.failNext.get(ctx.method.localName);
+    if (planned) {
+      this.failNext.delete(ctx.method.localName);
+      throw planned;
+    }
+    const m = /^Bearer (.+)$/.exec(ctx.requestHeader.get("authorization") ?? "");
+    const u = m ? this.tokens.get(m[1]!) : undefined;
+    if (!u) throw new ConnectError("missing or invalid token", Code.Unauthenticated);
+    if (u.role !== role) throw new ConnectError("wrong role", Code.PermissionDenied);
+    return u;
+  }
+
+  private session(id: string, teacher?: User): Attendance {
+    const a = this.attendances.get(id);
+    if (!a || (teacher && a.teacherSchoolNumber !== teacher.schoolNumber)) {
+      throw new ConnectError("attendance not found", Code.NotFound);
+    }
+    return a;
+  }
+
+  private broadcast(id: string, event: Event) {
+    for (const w of this.rosterWatchers) if (w.id === id) w.ch.push(event);
+    if (event.case === "record") {
+      for (const w of this.myWatchers) if (w.id === id && w.sn === event.value.studentNumber) w.ch.push(event.value);
+    }
+  }
+
+  /** Changes a record as the server would (a face check finishing, another teacher tab…). */
+  setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "status">>) {
+    const old = this.records.get(id)?.get(sn);
+    if (!old) throw new Error(`no record ${sn}`);
+    const r = create(AttendanceRecordSchema, { ...old, ...change });
+    this.records.get(id)!.set(sn, r);
+    this.broadcast(id, { case: "record", value: r });
+    return r;
+  }
+
+  /** A student checking in from elsewhere (another browser). */
+  attendAs(id: string, username: string, selfie?: Uint8Array): AttendanceRecord {
+    const u = this.user(username)!;
+    const a = this.session(id);
+    if (!a.isActive) throw new ConnectError("the attendance session has ended", Code.FailedPrecondition);
+    const roster = this.records.get(id)!;
+    const prev = roster.get(u.schoolNumber);
+    if (prev && (prev.status === RecordStatus.ATTENDED || prev.status === RecordStatus.PENDING)) {
+      throw new ConnectError("you have already checked in to this session", Code.AlreadyExists);
+    }
+    const face = a.securityOption === SecurityOption.NETWORK_AND_FACE;
+    if (face && !selfie?.length) throw new ConnectError("selfie: is required for security option 3", Code.InvalidArgument);
+    if (selfie?.length) this.selfies.set(u.schoolNumber, selfie);
+    const r = create(AttendanceRecordSchema, {
+      attendanceId: id,
+      studentNumber: u.schoolNumber,
+      studentFullName: u.fullName,
+      isAttended: !face,
+      attendanceTime: timestampFromMs(Date.now()),
+      failReason: face ? "FACE_RECOGNITION_PENDING" : "",
+      status: face ? RecordStatus.PENDING : RecordStatus.ATTENDED,
+    });
+    roster.set(u.schoolNumber, r);
+    this.broadcast(id, { case: "record", value: r });
+    return r;
+  }
+
+  readonly transport: TransportFactory = (_baseUrl: string, interceptors: Interceptor[]) => {
+    const self = this; // for the generator methods below
+    return createRouterTransport(
+      (router) => {
+        router.service(AuthService, {
+          login: (req, ctx) => {
+            this.calls.push(ctx.method.name);
+            const u = this.user(req.username);
+            if (!u || req.password !== "password") throw new ConnectError("wrong username or password", Code.Unauthenticated);
+            const token = `tok-${req.username}-${this.nextId++}`;
+            this.tokens.set(token, u);
+            return { accessToken: token, user: u, expiresAt: timestampFromMs(Date.now() + 3600_000) };
+          },
+          logout: (_req, ctx) => {
+            this.calls.push(ctx.method.name);
+            const m = /^Bearer (.+)$/.exec(ctx.requestHeader.get("authorization") ?? "");
+            if (m) this.tokens.delete(m[1]!);
+            return {};
+          },
+          whoAmI: (_req, ctx) => {
+            const m = /^Bearer (.+)$/.exec(ctx.requestHeader.get("authorization") ?? "");
+            const u = m ? this.tokens.get(m[1]!) : undefined;
+            if (!u) throw new ConnectError("missing or invalid token", Code.Unauthenticated);
+            return { user: u };
+          },
+        });
+        router.service(TeacherService, {
+          startAttendance: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            if (!req.lessonName.trim()) throw new ConnectError("lesson_name: is required", Code.InvalidArgument);
+            for (const a of this.attendances.values()) {
+              if (a.isActive && a.teacherSchoolNumber === t.schoolNumber) {
+                throw new ConnectError("you already have an active attendance session", Code.FailedPrecondition);
+              }
+            }
+            const seconds = req.ends.case === "duration" ? Number(req.ends.value.seconds) : 3600;
+            const id = `00000000-0000-4000-8000-${String(this.nextId++).padStart(12, "0")}`;
+            const a = create(AttendanceSchema, {
+              attendanceId: id,
+              lessonName: req.lessonName,
+              teacherSchoolNumber: t.schoolNumber,
+              teacherFullName: t.fullName,
+              startTime: timestampFromMs(Date.now()),
+              endTime: timestampFromMs(Date.now() + seconds * 1000),
+              securityOption: req.securityOption || SecurityOption.MANUAL,
+              networks: req.networks.length ? req.networks : ["127.0.0.0/24"],
+              isActive: true,
+            });
+            this.attendances.set(id, a);
+            this.records.set(id, new Map());
+            return { attendance: a };
+          },
+          getLiveAttendance: (_req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            const a = [...this.attendances.values()].find((x) => x.isActive && x.teacherSchoolNumber === t.schoolNumber);
+            return a ? { attendance: a } : {};
+          },
+          finishAttendance: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            const a = create(AttendanceSchema, { ...this.session(req.attendanceId, t), isActive: false, endTime: timestampFromMs(Date.now()) });
+            this.attendances.set(a.attendanceId, a);
+            this.broadcast(a.attendanceId, { case: "attendance", value: a });
+            return { attendance: a };
+          },
+          async *watchRecords(req, ctx) {
+            const t = self.caller(ctx, Role.TEACHER);
+            const a = self.session(req.attendanceId, t);
+            const w = { id: a.attendanceId, ch: new Channel<Event>() };
+            self.rosterWatchers.add(w);
+            try {
+              const records = [...self.records.get(a.attendanceId)!.values()];
+              yield { event: { case: "snapshot" as const, value: { attendance: a, records } } };
+              for await (const event of w.ch.drain(ctx.signal)) yield { event };
+            } finally {
+              self.rosterWatchers.delete(w);
+            }
+          },
+          acceptStudent: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            this.session(req.attendanceId, t);
+            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", status: RecordStatus.ATTENDED }) };
+          },
+          failStudent: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            this.session(req.attendanceId, t);
+            if (!req.reason.trim()) throw new ConnectError("reason: is required", Code.InvalidArgument);
+            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, status: RecordStatus.FAILED }) };
+          },
+        });
+        router.service(StudentService, {
+          findActiveAttendances: (req, ctx) => {
+            this.caller(ctx, Role.STUDENT);
+            const l = req.lessonName.toLowerCase();
+            const t = req.teacherName.toLowerCase();
+            return {
+              attendances: [...this.attendances.values()].filter(
+                (a) => a.isActive && a.lessonName.toLowerCase().includes(l) && a.teacherFullName.toLowerCase().includes(t),
+              ),
+            };
+          },
+          attend: (req, ctx) => {
+            const s = this.caller(ctx, Role.STUDENT);
+            if (!req.requestId) throw new ConnectError("request_id: is required", Code.InvalidArgument);
+            this.requestIds.push(req.requestId);
+            return { record: this.attendAs(req.attendanceId, s.schoolNumber, req.selfie) };
+          },
+          getMyRecord: (req, ctx) => {
+            const s = this.caller(ctx, Role.STUDENT);
+            const r = this.records.get(req.attendanceId)?.get(s.schoolNumber);
+            if (!r) throw new ConnectError("no record", Code.NotFound);
+            return { record: r };
+          },
+          async *watchMyRecord(req, ctx) {
+            const s = self.caller(ctx, Role.STUDENT);
+            const first = self.records.get(req.attendanceId)?.get(s.schoolNumber);
+            if (!first) throw new ConnectError("no record", Code.NotFound);
+            yield { record: first };
+            if (first.status !== RecordStatus.PENDING) return;
+            const w = { id: req.attendanceId, sn: s.schoolNumber, ch: new Channel<AttendanceRecord>() };
+            self.myWatchers.add(w);
+            try {
+              for await (const r of w.ch.drain(ctx.signal)) {
+                yield { record: r };
+                if (r.status !== RecordStatus.PENDING) return;
+              }
+            } finally {
+              self.myWatchers.delete(w);
+            }
+          },
+        });
+      },
+      { transport: { interceptors } },
+    );
+  };
+}

