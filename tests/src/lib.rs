@@ -1,0 +1,18 @@
+//! The test harness: each [`TestEnv`] starts the real ATTN services on
+//! loopback ports against real Redis and real PostgreSQL, with its own
+//! database and its own Redis key prefix, and removes both when dropped.
+//!
+//! Needs Redis and PostgreSQL running; `ATTN_TEST_REDIS_URL` and
+//! `ATTN_TEST_DATABASE_URL` (a database the tests may create others from)
+//! say where, defaulting to the local ones. A missing server fails the test
+//! with a message naming it; it never passes silently.
+
+mod clients;
+mod env;
+mod proxy;
+mod sweeper;
+
+pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
+pub use env::{TestEnv, TestOptions, eventually, postgres_server, redis_server};
+pub use proxy::{Proxy, server_of};
+pub use sweeper::SweeperReplica;

@@ -80,18 +80,12 @@ mod tests {
     fn login_health_and_reflection_are_public() {
         assert_eq!(required_access("/attn.v1.AuthService/Login"), Access::Public);
         assert_eq!(required_access("/grpc.health.v1.Health/Check"), Access::Public);
-        assert_eq!(
-            required_access("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
-            Access::Public
-        );
+        assert_eq!(required_access("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"), Access::Public);
     }
 
     #[test]
     fn each_service_needs_its_role() {
-        assert_eq!(
-            required_access("/attn.v1.TeacherService/StartAttendance"),
-            Access::Role(Role::Teacher)
-        );
+        assert_eq!(required_access("/attn.v1.TeacherService/StartAttendance"), Access::Role(Role::Teacher));
         assert_eq!(required_access("/attn.v1.StudentService/Attend"), Access::Role(Role::Student));
         assert_eq!(required_access("/attn.v1.SweeperService/RunJob"), Access::Role(Role::Admin));
         assert_eq!(required_access("/attn.v1.AuthService/Logout"), Access::SignedIn);

@@ -22,24 +22,20 @@ pub fn resolve_client_address(
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let Some(header) = forwarded_for else {
-        return Some(peer);
-    };
-    let mut hops = header.rsplit(',').map(str::trim).filter(|hop| !hop.is_empty());
-    let mut last_parsed = peer;
-    for hop in hops.by_ref() {
-        // An unparsable hop means the chain can't be trusted past this point:
-        // stop at the last address a trusted proxy gave us.
-        let Some(addr) = parse_hop(hop) else {
-            return Some(last_parsed);
-        };
-        let addr = canonical(addr);
+    // A trusted proxy speaks for the client. If it does not say who the
+    // client is, we don't know: using the proxy's own address would let
+    // every check-in through it pass the network check.
+    let mut leftmost = None;
+    for hop in forwarded_for?.rsplit(',').map(str::trim).filter(|hop| !hop.is_empty()) {
+        // "unknown" (RFC 7239) or garbage: the chain can't be followed further.
+        let addr = canonical(parse_hop(hop)?);
         if !is_trusted(&addr) {
             return Some(addr);
         }
-        last_parsed = addr;
+        leftmost = Some(addr);
     }
-    Some(last_parsed)
+    // Every hop is a trusted proxy: the first one is as close to the client as we can get.
+    leftmost
 }
 
 /// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:5678`.
@@ -77,36 +73,32 @@ mod tests {
     #[test]
     fn a_forged_leftmost_entry_is_ignored() {
         // The client sent "x-forwarded-for: 10.20.30.40"; the proxy appended the real peer.
-        let addr = resolve_client_address(
-            Some(ip("10.0.0.5")),
-            Some("10.20.30.40, 198.51.100.7"),
-            &trusted(),
-        );
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("10.20.30.40, 198.51.100.7"), &trusted());
         assert_eq!(addr, Some(ip("198.51.100.7")));
     }
 
     #[test]
     fn chained_trusted_proxies_are_skipped() {
-        let addr = resolve_client_address(
-            Some(ip("10.0.0.5")),
-            Some("6.6.6.6, 198.51.100.7, 10.0.0.9"),
-            &trusted(),
-        );
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("6.6.6.6, 198.51.100.7, 10.0.0.9"), &trusted());
         assert_eq!(addr, Some(ip("198.51.100.7")));
     }
 
     #[test]
-    fn trusted_peer_without_header_is_the_client() {
-        assert_eq!(
-            resolve_client_address(Some(ip("10.0.0.5")), None, &trusted()),
-            Some(ip("10.0.0.5"))
-        );
+    fn trusted_peer_that_names_no_client_leaves_the_address_unknown() {
+        assert_eq!(resolve_client_address(Some(ip("10.0.0.5")), None, &trusted()), None);
+        assert_eq!(resolve_client_address(Some(ip("10.0.0.5")), Some(""), &trusted()), None);
     }
 
     #[test]
-    fn garbage_hop_stops_the_walk_at_the_last_trusted_address() {
-        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("1.1.1.1, nonsense"), &trusted());
-        assert_eq!(addr, Some(ip("10.0.0.5")));
+    fn an_unknown_or_garbage_hop_leaves_the_address_unknown() {
+        assert_eq!(resolve_client_address(Some(ip("10.0.0.5")), Some("unknown"), &trusted()), None);
+        assert_eq!(resolve_client_address(Some(ip("10.0.0.5")), Some("1.1.1.1, nonsense"), &trusted()), None);
+    }
+
+    #[test]
+    fn a_chain_of_only_trusted_proxies_gives_the_leftmost() {
+        let addr = resolve_client_address(Some(ip("10.0.0.5")), Some("10.0.0.7, 10.0.0.6"), &trusted());
+        assert_eq!(addr, Some(ip("10.0.0.7")));
     }
 
     #[test]

@@ -24,15 +24,9 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
 /// or an operator. `field` names the input in the error.
 pub fn parse_networks(field: &'static str, items: &[String]) -> Result<Vec<IpNet>, Invalid> {
     if items.len() > MAX_SESSION_NETWORKS {
-        return Err(Invalid::new(
-            field,
-            format!("at most {MAX_SESSION_NETWORKS} networks, not {}", items.len()),
-        ));
+        return Err(Invalid::new(field, format!("at most {MAX_SESSION_NETWORKS} networks, not {}", items.len())));
     }
-    items
-        .iter()
-        .map(|item| parse_network(field, item))
-        .collect()
+    items.iter().map(|item| parse_network(field, item)).collect()
 }
 
 fn parse_network(field: &'static str, item: &str) -> Result<IpNet, Invalid> {
@@ -43,19 +37,14 @@ fn parse_network(field: &'static str, item: &str) -> Result<IpNet, Invalid> {
     if let Ok(addr) = text.parse::<IpAddr>() {
         return Ok(IpNet::from(canonical(addr)));
     }
-    Err(Invalid::new(
-        field,
-        format!("{text:?} is not a network in CIDR form such as 10.1.2.0/24 or 2001:db8::/64"),
-    ))
+    Err(Invalid::new(field, format!("{text:?} is not a network in CIDR form such as 10.1.2.0/24 or 2001:db8::/64")))
 }
 
 /// `::ffff:10.0.0.0/104` is the IPv4 network `10.0.0.0/8`.
 fn canonical_net(net: IpNet) -> IpNet {
     match net {
         IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
-            Some(v4) if v6.prefix_len() >= 96 => {
-                Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4)
-            }
+            Some(v4) if v6.prefix_len() >= 96 => Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
             _ => net,
         },
         IpNet::V4(_) => net,
@@ -102,15 +91,8 @@ pub fn check_network(client: Option<IpAddr>, session: &[IpNet], campus: &[IpNet]
         return NetworkVerdict::AddressMissing;
     };
     let client = canonical(client);
-    let inside = session
-        .iter()
-        .chain(campus)
-        .any(|net| canonical_net(*net).contains(&client));
-    if inside {
-        NetworkVerdict::Passed
-    } else {
-        NetworkVerdict::Outside
-    }
+    let inside = session.iter().chain(campus).any(|net| canonical_net(*net).contains(&client));
+    if inside { NetworkVerdict::Passed } else { NetworkVerdict::Outside }
 }
 
 #[cfg(test)]
@@ -132,10 +114,7 @@ mod tests {
 
     #[test]
     fn teacher_ipv6_address_widens_to_its_slash_64() {
-        assert_eq!(
-            classroom_network(ip("2001:db8:1:2:aaaa::1")).to_string(),
-            "2001:db8:1:2::/64"
-        );
+        assert_eq!(classroom_network(ip("2001:db8:1:2:aaaa::1")).to_string(), "2001:db8:1:2::/64");
     }
 
     #[test]

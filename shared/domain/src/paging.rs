@@ -20,10 +20,7 @@ pub fn page_size(requested: u32) -> Result<u32, Invalid> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n <= MAX_PAGE_SIZE => Ok(n),
-        n => Err(Invalid::new(
-            "page.page_size",
-            format!("must be at most {MAX_PAGE_SIZE}, not {n}"),
-        )),
+        n => Err(Invalid::new("page.page_size", format!("must be at most {MAX_PAGE_SIZE}, not {n}"))),
     }
 }
 
@@ -40,10 +37,7 @@ pub fn decode_cursor(token: &str) -> Result<Option<Cursor>, Invalid> {
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (time, id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok(Some(Cursor {
-        time_ms: time.parse().map_err(|_| invalid())?,
-        id: Uuid::try_parse(id).map_err(|_| invalid())?,
-    }))
+    Ok(Some(Cursor { time_ms: time.parse().map_err(|_| invalid())?, id: Uuid::try_parse(id).map_err(|_| invalid())? }))
 }
 
 /// Is an item at `(time_ms, id)` on a page that starts after `cursor`?

@@ -11,8 +11,7 @@ pub mod fail_reason {
     pub const WIFI_FAILED: &str = "WIFI_FAILED";
     pub const WIFI_REQUIRED_BUT_IP_MISSING: &str = "WIFI_REQUIRED_BUT_IP_MISSING";
     pub const FACE_RECOGNITION_PENDING: &str = "FACE_RECOGNITION_PENDING";
-    pub const FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING: &str =
-        "FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING";
+    pub const FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING: &str = "FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING";
     pub const FACE_VERIFICATION_SUBMISSION_FAILED: &str = "FACE_VERIFICATION_SUBMISSION_FAILED";
     pub const REFERENCE_IMAGE_NOT_FOUND: &str = "REFERENCE_IMAGE_NOT_FOUND";
     /// Followed by `: <the gateway's reason>`.
@@ -112,11 +111,7 @@ impl Record {
 
     /// A check-in waiting for the face gateway.
     pub fn pending_face_check(student_number: &str, student_full_name: &str) -> Self {
-        Self::failed(
-            student_number,
-            student_full_name,
-            fail_reason::FACE_RECOGNITION_PENDING,
-        )
+        Self::failed(student_number, student_full_name, fail_reason::FACE_RECOGNITION_PENDING)
     }
 
     /// Recomputes the derived `may_retry` flag; every constructor and edit ends here.
@@ -192,11 +187,7 @@ impl Record {
         now_ms: i64,
     ) -> Self {
         let base = Self::new(student_number, student_full_name);
-        if is_attended {
-            base.accepted(now_ms)
-        } else {
-            base.failed_by_teacher(reason)
-        }
+        if is_attended { base.accepted(now_ms) } else { base.failed_by_teacher(reason) }
     }
 
     /// Soft delete: the record stays, marked deleted with reason and time.

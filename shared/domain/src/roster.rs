@@ -39,10 +39,7 @@ struct Row {
 /// Parses the whole file; returns every good entry and every bad row, so an
 /// operator can fix all mistakes in one pass.
 pub fn parse_roster(csv_text: &str) -> (Vec<RosterEntry>, Vec<RosterError>) {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(csv_text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(csv_text.as_bytes());
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -55,15 +52,10 @@ pub fn parse_roster(csv_text: &str) -> (Vec<RosterEntry>, Vec<RosterError>) {
     };
     for result in reader.records() {
         let (line, result) = match result {
-            Ok(record) => (
-                record.position().map_or(0, csv::Position::line),
-                record.deserialize::<Row>(Some(&headers)),
-            ),
+            Ok(record) => (record.position().map_or(0, csv::Position::line), record.deserialize::<Row>(Some(&headers))),
             Err(err) => (err.position().map_or(0, csv::Position::line), Err(err)),
         };
-        let outcome = result
-            .map_err(|err| format!("unreadable row: {err}"))
-            .and_then(entry_from_row);
+        let outcome = result.map_err(|err| format!("unreadable row: {err}")).and_then(entry_from_row);
         match outcome {
             Ok(entry) if !seen.insert(entry.school_number.clone()) => errors.push(RosterError {
                 line,
@@ -77,24 +69,17 @@ pub fn parse_roster(csv_text: &str) -> (Vec<RosterEntry>, Vec<RosterError>) {
 }
 
 fn entry_from_row(row: Row) -> Result<RosterEntry, String> {
-    let school_number =
-        validate::school_number("school_number", &row.school_number).map_err(|e| e.to_string())?;
+    let school_number = validate::school_number("school_number", &row.school_number).map_err(|e| e.to_string())?;
     let full_name = validate::full_name("full_name", &row.full_name).map_err(|e| e.to_string())?;
-    let role = Role::parse(&row.role)
-        .ok_or_else(|| format!("role: must be teacher, student or admin, not {:?}", row.role))?;
+    let role =
+        Role::parse(&row.role).ok_or_else(|| format!("role: must be teacher, student or admin, not {:?}", row.role))?;
     let photo_url = row.photo_url.filter(|url| !url.is_empty());
     if let Some(url) = &photo_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
         return Err(format!("photo_url: must be an http(s) URL, not {url:?}"));
     }
-    Ok(RosterEntry {
-        school_number,
-        full_name,
-        role,
-        photo_url,
-        password: row.password.filter(|p| !p.is_empty()),
-    })
+    Ok(RosterEntry { school_number, full_name, role, photo_url, password: row.password.filter(|p| !p.is_empty()) })
 }
 
 #[cfg(test)]

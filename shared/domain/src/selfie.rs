@@ -35,14 +35,9 @@ pub fn check_selfie(bytes: &[u8], max_bytes: usize) -> Result<Option<ImageKind>,
         return Ok(None);
     }
     if bytes.len() > max_bytes {
-        return Err(Invalid::new(
-            "selfie",
-            format!("is {} bytes; the limit is {max_bytes}", bytes.len()),
-        ));
+        return Err(Invalid::new("selfie", format!("is {} bytes; the limit is {max_bytes}", bytes.len())));
     }
-    ImageKind::sniff(bytes)
-        .map(Some)
-        .ok_or_else(|| Invalid::new("selfie", "must be a JPEG or PNG image"))
+    ImageKind::sniff(bytes).map(Some).ok_or_else(|| Invalid::new("selfie", "must be a JPEG or PNG image"))
 }
 
 #[cfg(test)]

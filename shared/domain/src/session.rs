@@ -55,8 +55,7 @@ impl SessionMeta {
     /// Does the session match a student's search? Each given needle must occur
     /// in its field, case-insensitively.
     pub fn matches_search(&self, lesson_needle: &str, teacher_needle: &str) -> bool {
-        contains_folded(&self.lesson_name, lesson_needle)
-            && contains_folded(&self.teacher_full_name, teacher_needle)
+        contains_folded(&self.lesson_name, lesson_needle) && contains_folded(&self.teacher_full_name, teacher_needle)
     }
 
     pub fn to_json(&self) -> String {

@@ -21,10 +21,7 @@ fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String, In
     }
     let chars = value.chars().count();
     if chars > max_chars {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {max_chars} characters, not {chars}"),
-        ));
+        return Err(Invalid::new(field, format!("must be at most {max_chars} characters, not {chars}")));
     }
     if value.chars().any(char::is_control) {
         return Err(Invalid::new(field, "must not contain control characters"));
@@ -47,14 +44,8 @@ pub fn full_name(field: &'static str, value: &str) -> Result<String, Invalid> {
 /// School numbers are user names: letters, digits, `_`, `-` and `.`.
 pub fn school_number(field: &'static str, value: &str) -> Result<String, Invalid> {
     let value = text(field, value, SCHOOL_NUMBER_MAX_CHARS)?;
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
-        return Err(Invalid::new(
-            field,
-            "may contain only letters, digits, '_', '-' and '.'",
-        ));
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(Invalid::new(field, "may contain only letters, digits, '_', '-' and '.'"));
     }
     Ok(value)
 }
@@ -64,8 +55,7 @@ pub fn attendance_id(value: &str) -> Result<Uuid, Invalid> {
     if value.is_empty() {
         return Err(Invalid::new("attendance_id", "is required"));
     }
-    Uuid::try_parse(value)
-        .map_err(|_| Invalid::new("attendance_id", format!("{value:?} is not a UUID")))
+    Uuid::try_parse(value).map_err(|_| Invalid::new("attendance_id", format!("{value:?} is not a UUID")))
 }
 
 /// Empty means the client did not ask for replay protection.
@@ -160,18 +150,14 @@ mod tests {
 
     #[test]
     fn end_time_more_than_a_day_ahead_is_invalid() {
-        let err = end_time(now(), SessionEnd::At(now() + Duration::hours(24) + Duration::seconds(1)))
-            .unwrap_err();
+        let err = end_time(now(), SessionEnd::At(now() + Duration::hours(24) + Duration::seconds(1))).unwrap_err();
         assert_eq!(err.field, "end_time");
         assert!(end_time(now(), SessionEnd::At(now() + Duration::hours(24))).is_ok());
     }
 
     #[test]
     fn duration_becomes_an_end_time() {
-        assert_eq!(
-            end_time(now(), SessionEnd::After(Duration::minutes(90))).unwrap(),
-            now() + Duration::minutes(90)
-        );
+        assert_eq!(end_time(now(), SessionEnd::After(Duration::minutes(90))).unwrap(), now() + Duration::minutes(90));
     }
 
     #[test]

@@ -14,11 +14,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use attn_domain::{
-    Access, Role,
-    access::required_access,
-    client_address::resolve_client_address,
-};
+use attn_domain::{Access, Role, access::required_access, client_address::resolve_client_address};
 use attn_store::{
     TokenStore,
     tokens::{SignIn, hash_token},
@@ -53,10 +49,7 @@ impl Caller {
 
     /// The caller of a request the auth layer let through.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&Caller, Status> {
-        request
-            .extensions()
-            .get::<Caller>()
-            .ok_or_else(|| Status::unauthenticated("this call needs a signed-in user"))
+        request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("this call needs a signed-in user"))
     }
 }
 
@@ -99,10 +92,7 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            config: self.config.clone(),
-        }
+        AuthService { inner, config: self.config.clone() }
     }
 }
 
@@ -198,10 +188,7 @@ where
                 .get::<TcpConnectInfo>()
                 .and_then(TcpConnectInfo::remote_addr)
                 .map(|addr| addr.ip());
-            let forwarded_for = request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
+            let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             let client = resolve_client_address(peer, forwarded_for, &config.trusted_proxies);
             let access = required_access(request.uri().path());
             match config.authorize(access, request.headers()).await {

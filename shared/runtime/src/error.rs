@@ -152,9 +152,6 @@ mod tests {
     fn attend_conflicts_map_as_the_design_says() {
         assert_eq!(Status::from(ApiError::from(AttendConflict::AlreadyAttended)).code(), Code::AlreadyExists);
         assert_eq!(Status::from(ApiError::from(AttendConflict::AlreadyPending)).code(), Code::AlreadyExists);
-        assert_eq!(
-            Status::from(ApiError::from(AttendConflict::FailedByTeacher)).code(),
-            Code::FailedPrecondition
-        );
+        assert_eq!(Status::from(ApiError::from(AttendConflict::FailedByTeacher)).code(), Code::FailedPrecondition);
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod internal;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;

@@ -36,10 +36,7 @@ pub fn standard_routes(routes: Routes) -> anyhow::Result<(Routes, HealthReporter
         .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let routes = routes
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+    let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     Ok((routes, reporter))
 }
 
@@ -87,7 +84,10 @@ pub async fn serve(
     match tokio::time::timeout(grace, server).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still running after the grace period; stopping anyway");
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "calls still running after the grace period; stopping anyway"
+            );
             Ok(())
         }
     }

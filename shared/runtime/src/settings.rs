@@ -9,25 +9,45 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use attn_store::{Keys, archive::PostgresSettings, redis::RedisSettings};
-use figment::{
-    Figment,
-    providers::{Env, Format, Toml},
-};
+use figment::providers::{Env, Format, Toml};
+pub use figment::{Error as SettingsError, Figment};
 use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, de::DeserializeOwned};
 
+/// A service's settings: its own fields, plus the shared sections
+/// (Redis, database, server) it fills from the same sources. The sections
+/// are read separately rather than `#[serde(flatten)]`ed, because flattening
+/// loses the name of a bad setting from the error.
+pub trait Settings: DeserializeOwned {
+    // Runs once at start-up; figment's error is large, and that is fine here.
+    #[allow(clippy::result_large_err)]
+    fn load_sections(&mut self, _figment: &Figment) -> Result<(), SettingsError> {
+        Ok(())
+    }
+}
+
 /// Loads a service's settings. Unknown `ATTN_*` variables are ignored, so
 /// one environment file can serve the whole stack.
-pub fn load<T: DeserializeOwned>() -> anyhow::Result<T> {
+pub fn load<T: Settings>() -> anyhow::Result<T> {
     let mut figment = Figment::new();
     if let Ok(path) = std::env::var("ATTN_CONFIG_FILE") {
         figment = figment.merge(Toml::file_exact(&path));
     }
-    figment
-        .merge(Env::prefixed("ATTN_").ignore(&["CONFIG_FILE"]))
-        .extract()
-        .context("invalid settings (see the README's list of ATTN_* variables)")
+    let figment = figment.merge(Env::prefixed("ATTN_").ignore(&["CONFIG_FILE"]));
+    let context = "invalid settings (see the README's list of ATTN_* variables)";
+    let mut settings: T = figment.extract().map_err(explain).context(context)?;
+    settings.load_sections(&figment).map_err(explain).context(context)?;
+    Ok(settings)
+}
+
+/// Names the environment variable behind a bad value.
+fn explain(err: figment::Error) -> anyhow::Error {
+    let variable = err.path.first().map(|key| format!("ATTN_{}", key.to_uppercase()));
+    match variable {
+        Some(variable) => anyhow::anyhow!("{variable}: {}", err.kind),
+        None => anyhow::anyhow!("{err}"),
+    }
 }
 
 /// Redis, as every service that uses it configures it.
@@ -126,19 +146,13 @@ impl Default for ServerConfig {
 
 /// Parses a comma-separated list of CIDRs from a setting.
 pub fn parse_cidr_list(setting: &'static str, value: &str) -> anyhow::Result<Vec<IpNet>> {
-    let items: Vec<String> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let items: Vec<String> =
+        value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect();
     attn_domain::network::parse_networks(setting, &items).map_err(|err| anyhow::anyhow!("{setting}: {}", err.message))
 }
 
 pub fn parse_listen_addr(setting: &'static str, value: &str) -> anyhow::Result<SocketAddr> {
-    value
-        .parse()
-        .with_context(|| format!("{setting}={value:?} is not an address like 0.0.0.0:50051"))
+    value.parse().with_context(|| format!("{setting}={value:?} is not an address like 0.0.0.0:50051"))
 }
 
 pub mod defaults {
@@ -177,6 +191,8 @@ pub mod defaults {
 }
 
 #[cfg(test)]
+// figment's Jail API fixes the closure's (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -191,10 +207,17 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     struct Example {
-        #[serde(flatten)]
+        #[serde(skip)]
         redis: RedisConfig,
         #[serde(default)]
         demo_accounts: bool,
+    }
+
+    impl Settings for Example {
+        fn load_sections(&mut self, figment: &Figment) -> Result<(), SettingsError> {
+            self.redis = figment.extract()?;
+            Ok(())
+        }
     }
 
     #[test]
@@ -230,7 +253,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ATTN_REDIS_POOL_SIZE", "many");
             let err = load::<Example>().unwrap_err();
-            assert!(format!("{err:#}").contains("redis_pool_size"), "{err:#}");
+            assert!(format!("{err:#}").contains("ATTN_REDIS_POOL_SIZE"), "{err:#}");
             Ok(())
         });
     }

@@ -18,10 +18,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 impl StoreError {
     pub fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
-        Self::Corrupt {
-            what: what.into(),
-            detail: detail.to_string(),
-        }
+        Self::Corrupt { what: what.into(), detail: detail.to_string() }
     }
 
     pub fn is_unavailable(&self) -> bool {
@@ -40,28 +37,16 @@ impl From<fred::error::Error> for StoreError {
             | ErrorKind::Routing
             | ErrorKind::Cluster
             | ErrorKind::Backpressure
-            | ErrorKind::Tls => Self::Unavailable {
-                store: "Redis",
-                detail,
-            },
+            | ErrorKind::Tls => Self::Unavailable { store: "Redis", detail },
             // Redis answers LOADING / BUSY / MASTERDOWN while it cannot serve yet.
             _ if ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"]
                 .iter()
                 .any(|prefix| err.details().starts_with(prefix)) =>
             {
-                Self::Unavailable {
-                    store: "Redis",
-                    detail,
-                }
+                Self::Unavailable { store: "Redis", detail }
             }
-            ErrorKind::Parse => Self::Corrupt {
-                what: "a Redis reply".into(),
-                detail,
-            },
-            _ => Self::Internal {
-                store: "Redis",
-                detail,
-            },
+            ErrorKind::Parse => Self::Corrupt { what: "a Redis reply".into(), detail },
+            _ => Self::Internal { store: "Redis", detail },
         }
     }
 }
@@ -75,29 +60,19 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Protocol(_) => Self::Unavailable {
-                store: "PostgreSQL",
-                detail,
-            },
+            | sqlx::Error::Protocol(_) => Self::Unavailable { store: "PostgreSQL", detail },
             // Class 08 (connection exception), 57P0x (shutting down), 53 (resources).
             sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")) =>
+                if db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+                }) =>
             {
-                Self::Unavailable {
-                    store: "PostgreSQL",
-                    detail,
-                }
+                Self::Unavailable { store: "PostgreSQL", detail }
             }
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Self::Corrupt {
-                what: "a PostgreSQL row".into(),
-                detail,
-            },
-            _ => Self::Internal {
-                store: "PostgreSQL",
-                detail,
-            },
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                Self::Corrupt { what: "a PostgreSQL row".into(), detail }
+            }
+            _ => Self::Internal { store: "PostgreSQL", detail },
         }
     }
 }

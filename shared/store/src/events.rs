@@ -30,10 +30,18 @@ use crate::{Keys, StoreError, StoreResult, redis::RedisSettings};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
-    Record { version: u64, record: Record },
-    Session { version: u64, meta: SessionMeta },
+    Record {
+        version: u64,
+        record: Record,
+    },
+    Session {
+        version: u64,
+        meta: SessionMeta,
+    },
     /// The session was archived and removed from Redis.
-    Archived { version: u64 },
+    Archived {
+        version: u64,
+    },
 }
 
 impl SessionEvent {
@@ -46,24 +54,38 @@ impl SessionEvent {
     pub fn parse(payload: &str) -> StoreResult<Self> {
         let corrupt = |detail: String| StoreError::corrupt("a session event", detail);
         let mut parts = payload.splitn(3, '|');
-        let version = parts
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| corrupt("no version".into()))?;
+        let version = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| corrupt("no version".into()))?;
         let kind = parts.next().ok_or_else(|| corrupt("no kind".into()))?;
         let body = parts.next().unwrap_or_default();
         Ok(match kind {
-            "r" => Self::Record {
-                version,
-                record: Record::from_json(body).map_err(|err| corrupt(err.to_string()))?,
-            },
-            "a" => Self::Session {
-                version,
-                meta: SessionMeta::from_json(body).map_err(|err| corrupt(err.to_string()))?,
-            },
+            "r" => Self::Record { version, record: Record::from_json(body).map_err(|err| corrupt(err.to_string()))? },
+            "a" => {
+                Self::Session { version, meta: SessionMeta::from_json(body).map_err(|err| corrupt(err.to_string()))? }
+            }
             "x" => Self::Archived { version },
             other => return Err(corrupt(format!("unknown kind {other:?}"))),
         })
+    }
+}
+
+/// What a watcher does with an event, given the last version it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Already reflected in what the watcher has.
+    Skip,
+    /// The very next change: apply it.
+    Apply,
+    /// Something in between was lost: read a fresh snapshot.
+    Resync,
+}
+
+pub fn next_step(last_applied: u64, event_version: u64) -> Step {
+    if event_version <= last_applied {
+        Step::Skip
+    } else if event_version == last_applied + 1 {
+        Step::Apply
+    } else {
+        Step::Resync
     }
 }
 
@@ -141,12 +163,7 @@ impl EventHub {
     pub async fn subscribe(self: &Arc<Self>, id: Uuid) -> StoreResult<Subscription> {
         let channel = self.keys.events(id);
         let _serial = self.changes.lock().await;
-        let existing = self
-            .channels
-            .lock()
-            .expect("hub lock")
-            .get(&channel)
-            .map(broadcast::Sender::subscribe);
+        let existing = self.channels.lock().expect("hub lock").get(&channel).map(broadcast::Sender::subscribe);
         let receiver = match existing {
             Some(receiver) => receiver,
             None => {
@@ -157,11 +174,7 @@ impl EventHub {
             }
         };
         self.watchers.fetch_add(1, Ordering::Relaxed);
-        Ok(Subscription {
-            receiver,
-            channel,
-            hub: self.clone(),
-        })
+        Ok(Subscription { receiver, channel, hub: self.clone() })
     }
 
     async fn release(&self, channel: &str) {
@@ -229,6 +242,14 @@ mod tests {
         let event = SessionEvent::parse(&format!("7|r|{}", record.to_json())).unwrap();
         assert_eq!(event, SessionEvent::Record { version: 7, record });
         assert_eq!(SessionEvent::parse("9|x|").unwrap(), SessionEvent::Archived { version: 9 });
+    }
+
+    #[test]
+    fn only_the_next_version_is_applied_and_a_gap_forces_a_resync() {
+        assert_eq!(next_step(5, 4), Step::Skip);
+        assert_eq!(next_step(5, 5), Step::Skip);
+        assert_eq!(next_step(5, 6), Step::Apply);
+        assert_eq!(next_step(5, 8), Step::Resync);
     }
 
     #[test]

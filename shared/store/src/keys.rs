@@ -17,18 +17,13 @@ impl Keys {
     /// `prefix` may use letters, digits, `_`, `-`, `.` and `:`; braces would
     /// break the hash tags.
     pub fn new(prefix: &str) -> Result<Self, String> {
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
         {
             return Err(format!(
                 "Redis key prefix {prefix:?} must be non-empty and use only letters, digits, '_', '-', '.' and ':'"
             ));
         }
-        Ok(Self {
-            prefix: prefix.to_owned(),
-        })
+        Ok(Self { prefix: prefix.to_owned() })
     }
 
     pub fn prefix(&self) -> &str {

@@ -7,6 +7,7 @@ pub mod archive;
 mod error;
 pub mod events;
 pub mod keys;
+pub mod lease;
 pub mod live;
 pub mod redis;
 mod scripts;

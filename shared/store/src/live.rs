@@ -30,6 +30,8 @@ pub struct LiveStore {
 pub struct LiveSession {
     pub meta: SessionMeta,
     pub version: u64,
+    /// Records on the roster, soft-deleted ones included.
+    pub record_count: u64,
 }
 
 /// A consistent copy of a whole session.
@@ -63,7 +65,9 @@ pub enum AttendOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
-    Written { version: u64 },
+    Written {
+        version: u64,
+    },
     NotFound,
     NotOwner,
     /// Someone else changed it first; read again and retry.
@@ -73,7 +77,7 @@ pub enum WriteOutcome {
 /// What a check-in needs to know before verifying, in one round trip.
 #[derive(Debug, Clone)]
 pub struct Precheck {
-    pub session: LiveSession,
+    pub meta: SessionMeta,
     pub record: Option<Record>,
     pub replay: Option<Record>,
 }
@@ -111,10 +115,8 @@ fn parse_version(id: Uuid, value: Option<String>) -> StoreResult<u64> {
 /// Splits a script's `{status, ...}` reply.
 fn reply(value: Value) -> StoreResult<(String, Vec<Value>)> {
     let mut items = value.into_array().into_iter();
-    let status = items
-        .next()
-        .and_then(|v| v.as_string())
-        .ok_or_else(|| StoreError::corrupt("a script reply", "no status"))?;
+    let status =
+        items.next().and_then(|v| v.as_string()).ok_or_else(|| StoreError::corrupt("a script reply", "no status"))?;
     Ok((status, items.collect()))
 }
 
@@ -135,9 +137,7 @@ fn u64_at(items: &[Value], index: usize) -> StoreResult<u64> {
 fn write_outcome(value: Value) -> StoreResult<WriteOutcome> {
     let (status, items) = reply(value)?;
     Ok(match status.as_str() {
-        "written" => WriteOutcome::Written {
-            version: u64_at(&items, 0)?,
-        },
+        "written" => WriteOutcome::Written { version: u64_at(&items, 0)? },
         "not_found" => WriteOutcome::NotFound,
         "not_owner" => WriteOutcome::NotOwner,
         "changed" => WriteOutcome::Changed,
@@ -209,8 +209,7 @@ impl LiveStore {
         )?;
         if status == "exists" {
             let current = string_at(&items, 0)?;
-            let current = Uuid::try_parse(&current)
-                .map_err(|err| StoreError::corrupt("the teacher index", err))?;
+            let current = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("the teacher index", err))?;
             return Ok(ClaimOutcome::TeacherHasOpenSession(current));
         }
         let _: () = self
@@ -230,26 +229,12 @@ impl LiveStore {
     }
 
     pub async fn session(&self, id: Uuid) -> StoreResult<Option<LiveSession>> {
-        let (json, version): (Option<String>, Option<String>) =
-            self.pool.hmget(self.keys.meta(id), vec!["json", "version"]).await?;
-        let Some(json) = json else {
-            return Ok(None);
-        };
-        Ok(Some(LiveSession {
-            meta: parse_meta(id, &json)?,
-            version: parse_version(id, version)?,
-        }))
+        Ok(self.sessions(&[id]).await?.pop())
     }
 
     /// The session, every record and the version, read atomically.
     pub async fn snapshot(&self, id: Uuid) -> StoreResult<Option<Snapshot>> {
-        let value = self
-            .run(
-                &scripts::SNAPSHOT,
-                vec![self.keys.meta(id), self.keys.records(id)],
-                vec![],
-            )
-            .await?;
+        let value = self.run(&scripts::SNAPSHOT, vec![self.keys.meta(id), self.keys.records(id)], vec![]).await?;
         if value.is_null() {
             return Ok(None);
         }
@@ -271,46 +256,45 @@ impl LiveStore {
             }
         }
         records.sort_by(|a, b| a.student_number.cmp(&b.student_number));
-        Ok(Some(Snapshot {
-            meta,
-            version,
-            records,
-            malformed,
-        }))
+        Ok(Some(Snapshot { meta, version, records, malformed }))
     }
 
     /// One student's record, parsed, with the raw JSON for compare-and-set.
     pub async fn record(&self, id: Uuid, student: &str) -> StoreResult<Option<(Record, String)>> {
         let json: Option<String> = self.pool.hget(self.keys.records(id), student).await?;
-        json.map(|json| Ok((parse_record(&format!("record {student} of {id}"), &json)?, json)))
-            .transpose()
+        json.map(|json| Ok((parse_record(&format!("record {student} of {id}"), &json)?, json))).transpose()
+    }
+
+    /// The session's version and one student's record, for a watcher
+    /// catching up. The version is read first, so the record is at least as
+    /// new as it: replaying later events can repeat a change, never miss one.
+    /// `None`: no such live session.
+    pub async fn record_with_version(&self, id: Uuid, student: &str) -> StoreResult<Option<(u64, Option<Record>)>> {
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.hget(self.keys.meta(id), "version").await?;
+        let _: () = pipeline.hget(self.keys.records(id), student).await?;
+        let (version, record): (Option<String>, Option<String>) = pipeline.all().await?;
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let record = record.map(|json| parse_record(&format!("record {student} of {id}"), &json)).transpose()?;
+        Ok(Some((parse_version(id, Some(version))?, record)))
     }
 
     /// The session, the student's record and any earlier answer to this
     /// request, in one round trip.
-    pub async fn precheck(
-        &self,
-        id: Uuid,
-        student: &str,
-        request_key: Option<&str>,
-    ) -> StoreResult<Option<Precheck>> {
+    pub async fn precheck(&self, id: Uuid, student: &str, request_key: Option<&str>) -> StoreResult<Option<Precheck>> {
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "version"]).await?;
+        let _: () = pipeline.hget(self.keys.meta(id), "json").await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
-        let _: () = pipeline
-            .hget(self.keys.requests(id), request_key.unwrap_or(""))
-            .await?;
-        let ((json, version), record, replay): ((Option<String>, Option<String>), Option<String>, Option<String>) =
-            pipeline.all().await?;
+        let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
+        let (json, record, replay): (Option<String>, Option<String>, Option<String>) = pipeline.all().await?;
         let Some(json) = json else {
             return Ok(None);
         };
         let what = format!("record {student} of {id}");
         Ok(Some(Precheck {
-            session: LiveSession {
-                meta: parse_meta(id, &json)?,
-                version: parse_version(id, version)?,
-            },
+            meta: parse_meta(id, &json)?,
             record: record.map(|json| parse_record(&what, &json)).transpose()?,
             replay: replay.map(|json| parse_record(&what, &json)).transpose()?,
         }))
@@ -408,11 +392,7 @@ impl LiveStore {
         self.run(
             &scripts::CLOSE_SESSION,
             vec![self.keys.teacher_active(), self.keys.ending(), self.keys.active()],
-            vec![
-                meta.teacher_school_number.clone(),
-                meta.attendance_id.to_string(),
-                meta.end_ms.to_string(),
-            ],
+            vec![meta.teacher_school_number.clone(), meta.attendance_id.to_string(), meta.end_ms.to_string()],
         )
         .await?;
         Ok(())
@@ -438,10 +418,7 @@ impl LiveStore {
         let Some(id) = id.and_then(|id| Uuid::try_parse(&id).ok()) else {
             return Ok(None);
         };
-        Ok(self
-            .session(id)
-            .await?
-            .filter(|session| session.meta.is_active(now_ms)))
+        Ok(self.session(id).await?.filter(|session| session.meta.is_active(now_ms)))
     }
 
     /// Every session of this teacher still in Redis, in one round trip
@@ -452,6 +429,8 @@ impl LiveStore {
         self.sessions(&ids).await
     }
 
+    /// Sessions by id with their record counts, in one round trip; ids with
+    /// no session are skipped.
     async fn sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<LiveSession>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -459,20 +438,25 @@ impl LiveStore {
         let pipeline = self.pool.next().pipeline();
         for id in ids {
             let _: () = pipeline.hmget(self.keys.meta(*id), vec!["json", "version"]).await?;
+            let _: () = pipeline.hlen(self.keys.records(*id)).await?;
         }
         let rows: Vec<Value> = pipeline.all().await?;
         let mut sessions = Vec::with_capacity(ids.len());
-        for (id, row) in ids.iter().zip(rows) {
-            let mut fields = row.into_array().into_iter();
-            let (Some(json), version) = (
-                fields.next().and_then(|v| v.as_string()),
-                fields.next().and_then(|v| v.as_string()),
-            ) else {
+        let mut rows = rows.into_iter();
+        for id in ids {
+            let (Some(meta), Some(count)) = (rows.next(), rows.next()) else {
+                break;
+            };
+            let mut fields = meta.into_array().into_iter();
+            let (Some(json), version) =
+                (fields.next().and_then(|v| v.as_string()), fields.next().and_then(|v| v.as_string()))
+            else {
                 continue;
             };
             sessions.push(LiveSession {
                 meta: parse_meta(*id, &json)?,
                 version: parse_version(*id, version)?,
+                record_count: count.as_u64().unwrap_or(0),
             });
         }
         Ok(sessions)
@@ -491,11 +475,8 @@ impl LiveStore {
             let _: () = pipeline.hget(self.keys.records(*id), student).await?;
         }
         let records: Vec<Option<String>> = pipeline.all().await?;
-        let mine: Vec<(Uuid, String)> = ids
-            .into_iter()
-            .zip(records)
-            .filter_map(|(id, record)| record.map(|json| (id, json)))
-            .collect();
+        let mine: Vec<(Uuid, String)> =
+            ids.into_iter().zip(records).filter_map(|(id, record)| record.map(|json| (id, json))).collect();
         let sessions = self.sessions(&mine.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
         let mut by_id: HashMap<Uuid, String> = mine.into_iter().collect();
         sessions
@@ -511,16 +492,8 @@ impl LiveStore {
 
     /// Sessions whose end time is at or before `before_ms`, oldest first.
     pub async fn ended_sessions(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<Uuid>> {
-        let ids: Vec<String> = self
-            .pool
-            .zrangebyscore(
-                self.keys.ending(),
-                "-inf",
-                before_ms,
-                false,
-                Some((0, limit as i64)),
-            )
-            .await?;
+        let ids: Vec<String> =
+            self.pool.zrangebyscore(self.keys.ending(), "-inf", before_ms, false, Some((0, limit as i64))).await?;
         Ok(ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect())
     }
 
@@ -531,14 +504,11 @@ impl LiveStore {
         items
             .iter()
             .map(|item| {
-                let (seq, json) = item
-                    .split_once('|')
-                    .ok_or_else(|| StoreError::corrupt(format!("audit of {id}"), "no version"))?;
-                let seq = seq
-                    .parse()
-                    .map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
-                let entry = AuditEntry::from_json(json)
-                    .map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
+                let (seq, json) =
+                    item.split_once('|').ok_or_else(|| StoreError::corrupt(format!("audit of {id}"), "no version"))?;
+                let seq = seq.parse().map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
+                let entry =
+                    AuditEntry::from_json(json).map_err(|err| StoreError::corrupt(format!("audit of {id}"), err))?;
                 Ok((seq, entry))
             })
             .collect()
@@ -548,12 +518,7 @@ impl LiveStore {
         let value = self
             .run(
                 &scripts::REMOVE_ARCHIVED,
-                vec![
-                    self.keys.meta(id),
-                    self.keys.records(id),
-                    self.keys.requests(id),
-                    self.keys.audit(id),
-                ],
+                vec![self.keys.meta(id), self.keys.records(id), self.keys.requests(id), self.keys.audit(id)],
                 vec![version.to_string(), self.keys.events(id)],
             )
             .await?;

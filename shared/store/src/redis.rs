@@ -43,9 +43,7 @@ fn builder(settings: &RedisSettings) -> StoreResult<Builder> {
 
 /// A connected pool; fails if Redis does not answer within the command timeout.
 pub async fn connect_pool(settings: &RedisSettings) -> StoreResult<Pool> {
-    let pool = builder(settings)?
-        .build_pool(settings.pool_size.max(1))
-        .map_err(StoreError::from)?;
+    let pool = builder(settings)?.build_pool(settings.pool_size.max(1)).map_err(StoreError::from)?;
     init(&pool, settings.command_timeout).await?;
     Ok(pool)
 }
@@ -56,9 +54,7 @@ pub async fn connect_subscriber(settings: &RedisSettings) -> StoreResult<Subscri
     // Room for bursts (a lecture hall checking in at once) before the
     // dispatcher falls behind and has to ask every watcher to resync.
     builder.with_performance_config(|perf| perf.broadcast_channel_capacity = 16_384);
-    let client = builder
-        .build_subscriber_client()
-        .map_err(StoreError::from)?;
+    let client = builder.build_subscriber_client().map_err(StoreError::from)?;
     init(&client, settings.command_timeout).await?;
     Ok(client)
 }
@@ -69,10 +65,7 @@ async fn init(client: &impl ClientLike, timeout: Duration) -> StoreResult<()> {
         Ok(Err(err)) => Err(err.into()),
         Err(_) => {
             let _ = client.quit().await;
-            Err(StoreError::Unavailable {
-                store: "Redis",
-                detail: format!("no answer within {timeout:?}"),
-            })
+            Err(StoreError::Unavailable { store: "Redis", detail: format!("no answer within {timeout:?}") })
         }
     }
 }

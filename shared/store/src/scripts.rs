@@ -177,14 +177,5 @@ return 1
 });
 
 pub fn all() -> [&'static Script; 8] {
-    [
-        &ATTEND,
-        &WRITE_RECORD,
-        &WRITE_META,
-        &SNAPSHOT,
-        &CLAIM_SESSION,
-        &CLOSE_SESSION,
-        &REMOVE_ARCHIVED,
-        &UNINDEX_SESSION,
-    ]
+    [&ATTEND, &WRITE_RECORD, &WRITE_META, &SNAPSHOT, &CLAIM_SESSION, &CLOSE_SESSION, &REMOVE_ARCHIVED, &UNINDEX_SESSION]
 }

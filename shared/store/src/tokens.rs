@@ -69,9 +69,8 @@ impl TokenStore {
         let _: () = pipeline
             .zadd(self.keys.logins(), None, None, false, false, (sign_in.expires_ms as f64, token_hash))
             .await?;
-        let _: () = pipeline
-            .set(self.keys.token(token_hash), json.as_str(), Some(Expiration::PX(ttl_ms)), None, false)
-            .await?;
+        let _: () =
+            pipeline.set(self.keys.token(token_hash), json.as_str(), Some(Expiration::PX(ttl_ms)), None, false).await?;
         let _: ((), (), ()) = pipeline.all().await?;
         Ok(())
     }
@@ -79,10 +78,7 @@ impl TokenStore {
     /// The sign-in a token belongs to, if it is still valid. One round trip.
     pub async fn lookup(&self, token_hash: &str) -> StoreResult<Option<SignIn>> {
         let json: Option<String> = self.pool.get(self.keys.token(token_hash)).await?;
-        json.map(|json| {
-            serde_json::from_str(&json).map_err(|err| StoreError::corrupt("a sign-in", err))
-        })
-        .transpose()
+        json.map(|json| serde_json::from_str(&json).map_err(|err| StoreError::corrupt("a sign-in", err))).transpose()
     }
 
     /// Logout: the token stops working now, and the index records when.
@@ -103,31 +99,37 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Sign-ins that ended at or before `now_ms`, up to `limit`.
-    pub async fn ended(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<EndedSignIn>> {
-        let ended: Vec<(String, f64)> = self
-            .pool
-            .zrangebyscore(self.keys.logins(), "-inf", now_ms, true, Some((0, limit as i64)))
-            .await?;
+    /// Sign-ins that ended at or before `now_ms`, up to `limit`, and the
+    /// token hashes of entries whose details are unreadable (left in place).
+    pub async fn ended(&self, now_ms: i64, limit: usize) -> StoreResult<(Vec<EndedSignIn>, Vec<(String, StoreError)>)> {
+        let ended: Vec<(String, f64)> =
+            self.pool.zrangebyscore(self.keys.logins(), "-inf", now_ms, true, Some((0, limit as i64))).await?;
         if ended.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let hashes: Vec<String> = ended.iter().map(|(hash, _)| hash.clone()).collect();
         let infos: Vec<Option<String>> = self.pool.hmget(self.keys.login_info(), hashes).await?;
         let mut out = Vec::with_capacity(ended.len());
+        let mut orphans = Vec::new();
+        let mut malformed = Vec::new();
         for ((token_hash, ended_at), info) in ended.into_iter().zip(infos) {
-            let Some(info) = info else { continue };
-            let sign_in: SignIn = serde_json::from_str(&info)
-                .map_err(|err| StoreError::corrupt("a sign-in in the login index", err))?;
+            // An index entry without details (a crash mid-write): nothing to archive.
+            let Some(info) = info else {
+                orphans.push(token_hash);
+                continue;
+            };
+            let sign_in: SignIn = match serde_json::from_str(&info) {
+                Ok(sign_in) => sign_in,
+                Err(err) => {
+                    malformed.push((token_hash, StoreError::corrupt("a sign-in in the login index", err)));
+                    continue;
+                }
+            };
             let ended_ms = ended_at as i64;
-            out.push(EndedSignIn {
-                logged_out: ended_ms < sign_in.expires_ms,
-                token_hash,
-                sign_in,
-                ended_ms,
-            });
+            out.push(EndedSignIn { logged_out: ended_ms < sign_in.expires_ms, token_hash, sign_in, ended_ms });
         }
-        Ok(out)
+        self.forget(&orphans).await?;
+        Ok((out, malformed))
     }
 
     /// Forgets archived sign-ins.

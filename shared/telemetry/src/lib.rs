@@ -75,9 +75,7 @@ pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<Tel
         }
         _ => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name)));
+    let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name)));
 
     tracing_subscriber::registry()
         .with(filter)

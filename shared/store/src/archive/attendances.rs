@@ -165,7 +165,7 @@ impl Archive {
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
                       a.deletion_reason, a.deletion_time,
                       (SELECT count(*) FROM attendance_records r
-                        WHERE r.attendance_id = a.attendance_id AND NOT r.is_deleted) AS "record_count!"
+                        WHERE r.attendance_id = a.attendance_id) AS "record_count!"
                FROM attendances a
                WHERE a.teacher_school_number = $1
                  AND (a.start_time, a.attendance_id) < ($2, $3)

@@ -16,10 +16,7 @@ impl Archive {
         let roles: Vec<&str> = ended.iter().map(|e| e.sign_in.role.as_str()).collect();
         let started: Vec<_> = ended.iter().map(|e| to_time(e.sign_in.started_ms)).collect();
         let ended_at: Vec<_> = ended.iter().map(|e| to_time(e.ended_ms)).collect();
-        let ended_by: Vec<&str> = ended
-            .iter()
-            .map(|e| if e.logged_out { "logout" } else { "expiry" })
-            .collect();
+        let ended_by: Vec<&str> = ended.iter().map(|e| if e.logged_out { "logout" } else { "expiry" }).collect();
         let mut tx = self.pool().begin().await?;
         sqlx::query!(
             r#"INSERT INTO users (school_number, full_name, role)

@@ -40,11 +40,9 @@ pub struct Archive {
 impl Archive {
     /// Connects (lazily: the pool opens connections as queries need them).
     pub fn connect_lazy(settings: &PostgresSettings) -> StoreResult<Self> {
-        let options: PgConnectOptions = settings.url.expose_secret().parse().map_err(|err| {
-            StoreError::Internal {
-                store: "PostgreSQL",
-                detail: format!("ATTN_DATABASE_URL is not a PostgreSQL URL: {err}"),
-            }
+        let options: PgConnectOptions = settings.url.expose_secret().parse().map_err(|err| StoreError::Internal {
+            store: "PostgreSQL",
+            detail: format!("ATTN_DATABASE_URL is not a PostgreSQL URL: {err}"),
         })?;
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -66,10 +64,7 @@ impl Archive {
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(|err| match err {
             sqlx::migrate::MigrateError::Execute(err) => StoreError::from(err),
-            other => StoreError::Internal {
-                store: "PostgreSQL",
-                detail: format!("migration failed: {other}"),
-            },
+            other => StoreError::Internal { store: "PostgreSQL", detail: format!("migration failed: {other}") },
         })
     }
 

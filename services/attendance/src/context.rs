@@ -1,0 +1,59 @@
+//! What every handler works with: the stores, the verification client and
+//! the settings that shape their rules.
+
+use std::{sync::Arc, time::Duration};
+
+use attn_domain::SecurityOption;
+use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
+use attn_store::{Archive, LiveStore, TokenStore, events::EventHub};
+use uuid::Uuid;
+
+use crate::limits::RateLimits;
+
+/// A session's check-in settings. They never change after StartAttendance,
+/// so each replica caches them and a check-in skips a Redis round trip.
+#[derive(Debug, Clone)]
+pub struct CheckInSettings {
+    pub security_option: SecurityOption,
+    pub networks: Arc<[String]>,
+}
+
+pub struct Context {
+    pub live: LiveStore,
+    pub archive: Archive,
+    pub tokens: TokenStore,
+    pub hub: Arc<EventHub>,
+    pub verification: VerificationClient,
+    pub limits: Arc<RateLimits>,
+    pub check_in_settings: quick_cache::sync::Cache<Uuid, CheckInSettings>,
+    pub token_ttl: TokenTtl,
+    pub selfie_max_bytes: usize,
+    pub shutdown: Shutdown,
+    /// An argon2 hash checked when a user has none, so unknown users take as
+    /// long to refuse as wrong passwords.
+    pub decoy_hash: Arc<str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TokenTtl {
+    pub teacher: Duration,
+    pub student: Duration,
+    pub admin: Duration,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Context {
+    /// Does this deployment's verification-service have a face gateway?
+    pub async fn face_checks_available(&self) -> ApiResult<bool> {
+        let response = self
+            .verification
+            .clone()
+            .get_capabilities(attn_proto::v1::GetCapabilitiesRequest {})
+            .await
+            .map_err(ApiError::from)?;
+        Ok(response.into_inner().face_checks)
+    }
+}

@@ -1,0 +1,99 @@
+//! Domain values to their `attn.v1` messages.
+
+use attn_domain::{Record, RecordStatus, Role, SessionMeta};
+use attn_proto::v1 as pb;
+use attn_store::tokens::SignIn;
+use prost_types::Timestamp;
+
+pub fn timestamp(ms: i64) -> Timestamp {
+    Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
+/// Milliseconds since the epoch; out-of-range timestamps saturate.
+pub fn millis(ts: &Timestamp) -> i64 {
+    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos) / 1_000_000)
+}
+
+pub fn role(role: Role) -> i32 {
+    match role {
+        Role::Teacher => pb::Role::Teacher as i32,
+        Role::Student => pb::Role::Student as i32,
+        Role::Admin => pb::Role::Admin as i32,
+    }
+}
+
+pub fn user(sign_in: &SignIn) -> pb::User {
+    pb::User {
+        school_number: sign_in.school_number.clone(),
+        full_name: sign_in.full_name.clone(),
+        role: role(sign_in.role),
+        photo_url: sign_in.photo_url.clone().unwrap_or_default(),
+    }
+}
+
+/// Where a session is: `archived` when it came from PostgreSQL.
+pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count: u64) -> pb::Attendance {
+    pb::Attendance {
+        attendance_id: meta.attendance_id.to_string(),
+        lesson_name: meta.lesson_name.clone(),
+        teacher_school_number: meta.teacher_school_number.clone(),
+        teacher_full_name: meta.teacher_full_name.clone(),
+        start_time: Some(timestamp(meta.start_ms)),
+        end_time: Some(timestamp(meta.end_ms)),
+        security_option: meta.security_option.number(),
+        networks: meta.networks.iter().map(ToString::to_string).collect(),
+        is_active: !archived && meta.is_active(now_ms),
+        is_archived: archived,
+        is_deleted: meta.is_deleted,
+        deletion_reason: meta.deletion_reason.clone().unwrap_or_default(),
+        deletion_time: meta.deletion_time_ms.map(timestamp),
+        record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
+    }
+}
+
+pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecord {
+    pb::AttendanceRecord {
+        attendance_id: attendance_id.to_string(),
+        student_number: record.student_number.clone(),
+        student_full_name: record.student_full_name.clone(),
+        is_attended: record.is_attended,
+        attendance_time: record.attendance_time_ms.map(timestamp),
+        fail_reason: record.fail_reason.clone().unwrap_or_default(),
+        is_deleted: record.is_deleted,
+        deletion_reason: record.deletion_reason.clone().unwrap_or_default(),
+        deletion_time: record.deletion_time_ms.map(timestamp),
+        status: status(record.status()) as i32,
+    }
+}
+
+fn status(status: RecordStatus) -> pb::RecordStatus {
+    match status {
+        RecordStatus::Attended => pb::RecordStatus::Attended,
+        RecordStatus::Pending => pb::RecordStatus::Pending,
+        RecordStatus::Failed => pb::RecordStatus::Failed,
+        RecordStatus::Deleted => pb::RecordStatus::Deleted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_including_before_1970() {
+        for ms in [0, 1, 999, 1_780_000_000_123, -1, -1001] {
+            assert_eq!(millis(&timestamp(ms)), ms);
+        }
+    }
+
+    #[test]
+    fn a_record_carries_its_derived_status() {
+        let id = uuid::Uuid::nil();
+        let pending = record(id, &Record::pending_face_check("s1", "Ada"));
+        assert_eq!(pending.status, pb::RecordStatus::Pending as i32);
+        assert_eq!(pending.fail_reason, "FACE_RECOGNITION_PENDING");
+        let attended = record(id, &Record::attended("s1", "Ada", 5));
+        assert_eq!(attended.status, pb::RecordStatus::Attended as i32);
+        assert_eq!(attended.attendance_time, Some(timestamp(5)));
+    }
+}

@@ -1,0 +1,136 @@
+//! attendance-service: ATTN's public API.
+//!
+//! Sign-in, the teacher's and the student's RPCs, live state in Redis and
+//! history in PostgreSQL. `main.rs` only loads settings and calls [`App`].
+
+mod auth_service;
+mod config;
+mod context;
+mod convert;
+mod demo;
+mod limits;
+mod passwords;
+mod roster_import;
+mod student;
+mod teacher;
+mod watch;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use attn_proto::v1::{
+    auth_service_server::AuthServiceServer, student_service_server::StudentServiceServer,
+    teacher_service_server::TeacherServiceServer,
+};
+use attn_runtime::{
+    AuthLayer, Shutdown,
+    internal::verification_client,
+    serve::{ServeOptions, serve, standard_routes},
+    settings,
+};
+use attn_store::{Archive, LiveStore, TokenStore, events::EventHub};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use config::Config;
+pub use demo::{DEMO_PASSWORD, ensure_demo_accounts};
+pub use roster_import::{ImportSummary, import_roster};
+
+use crate::context::{Context, TokenTtl};
+
+/// Check-ins up to this size (or four times the selfie limit) are read, so
+/// that an oversized selfie is refused by name rather than by the transport.
+const SELFIE_READ_FLOOR: usize = 8 * 1024 * 1024;
+
+/// Distinct sessions whose check-in settings each replica keeps in memory.
+const CHECK_IN_SETTINGS_CACHED: usize = 10_000;
+
+/// A bound, connected attendance-service, ready to run.
+pub struct App {
+    listener: TcpListener,
+    config: Config,
+    ctx: Arc<Context>,
+    shutdown: Shutdown,
+}
+
+impl App {
+    /// Connects to Redis and PostgreSQL (failing fast if either is down),
+    /// brings the schema up to date, creates demo accounts if asked, and
+    /// binds the port (0 picks a free one; see [`App::local_addr`]).
+    pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let keys = config.redis.keys()?;
+        let redis = config.redis.store_settings();
+        let live = LiveStore::connect(&redis, keys.clone()).await.context("cannot reach Redis (ATTN_REDIS_URL)")?;
+        let hub =
+            EventHub::connect(&redis, keys.clone()).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+        let archive = Archive::connect_lazy(&config.database.store_settings())?;
+        archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
+        if config.demo_accounts {
+            let written = ensure_demo_accounts(&archive).await?;
+            tracing::warn!(written, "demo accounts enabled (ATTN_DEMO_ACCOUNTS); never do this in production");
+        }
+        let verification = verification_client(
+            &config.verification_url,
+            config.internal_token.as_ref(),
+            Duration::from_millis(config.verification_timeout_ms),
+        )?;
+        let decoy_hash =
+            tokio::task::spawn_blocking(|| passwords::hash_password("decoy password for unknown users")).await??.into();
+        let limits = limits::RateLimits::new(config.login_attempts_per_minute, config.attend_attempts_per_minute);
+        limits.spawn_cleanup(shutdown.clone());
+        let ctx = Arc::new(Context {
+            tokens: TokenStore::new(live.pool().clone(), keys),
+            live,
+            archive,
+            hub,
+            verification,
+            limits,
+            check_in_settings: quick_cache::sync::Cache::new(CHECK_IN_SETTINGS_CACHED),
+            token_ttl: TokenTtl {
+                teacher: Duration::from_secs(config.teacher_token_ttl_secs),
+                student: Duration::from_secs(config.student_token_ttl_secs),
+                admin: Duration::from_secs(config.admin_token_ttl_secs),
+            },
+            selfie_max_bytes: config.selfie_max_bytes,
+            shutdown: shutdown.clone(),
+            decoy_hash,
+        });
+        let addr = settings::parse_listen_addr("ATTN_ATTENDANCE_ADDR", &config.attendance_addr)?;
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (ATTN_ATTENDANCE_ADDR)"))?;
+        Ok(Self { listener, config, ctx, shutdown })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Roster streams open right now (for operators and tests).
+    pub fn open_streams(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let hub = self.ctx.hub.clone();
+        move || hub.open_watchers()
+    }
+
+    /// Serves until the shutdown given to [`App::build`] trips.
+    pub async fn run(self) -> anyhow::Result<()> {
+        // Room for a selfie well over the limit plus the rest of the message,
+        // so that an oversized phone photo reaches `check_selfie` and gets
+        // INVALID_ARGUMENT naming the field, instead of the transport's bare
+        // OUT_OF_RANGE. Only messages past this cap are cut off unread.
+        let max_message =
+            self.config.selfie_max_bytes.saturating_mul(4).max(SELFIE_READ_FLOOR).saturating_add(64 * 1024);
+        let routes = Routes::new(AuthServiceServer::new(auth_service::Auth { ctx: self.ctx.clone() }))
+            .add_service(TeacherServiceServer::new(teacher::Teacher { ctx: self.ctx.clone() }))
+            .add_service(
+                StudentServiceServer::new(student::Student { ctx: self.ctx.clone() })
+                    .max_decoding_message_size(max_message),
+            );
+        let (routes, health) = standard_routes(routes)?;
+        let options = ServeOptions {
+            auth: AuthLayer::new(Some(self.ctx.tokens.clone()), None, self.config.trusted_proxies()?),
+            accept_http1: true,
+            server: self.config.server.clone(),
+        };
+        serve(routes, health, self.listener, options, self.shutdown).await
+    }
+}

@@ -1,0 +1,128 @@
+//! Check-in: the hot path.
+//!
+//! Round trips per check-in, after the auth layer's one token read:
+//! - option 1: one Redis script (the session's settings are cached per
+//!   replica after the first check-in, so no read is needed);
+//! - option 2: one call to verification-service, then the same script;
+//! - a replica's first check-in to a session, and every option-3 check-in,
+//!   add one pipelined read (settings, existing record, earlier answer) so
+//!   that duplicates are refused before any slow check runs.
+//!
+//! The script re-checks everything atomically, so a concurrent check-in,
+//! a finish or a teacher's edit can never be overwritten.
+
+use std::net::IpAddr;
+
+use attn_domain::{Record, SessionMeta, selfie::check_selfie, validate};
+use attn_proto::v1 as pb;
+use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_store::live::{AttendOutcome, request_key};
+use uuid::Uuid;
+
+use crate::{
+    context::{CheckInSettings, Context, now_ms},
+    convert,
+};
+
+pub async fn attend(
+    ctx: &Context,
+    caller: &Caller,
+    address: Option<IpAddr>,
+    request: pb::AttendRequest,
+) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(&request.attendance_id)?;
+    let request_id = validate::request_id(&request.request_id)?;
+    let selfie = check_selfie(&request.selfie, ctx.selfie_max_bytes)?;
+    let student = caller.school_number();
+    ctx.limits.check_attend(student)?;
+    let request_key = request_id.as_deref().map(|rid| request_key(student, rid));
+
+    let settings = match ctx.check_in_settings.get(&id) {
+        Some(settings) if !settings.security_option.checks_face() => settings,
+        _ => {
+            // First check-in here, or a face check worth refusing early.
+            let Some(precheck) = ctx.live.precheck(id, student, request_key.as_deref()).await? else {
+                return Err(not_live(ctx, id).await);
+            };
+            if let Some(answer) = precheck.replay {
+                return Ok(convert::record(id, &answer));
+            }
+            refuse_closed(&precheck.meta, now_ms())?;
+            if let Some(conflict) = precheck.record.as_ref().and_then(Record::attend_conflict) {
+                return Err(conflict.into());
+            }
+            let settings = settings_of(&precheck.meta);
+            ctx.check_in_settings.insert(id, settings.clone());
+            settings
+        }
+    };
+
+    let record = if settings.security_option.checks_network() {
+        let verdict = ctx
+            .verification
+            .clone()
+            .check_network(pb::CheckNetworkRequest {
+                networks: settings.networks.to_vec(),
+                client_address: address.map(|a| a.to_string()).unwrap_or_default(),
+            })
+            .await
+            .map_err(ApiError::from)?
+            .into_inner();
+        if !verdict.passed {
+            Record::failed(student, caller.full_name(), &verdict.reason)
+        } else if settings.security_option.checks_face() {
+            // Face checks arrive with the face verification issue; until then
+            // StartAttendance refuses option 3, so this is only reached by a
+            // session started on a deployment that had them.
+            let _selfie_kind = selfie;
+            return Err(ApiError::precondition(
+                "face checks are not available in this deployment yet; ask your teacher to use security option 2",
+            ));
+        } else {
+            Record::attended(student, caller.full_name(), now_ms())
+        }
+    } else {
+        Record::attended(student, caller.full_name(), now_ms())
+    };
+
+    match ctx.live.attend(id, &record, request_key.as_deref(), now_ms()).await? {
+        AttendOutcome::Written(record) | AttendOutcome::Replayed(record) => Ok(convert::record(id, &record)),
+        AttendOutcome::Conflict(existing) => Err(existing
+            .attend_conflict()
+            .map(ApiError::from)
+            .unwrap_or_else(|| ApiError::Unavailable("your record changed while checking in; try again".into()))),
+        AttendOutcome::Ended => Err(ended()),
+        AttendOutcome::Deleted => Err(ApiError::precondition("this attendance session was deleted by its teacher")),
+        AttendOutcome::NotFound => Err(not_live(ctx, id).await),
+    }
+}
+
+fn settings_of(meta: &SessionMeta) -> CheckInSettings {
+    CheckInSettings {
+        security_option: meta.security_option,
+        networks: meta.networks.iter().map(ToString::to_string).collect::<Vec<_>>().into(),
+    }
+}
+
+fn ended() -> ApiError {
+    ApiError::precondition("this attendance session has ended")
+}
+
+fn refuse_closed(meta: &SessionMeta, now: i64) -> ApiResult<()> {
+    if meta.is_deleted {
+        return Err(ApiError::precondition("this attendance session was deleted by its teacher"));
+    }
+    if !meta.is_active(now) {
+        return Err(ended());
+    }
+    Ok(())
+}
+
+/// Not in Redis: archived (so it ended) or never existed.
+async fn not_live(ctx: &Context, id: Uuid) -> ApiError {
+    match ctx.archive.attendance(id).await {
+        Ok(Some(_)) => ended(),
+        Ok(None) => ApiError::not_found(format!("no attendance session {id}")),
+        Err(err) => err.into(),
+    }
+}

@@ -1,0 +1,73 @@
+//! StudentService. The auth layer has already checked the caller is a student.
+
+mod attend;
+mod history;
+
+use std::{pin::Pin, sync::Arc};
+
+use attn_proto::v1::{
+    AttendRequest, AttendResponse, FindActiveAttendancesRequest, FindActiveAttendancesResponse, GetMyRecordRequest,
+    GetMyRecordResponse, ListMyAttendanceRequest, ListMyAttendanceResponse, WatchMyRecordRequest,
+    WatchMyRecordResponse, student_service_server::StudentService,
+};
+use attn_runtime::{Caller, ClientAddress};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::context::Context;
+
+pub struct Student {
+    pub ctx: Arc<Context>,
+}
+
+type MyRecordStream = Pin<Box<dyn Stream<Item = Result<WatchMyRecordResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl StudentService for Student {
+    async fn find_active_attendances(
+        &self,
+        request: Request<FindActiveAttendancesRequest>,
+    ) -> Result<Response<FindActiveAttendancesResponse>, Status> {
+        let request = request.into_inner();
+        let attendances = history::find_active(&self.ctx, &request.lesson_name, &request.teacher_name).await?;
+        Ok(Response::new(FindActiveAttendancesResponse { attendances }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn attend(&self, request: Request<AttendRequest>) -> Result<Response<AttendResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let address = ClientAddress::of(&request);
+        let record = attend::attend(&self.ctx, &caller, address, request.into_inner()).await?;
+        Ok(Response::new(AttendResponse { record: Some(record) }))
+    }
+
+    async fn get_my_record(
+        &self,
+        request: Request<GetMyRecordRequest>,
+    ) -> Result<Response<GetMyRecordResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let record = history::my_record(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(GetMyRecordResponse { record: Some(record) }))
+    }
+
+    type WatchMyRecordStream = MyRecordStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_my_record(
+        &self,
+        request: Request<WatchMyRecordRequest>,
+    ) -> Result<Response<Self::WatchMyRecordStream>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let stream = crate::watch::watch_my_record(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn list_my_attendance(
+        &self,
+        request: Request<ListMyAttendanceRequest>,
+    ) -> Result<Response<ListMyAttendanceResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let page = request.into_inner().page.unwrap_or_default();
+        Ok(Response::new(history::list_mine(&self.ctx, &caller, page).await?))
+    }
+}

@@ -1,0 +1,136 @@
+//! TeacherService. The auth layer has already checked the caller is a
+//! teacher; every RPC that names a session also checks it is theirs, and
+//! answers NOT_FOUND otherwise, so other teachers' sessions stay invisible.
+
+mod records;
+mod sessions;
+
+use std::{pin::Pin, sync::Arc};
+
+use attn_proto::v1::{
+    AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteAttendanceResponse, DeleteRecordRequest,
+    FailStudentRequest, FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest,
+    GetLiveAttendanceResponse, ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest,
+    ListRecordsResponse, RecordResponse, StartAttendanceRequest, StartAttendanceResponse, WatchRecordsRequest,
+    WatchRecordsResponse, teacher_service_server::TeacherService,
+};
+use attn_runtime::{Caller, ClientAddress};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::context::Context;
+
+pub struct Teacher {
+    pub ctx: Arc<Context>,
+}
+
+/// A session id the teacher does not own reads the same as one that does not exist.
+pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiError {
+    attn_runtime::ApiError::not_found(format!("you have no attendance session {id}"))
+}
+
+type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl TeacherService for Teacher {
+    #[tracing::instrument(skip_all)]
+    async fn start_attendance(
+        &self,
+        request: Request<StartAttendanceRequest>,
+    ) -> Result<Response<StartAttendanceResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let address = ClientAddress::of(&request);
+        let attendance = sessions::start(&self.ctx, &caller, address, request.into_inner()).await?;
+        Ok(Response::new(StartAttendanceResponse { attendance: Some(attendance) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn finish_attendance(
+        &self,
+        request: Request<FinishAttendanceRequest>,
+    ) -> Result<Response<FinishAttendanceResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let attendance = sessions::finish(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(FinishAttendanceResponse { attendance: Some(attendance) }))
+    }
+
+    async fn get_live_attendance(
+        &self,
+        request: Request<GetLiveAttendanceRequest>,
+    ) -> Result<Response<GetLiveAttendanceResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let attendance = sessions::live(&self.ctx, caller).await?;
+        Ok(Response::new(GetLiveAttendanceResponse { attendance }))
+    }
+
+    async fn list_attendances(
+        &self,
+        request: Request<ListAttendancesRequest>,
+    ) -> Result<Response<ListAttendancesResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let page = request.into_inner().page.unwrap_or_default();
+        Ok(Response::new(sessions::list(&self.ctx, &caller, page).await?))
+    }
+
+    async fn list_records(
+        &self,
+        request: Request<ListRecordsRequest>,
+    ) -> Result<Response<ListRecordsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(records::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
+    }
+
+    type WatchRecordsStream = RosterStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_records(
+        &self,
+        request: Request<WatchRecordsRequest>,
+    ) -> Result<Response<Self::WatchRecordsStream>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let stream = crate::watch::watch_roster(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(stream))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn accept_student(&self, request: Request<AcceptStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let record = records::accept(&self.ctx, &caller, &r.attendance_id, &r.student_number).await?;
+        Ok(Response::new(RecordResponse { record: Some(record) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn fail_student(&self, request: Request<FailStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let record = records::fail(&self.ctx, &caller, &r.attendance_id, &r.student_number, &r.reason).await?;
+        Ok(Response::new(RecordResponse { record: Some(record) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn add_student(&self, request: Request<AddStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let record = records::add(&self.ctx, &caller, request.into_inner()).await?;
+        Ok(Response::new(RecordResponse { record: Some(record) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_record(&self, request: Request<DeleteRecordRequest>) -> Result<Response<RecordResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let record = records::delete(&self.ctx, &caller, &r.attendance_id, &r.student_number, &r.reason).await?;
+        Ok(Response::new(RecordResponse { record: Some(record) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_attendance(
+        &self,
+        request: Request<DeleteAttendanceRequest>,
+    ) -> Result<Response<DeleteAttendanceResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let attendance = sessions::delete(&self.ctx, &caller, &r.attendance_id, &r.reason).await?;
+        Ok(Response::new(DeleteAttendanceResponse { attendance: Some(attendance) }))
+    }
+}

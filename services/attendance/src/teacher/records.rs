@@ -1,0 +1,174 @@
+//! A session's records: listing them, and the teacher's edits (accept,
+//! fail, add, delete), on live and archived sessions alike.
+
+use attn_domain::{AuditEntry, Record, audit::snapshot_of, validate};
+use attn_proto::v1 as pb;
+use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_store::live::WriteOutcome;
+use uuid::Uuid;
+
+use super::{no_such_session, sessions::MAX_WRITE_ATTEMPTS};
+use crate::{
+    context::{Context, now_ms},
+    convert,
+};
+
+pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::ListRecordsResponse> {
+    let id = validate::attendance_id(attendance_id)?;
+    let now = now_ms();
+    if let Some(snapshot) = ctx.live.snapshot(id).await? {
+        if !snapshot.meta.is_owned_by(caller.school_number()) {
+            return Err(no_such_session(id));
+        }
+        for (student, why) in &snapshot.malformed {
+            tracing::error!(attendance_id = %id, %student, %why, "unreadable record left out of the roster");
+        }
+        return Ok(pb::ListRecordsResponse {
+            attendance: Some(convert::attendance(&snapshot.meta, now, false, snapshot.records.len() as u64)),
+            records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
+        });
+    }
+    let meta = ctx
+        .archive
+        .attendance(id)
+        .await?
+        .filter(|meta| meta.is_owned_by(caller.school_number()))
+        .ok_or_else(|| no_such_session(id))?;
+    let records = ctx.archive.records(id).await?;
+    Ok(pb::ListRecordsResponse {
+        attendance: Some(convert::attendance(&meta, now, true, records.len() as u64)),
+        records: records.iter().map(|r| convert::record(id, r)).collect(),
+    })
+}
+
+fn no_record(student: &str) -> ApiError {
+    ApiError::not_found(format!("student {student} has no record in this session; use AddStudent to add one"))
+}
+
+pub async fn accept(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: &str,
+    student: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(attendance_id)?;
+    let student = validate::school_number("student_number", student)?;
+    edit_record(ctx, caller, id, &student, "accept_student", None, |current, now| {
+        current.map(|r| r.accepted(now)).ok_or_else(|| no_record(&student))
+    })
+    .await
+}
+
+pub async fn fail(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: &str,
+    student: &str,
+    reason: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(attendance_id)?;
+    let student = validate::school_number("student_number", student)?;
+    let reason = validate::reason(reason)?;
+    edit_record(ctx, caller, id, &student, "fail_student", Some(&reason), |current, _| {
+        current.map(|r| r.failed_by_teacher(&reason)).ok_or_else(|| no_record(&student))
+    })
+    .await
+}
+
+pub async fn add(ctx: &Context, caller: &Caller, request: pb::AddStudentRequest) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(&request.attendance_id)?;
+    let student = validate::school_number("student_number", &request.student_number)?;
+    let full_name = validate::full_name("full_name", &request.full_name)?;
+    let reason = if request.is_attended { None } else { Some(validate::reason(&request.reason)?) };
+    edit_record(ctx, caller, id, &student, "add_student", reason.as_deref(), |_, now| {
+        Ok(Record::added_by_teacher(
+            &student,
+            &full_name,
+            request.is_attended,
+            reason.as_deref().unwrap_or_default(),
+            now,
+        ))
+    })
+    .await
+}
+
+pub async fn delete(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: &str,
+    student: &str,
+    reason: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(attendance_id)?;
+    let student = validate::school_number("student_number", student)?;
+    let reason = validate::reason(reason)?;
+    edit_record(ctx, caller, id, &student, "delete_record", Some(&reason), |current, now| {
+        current.map(|r| r.deleted(&reason, now)).ok_or_else(|| no_record(&student))
+    })
+    .await
+}
+
+/// Applies a teacher's edit to one record wherever the session is: in
+/// Redis by compare-and-set on the record (checking ownership in the same
+/// script), or in PostgreSQL under a row lock. The audit entry is written
+/// in the same step as the change.
+async fn edit_record(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+    student: &str,
+    action: &str,
+    reason: Option<&str>,
+    edit: impl Fn(Option<&Record>, i64) -> ApiResult<Record>,
+) -> ApiResult<pb::AttendanceRecord> {
+    let teacher = caller.school_number();
+    let audit = |old: Option<&Record>, new: &Record, now: i64| AuditEntry {
+        actor: teacher.to_owned(),
+        action: action.to_owned(),
+        student_number: Some(student.to_owned()),
+        old_value: old.map(snapshot_of),
+        new_value: Some(snapshot_of(new)),
+        reason: reason.map(str::to_owned),
+        at_ms: now,
+    };
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let current = ctx.live.record(id, student).await?;
+        let now = now_ms();
+        let old = current.as_ref().map(|(record, _)| record);
+        let new = match edit(old, now) {
+            Ok(new) => new,
+            // Refused (e.g. no record): say so only to the session's owner,
+            // and only if the session is live; otherwise the archive decides.
+            Err(err) => match ctx.live.session(id).await? {
+                None => break,
+                Some(session) if !session.meta.is_owned_by(teacher) => return Err(no_such_session(id)),
+                Some(_) => return Err(err),
+            },
+        };
+        let raw = current.as_ref().map(|(_, raw)| raw.as_str());
+        match ctx.live.write_record(id, raw, &new, Some(&audit(old, &new, now)), Some(teacher)).await? {
+            WriteOutcome::Written { .. } => {
+                tracing::info!(attendance_id = %id, %student, action, "record changed");
+                return Ok(convert::record(id, &new));
+            }
+            WriteOutcome::Changed => continue,
+            WriteOutcome::NotOwner => return Err(no_such_session(id)),
+            WriteOutcome::NotFound => break,
+        }
+    }
+    if ctx.live.session(id).await?.is_some() {
+        return Err(ApiError::Unavailable("the record is changing too quickly to edit; try again".into()));
+    }
+    let Some(edit_tx) = ctx.archive.begin_record_edit(id, student).await? else {
+        return Err(no_such_session(id));
+    };
+    if !edit_tx.meta.is_owned_by(teacher) {
+        return Err(no_such_session(id));
+    }
+    let now = now_ms();
+    let old = edit_tx.record.clone();
+    let new = edit(old.as_ref(), now)?;
+    edit_tx.commit(&new, &audit(old.as_ref(), &new, now)).await?;
+    tracing::info!(attendance_id = %id, %student, action, "archived record changed");
+    Ok(convert::record(id, &new))
+}

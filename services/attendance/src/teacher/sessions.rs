@@ -1,0 +1,215 @@
+//! Starting, finishing, deleting and listing a teacher's sessions.
+
+use std::net::IpAddr;
+
+use attn_domain::{
+    AuditEntry, SecurityOption, SessionMeta,
+    audit::snapshot_of,
+    network::{classroom_network, parse_networks},
+    paging::{self, Cursor},
+    validate::{self, SessionEnd},
+};
+use attn_proto::v1::{self as pb, start_attendance_request::Ends};
+use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_store::live::{ClaimOutcome, WriteOutcome};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::no_such_session;
+use crate::{
+    context::{Context, now_ms},
+    convert,
+};
+
+/// Compare-and-set retries before telling the caller to try again.
+pub(crate) const MAX_WRITE_ATTEMPTS: usize = 8;
+
+fn session_end(ends: Option<Ends>) -> SessionEnd {
+    match ends {
+        Some(Ends::EndTime(ts)) => {
+            SessionEnd::At(DateTime::from_timestamp_millis(convert::millis(&ts)).unwrap_or(DateTime::<Utc>::MAX_UTC))
+        }
+        Some(Ends::Duration(d)) => SessionEnd::After(
+            chrono::Duration::try_seconds(d.seconds)
+                .and_then(|s| s.checked_add(&chrono::Duration::nanoseconds(i64::from(d.nanos))))
+                .unwrap_or(chrono::Duration::MAX),
+        ),
+        None => SessionEnd::Unset,
+    }
+}
+
+pub async fn start(
+    ctx: &Context,
+    caller: &Caller,
+    teacher_address: Option<IpAddr>,
+    request: pb::StartAttendanceRequest,
+) -> ApiResult<pb::Attendance> {
+    let lesson_name = validate::lesson_name(&request.lesson_name)?;
+    let security_option = SecurityOption::from_number(request.security_option)?;
+    let now = Utc::now();
+    let end = validate::end_time(now, session_end(request.ends))?;
+    let mut networks = parse_networks("networks", &request.networks)?;
+    if networks.is_empty() && security_option.checks_network() {
+        let Some(address) = teacher_address else {
+            return Err(ApiError::precondition(
+                "networks: your own address is unknown, so the classroom network can't be derived from it; pass the classroom's networks",
+            ));
+        };
+        networks.push(classroom_network(address));
+    }
+    if security_option.checks_face() && !ctx.face_checks_available().await? {
+        return Err(ApiError::precondition(
+            "security_option: 3 needs face checks, and this deployment has no face gateway configured (ATTN_FACE_GATEWAY_URL)",
+        ));
+    }
+    let meta = SessionMeta {
+        attendance_id: Uuid::now_v7(),
+        lesson_name,
+        teacher_school_number: caller.school_number().to_owned(),
+        teacher_full_name: caller.full_name().to_owned(),
+        start_ms: now.timestamp_millis(),
+        end_ms: end.timestamp_millis(),
+        security_option,
+        networks,
+        is_deleted: false,
+        deletion_reason: None,
+        deletion_time_ms: None,
+    };
+    match ctx.live.create_session(&meta, meta.start_ms).await? {
+        ClaimOutcome::Claimed => {
+            tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
+            Ok(convert::attendance(&meta, meta.start_ms, false, 0))
+        }
+        ClaimOutcome::TeacherHasOpenSession(open) => Err(ApiError::AlreadyExists(format!(
+            "you already have an active attendance session ({open}); finish it before starting another"
+        ))),
+    }
+}
+
+pub async fn finish(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::Attendance> {
+    let id = validate::attendance_id(attendance_id)?;
+    change_session(ctx, caller, id, "finish_attendance", None, |meta, now| meta.finished(now)).await
+}
+
+pub async fn delete(ctx: &Context, caller: &Caller, attendance_id: &str, reason: &str) -> ApiResult<pb::Attendance> {
+    let id = validate::attendance_id(attendance_id)?;
+    let reason = validate::reason(reason)?;
+    change_session(ctx, caller, id, "delete_attendance", Some(reason.clone()), |meta, now| {
+        if meta.is_deleted { meta.clone() } else { meta.deleted(&reason, now) }
+    })
+    .await
+}
+
+/// Applies `change` to a session wherever it is: in Redis by compare-and-set
+/// on its version, or in PostgreSQL under a row lock. Writes an audit entry
+/// either way. No change, no write.
+async fn change_session(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+    action: &str,
+    reason: Option<String>,
+    change: impl Fn(&SessionMeta, i64) -> SessionMeta,
+) -> ApiResult<pb::Attendance> {
+    let audit = |old: &SessionMeta, new: &SessionMeta, now: i64| AuditEntry {
+        actor: caller.school_number().to_owned(),
+        action: action.to_owned(),
+        student_number: None,
+        old_value: Some(snapshot_of(old)),
+        new_value: Some(snapshot_of(new)),
+        reason: reason.clone(),
+        at_ms: now,
+    };
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let Some(session) = ctx.live.session(id).await? else {
+            break;
+        };
+        if !session.meta.is_owned_by(caller.school_number()) {
+            return Err(no_such_session(id));
+        }
+        let now = now_ms();
+        let new = change(&session.meta, now);
+        if new == session.meta {
+            return Ok(convert::attendance(&new, now, false, session.record_count));
+        }
+        match ctx.live.write_meta(session.version, &new, Some(&audit(&session.meta, &new, now))).await? {
+            WriteOutcome::Written { .. } => {
+                ctx.live.close_in_index(&new).await?;
+                tracing::info!(attendance_id = %id, action, "session changed");
+                return Ok(convert::attendance(&new, now, false, session.record_count));
+            }
+            WriteOutcome::Changed => continue,
+            WriteOutcome::NotFound => break,
+            WriteOutcome::NotOwner => return Err(no_such_session(id)),
+        }
+    }
+    if ctx.live.session(id).await?.is_some() {
+        return Err(ApiError::Unavailable("the session is changing too quickly to edit; try again".into()));
+    }
+    // Archived: PostgreSQL is the record now.
+    let Some(edit) = ctx.archive.begin_session_edit(id).await? else {
+        return Err(no_such_session(id));
+    };
+    if !edit.meta.is_owned_by(caller.school_number()) {
+        return Err(no_such_session(id));
+    }
+    let now = now_ms();
+    let old = edit.meta.clone();
+    let new = change(&old, now);
+    if new != old {
+        edit.commit(&new, &audit(&old, &new, now)).await?;
+        tracing::info!(attendance_id = %id, action, "archived session changed");
+    }
+    Ok(convert::attendance(&new, now, true, 0))
+}
+
+pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attendance>> {
+    let now = now_ms();
+    Ok(ctx
+        .live
+        .teacher_open_session(caller.school_number(), now)
+        .await?
+        .map(|session| convert::attendance(&session.meta, now, false, session.record_count)))
+}
+
+/// The teacher's sessions, newest first: those still in Redis merged with
+/// the archive, one keyset page at a time.
+pub async fn list(ctx: &Context, caller: &Caller, page: pb::PageRequest) -> ApiResult<pb::ListAttendancesResponse> {
+    let size = paging::page_size(page.page_size)?;
+    let cursor = paging::decode_cursor(&page.page_token)?;
+    let teacher = caller.school_number();
+    let now = now_ms();
+
+    let mut items: Vec<(pb::Attendance, Cursor)> = Vec::new();
+    let live = ctx.live.teacher_sessions(teacher).await?;
+    for session in &live {
+        let meta = &session.meta;
+        if paging::is_after(cursor, meta.start_ms, meta.attendance_id) {
+            items.push((
+                convert::attendance(meta, now, false, session.record_count),
+                Cursor { time_ms: meta.start_ms, id: meta.attendance_id },
+            ));
+        }
+    }
+    let archived = ctx.archive.teacher_attendances(teacher, cursor, size).await?;
+    let archive_full = archived.len() == size as usize;
+    for row in archived {
+        let meta = &row.meta;
+        // Between the archive's commit and Redis's cleanup a session is in both.
+        if live.iter().any(|s| s.meta.attendance_id == meta.attendance_id) {
+            continue;
+        }
+        items.push((
+            convert::attendance(meta, now, true, u64::from(row.record_count)),
+            Cursor { time_ms: meta.start_ms, id: meta.attendance_id },
+        ));
+    }
+    items.sort_by_key(|item| std::cmp::Reverse(item.1));
+    let more = items.len() > size as usize || archive_full;
+    items.truncate(size as usize);
+    let next_page_token = match items.last() {
+        Some((_, last)) if more => paging::encode_cursor(*last),
+        _ => String::new(),
+    };
+    Ok(pb::ListAttendancesResponse { attendances: items.into_iter().map(|(a, _)| a).collect(), next_page_token })
+}

@@ -1,0 +1,141 @@
+//! SubmitFaceCheck and GetFaceCheck: check the input, find the reference
+//! photo, and hand over to the face gateway.
+
+use attn_domain::{Invalid, selfie::check_selfie, validate};
+use attn_proto::v1::{FaceCheckStatus, GetFaceCheckResponse, SubmitFaceCheckRequest};
+use attn_runtime::{ApiError, ApiResult};
+use bytes::Bytes;
+use reqwest::Url;
+
+use crate::gateway::{FaceGateway, GatewayError, Image, JobResult, JobStatus};
+
+/// Job ids come back from callers; a real one is far shorter than this.
+const MAX_JOB_ID_CHARS: usize = 256;
+
+/// Face checks, or their absence when no gateway is configured.
+#[derive(Debug, Clone)]
+pub struct FaceChecks {
+    gateway: Option<FaceGateway>,
+}
+
+impl FaceChecks {
+    pub fn new(gateway: Option<FaceGateway>) -> Self {
+        Self { gateway }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.gateway.is_some()
+    }
+
+    fn gateway(&self) -> Result<&FaceGateway, GatewayError> {
+        self.gateway.as_ref().ok_or(GatewayError::NotConfigured)
+    }
+
+    /// Submits a job; its id.
+    pub async fn submit(&self, request: SubmitFaceCheckRequest) -> ApiResult<String> {
+        let gateway = self.gateway()?;
+        let student = validate::school_number("student_number", &request.student_number)?;
+        let limit = gateway.max_image_bytes();
+        let selfie = image(request.selfie.into(), limit, "selfie")?
+            .ok_or_else(|| Invalid::new("selfie", "is required for a face check"))?;
+        let reference = match image(request.reference_photo.into(), limit, "reference_photo")? {
+            Some(reference) => reference,
+            None => fetch_reference(gateway, request.reference_photo_url.trim(), limit).await?,
+        };
+        let job_id = gateway.submit_job(&student, &selfie, &reference).await.inspect_err(|err| {
+            tracing::warn!(%student, attendance_id = %request.attendance_id, error = %err, "face check not submitted");
+        })?;
+        tracing::info!(%student, attendance_id = %request.attendance_id, %job_id, "face check submitted");
+        Ok(job_id)
+    }
+
+    /// Reads a job's result from the gateway.
+    pub async fn result(&self, job_id: &str) -> ApiResult<GetFaceCheckResponse> {
+        let gateway = self.gateway()?;
+        let job_id = job_id.trim();
+        if job_id.is_empty() || job_id.chars().count() > MAX_JOB_ID_CHARS {
+            return Err(Invalid::new("job_id", format!("must be 1 to {MAX_JOB_ID_CHARS} characters")).into());
+        }
+        let result = gateway.job_result(job_id).await?;
+        tracing::debug!(%job_id, status = ?result.status, "face check result read");
+        Ok(to_response(result))
+    }
+}
+
+/// Checks an image with the selfie rules, naming `field` in any error.
+fn image(bytes: Bytes, limit: usize, field: &'static str) -> Result<Option<Image>, Invalid> {
+    let kind = check_selfie(&bytes, limit).map_err(|err| Invalid::new(field, err.message))?;
+    Ok(kind.map(|kind| Image { bytes, kind }))
+}
+
+async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize) -> ApiResult<Image> {
+    if url.is_empty() {
+        return Err(GatewayError::NoReferencePhoto.into());
+    }
+    let url = Url::parse(url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        .ok_or_else(|| Invalid::new("reference_photo_url", "must be an http:// or https:// URL"))?;
+    let bytes = gateway.fetch_reference_photo(&url).await?;
+    image(bytes, limit, "reference_photo_url")?.ok_or_else(|| {
+        ApiError::from(GatewayError::ReferencePhotoMissing { detail: "answered with an empty body".into() })
+    })
+}
+
+fn to_response(result: JobResult) -> GetFaceCheckResponse {
+    let status = match result.status {
+        JobStatus::Pending => FaceCheckStatus::Pending,
+        JobStatus::InProgress => FaceCheckStatus::InProgress,
+        JobStatus::Success => FaceCheckStatus::Success,
+        JobStatus::Failure => FaceCheckStatus::Failure,
+    };
+    GetFaceCheckResponse {
+        status: status.into(),
+        verified: result.verified,
+        reason: result.reason,
+        gateway_finished_at_ms: result.finished_at_ms.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_gateway_status_maps_to_its_proto_status() {
+        for (status, proto) in [
+            (JobStatus::Pending, FaceCheckStatus::Pending),
+            (JobStatus::InProgress, FaceCheckStatus::InProgress),
+            (JobStatus::Success, FaceCheckStatus::Success),
+            (JobStatus::Failure, FaceCheckStatus::Failure),
+        ] {
+            let response = to_response(JobResult {
+                status,
+                verified: status == JobStatus::Success,
+                reason: "why".into(),
+                finished_at_ms: None,
+            });
+            assert_eq!(response.status(), proto);
+            assert_eq!(response.verified, status == JobStatus::Success);
+            assert_eq!(response.reason, "why");
+            assert_eq!(response.gateway_finished_at_ms, 0);
+        }
+    }
+
+    #[test]
+    fn image_errors_name_the_field_they_came_from() {
+        let err = image(Bytes::from_static(b"just text"), 100, "reference_photo").unwrap_err();
+        assert_eq!(err.field, "reference_photo");
+        let err = image(Bytes::from(vec![0xFF; 101]), 100, "reference_photo_url").unwrap_err();
+        assert_eq!(err.field, "reference_photo_url");
+        assert!(image(Bytes::new(), 100, "selfie").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn without_a_gateway_face_checks_are_refused_plainly() {
+        let checks = FaceChecks::new(None);
+        assert!(!checks.enabled());
+        let err = checks.result("j1").await.unwrap_err();
+        assert!(matches!(err, ApiError::FailedPrecondition(ref m) if m.starts_with("no face gateway is configured")));
+    }
+}

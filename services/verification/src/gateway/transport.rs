@@ -1,0 +1,123 @@
+//! Sending with bounded retries, and reading answers with a size limit.
+//!
+//! Only failures that cannot have reached the gateway's logic are retried:
+//! connect errors, and 5xx answers (the gateway says it failed). A timeout is
+//! not retried, since the gateway may have taken the job, and neither is a
+//! 4xx, since asking again would get the same answer.
+
+use std::{error::Error as _, time::Duration};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::{RequestBuilder, Response};
+
+use super::{GatewayError, Upstream};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Sends the request `build` makes, up to `retries + 1` times. A 5xx on the
+/// last attempt is an error; any other answer is returned for the caller
+/// to judge.
+pub(super) async fn send(
+    upstream: Upstream,
+    retries: u32,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Response, GatewayError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let failure = match build().send().await {
+            Ok(response) if !response.status().is_server_error() => return Ok(response),
+            Ok(response) => GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts },
+            Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
+            Err(err) => return Err(transport_error(upstream, attempts, &err)),
+        };
+        if attempts > retries {
+            return Err(failure);
+        }
+        let backoff = backoff(attempts);
+        tracing::debug!(error = %failure, ?backoff, "retrying");
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// 100 ms, 200 ms, 400 ms, … capped at 2 s.
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_BACKOFF)
+}
+
+/// Reads the body, refusing more than `limit` bytes without buffering them.
+pub(super) async fn read_limited(
+    upstream: Upstream,
+    mut response: Response,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::TooLarge { upstream, limit };
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(too_large);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| transport_error(upstream, 1, &err))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A short, printable piece of a refusal's body, for the caller's message.
+pub(super) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if text.trim().is_empty() { "(no detail)".into() } else { text }
+}
+
+fn transport_error(upstream: Upstream, attempts: u32, err: &reqwest::Error) -> GatewayError {
+    if err.is_timeout() {
+        GatewayError::TimedOut { upstream }
+    } else {
+        GatewayError::Unreachable { upstream, attempts, detail: describe(err) }
+    }
+}
+
+/// reqwest's own message hides the cause ("error sending request for url
+/// …") and carries the URL, which for a photo may hold a signed token; the
+/// cause chain says what happened (refused, reset, DNS) without it.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = String::from(if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the answer broke off"
+    } else {
+        "the request failed"
+    });
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(400));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn an_excerpt_is_short_and_printable() {
+        assert_eq!(excerpt(b"bad\nimage"), "badimage");
+        assert_eq!(excerpt(b""), "(no detail)");
+        assert_eq!(excerpt(&[b'x'; 500]).len(), 200);
+    }
+}

@@ -1,0 +1,397 @@
+//! sweeper-service against real Redis and PostgreSQL: archiving is complete,
+//! idempotent, replica-safe, loses no racing write, survives bad data and a
+//! PostgreSQL outage; expired sign-ins become history.
+
+use std::{collections::HashMap, time::Duration};
+
+use attn_domain::Record;
+use attn_e2e::{Proxy, TeacherClient, TestEnv, bearer, eventually, postgres_server};
+use attn_proto::v1::{
+    self as pb, AcceptStudentRequest, FailStudentRequest, FinishAttendanceRequest, ListJobsRequest, ListRecordsRequest,
+    RunJobRequest, sweeper_service_client::SweeperServiceClient,
+};
+use fred::interfaces::{HashesInterface, KeysInterface, SortedSetsInterface};
+use sweeper_service::{JobName, jobs::sweep_attendances};
+use tonic::{Code, transport::Endpoint};
+use uuid::Uuid;
+
+use crate::common::start;
+
+/// A finished session with `students` records, written through the same
+/// check-in script the service uses (signing 500 students in one by one
+/// would only test argon2).
+async fn finished_session(env: &TestEnv, teacher: &mut TeacherClient, lesson: &str, students: usize) -> Uuid {
+    let session = start(teacher, lesson, 1, &[]).await.unwrap();
+    let id: Uuid = session.attendance_id.parse().unwrap();
+    let now = chrono_now();
+    for n in 1..=students {
+        let record = Record::attended(&format!("demo_student_{n}"), &format!("Demo Student {n}"), now);
+        env.live.attend(id, &record, None, now).await.unwrap();
+    }
+    teacher.finish_attendance(FinishAttendanceRequest { attendance_id: id.to_string() }).await.unwrap();
+    id
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+async fn records_of(teacher: &mut TeacherClient, id: Uuid) -> pb::ListRecordsResponse {
+    teacher.list_records(ListRecordsRequest { attendance_id: id.to_string() }).await.unwrap().into_inner()
+}
+
+async fn still_in_redis(env: &TestEnv, id: Uuid) -> bool {
+    let keys = env.live.keys();
+    let exists: i64 = env.live.pool().exists(keys.meta(id)).await.unwrap();
+    let indexed: Option<f64> = env.live.pool().zscore(keys.ending(), id.to_string()).await.unwrap();
+    exists == 1 || indexed.is_some()
+}
+
+async fn admin_sweeper(
+    env: &TestEnv,
+    addr: std::net::SocketAddr,
+) -> SweeperServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, attn_e2e::Bearer>>
+{
+    let clients = env.clients().await;
+    let token = clients.login("demo_admin", "password").await.unwrap();
+    let channel = Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    SweeperServiceClient::with_interceptor(channel, bearer(&token))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_nothing_in_redis() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Thermodynamics", 500).await;
+    let before = records_of(&mut teacher, id).await;
+    assert_eq!(before.records.len(), 500);
+    assert!(!before.attendance.as_ref().unwrap().is_archived);
+
+    let mut operator = admin_sweeper(&env, sweeper.addr).await;
+    let run =
+        operator.run_job(RunJobRequest { name: "sweep_attendances".into() }).await.unwrap().into_inner().run.unwrap();
+    assert_eq!(run.outcome, pb::JobOutcome::Succeeded as i32, "{run:?}");
+    assert_eq!(run.counts.get("sessions_archived"), Some(&1));
+    assert_eq!(run.counts.get("records_written"), Some(&500));
+    assert!(!still_in_redis(&env, id).await, "the session's keys and index entries are gone");
+
+    let after = records_of(&mut teacher, id).await;
+    assert!(after.attendance.as_ref().unwrap().is_archived);
+    assert_eq!(after.records, before.records, "the same roster before and after archiving");
+
+    // Running again changes nothing.
+    let again =
+        operator.run_job(RunJobRequest { name: "sweep_attendances".into() }).await.unwrap().into_inner().run.unwrap();
+    assert_eq!(again.counts.get("sessions_archived"), None, "{again:?}");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attendance_records WHERE attendance_id = $1")
+        .bind(id)
+        .fetch_one(env.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 500);
+
+    // Operators see both runs.
+    let jobs = operator.list_jobs(ListJobsRequest {}).await.unwrap().into_inner().jobs;
+    let sweep = jobs.iter().find(|j| j.name == "sweep_attendances").unwrap();
+    assert_eq!(sweep.runs, 2);
+    assert_eq!(sweep.schedule, "0 * * * * *");
+    assert!(jobs.iter().any(|j| j.name == "sweep_users"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_job_needs_an_operator_and_a_known_job_name() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let mut operator = admin_sweeper(&env, sweeper.addr).await;
+    let unknown = operator.run_job(RunJobRequest { name: "sweep_everything".into() }).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert!(unknown.message().contains("sweep_attendances"), "{}", unknown.message());
+
+    let clients = env.clients().await;
+    let token = clients.login("demo_teacher_1", "password").await.unwrap();
+    let channel = Endpoint::from_shared(format!("http://{}", sweeper.addr)).unwrap().connect().await.unwrap();
+    let mut as_teacher = SweeperServiceClient::with_interceptor(channel.clone(), bearer(&token));
+    let denied = as_teacher.list_jobs(ListJobsRequest {}).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut anonymous = SweeperServiceClient::new(channel);
+    assert_eq!(anonymous.list_jobs(ListJobsRequest {}).await.unwrap_err().code(), Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_at_once_archive_each_session_exactly_once() {
+    let env = TestEnv::start().await;
+    let first = env.start_sweeper().await;
+    let second = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut ids = Vec::new();
+    for t in 1..=3 {
+        let mut teacher = clients.demo_teacher(t).await;
+        ids.push(finished_session(&env, &mut teacher, &format!("Lesson {t}"), 40).await);
+    }
+
+    // Through the lease: one replica runs, the other is told it is busy or finds nothing.
+    let (a, b) = tokio::join!(first.jobs.run(JobName::SweepAttendances), second.jobs.run(JobName::SweepAttendances));
+    let archived: u64 =
+        [a, b].into_iter().filter_map(Result::ok).map(|run| run.summary.count("sessions_archived")).sum();
+    assert_eq!(archived, 3);
+    for id in &ids {
+        assert!(!still_in_redis(&env, *id).await);
+    }
+
+    // Without the lease (its second line of defence): upserts and the
+    // compare-and-set removal still leave exactly one copy.
+    let mut teacher = clients.demo_teacher(4).await;
+    let id = finished_session(&env, &mut teacher, "Lesson 4", 40).await;
+    let (a, b) = tokio::join!(sweep_attendances(&first.jobs.deps), sweep_attendances(&second.jobs.deps));
+    assert!(a.error.is_none() && b.error.is_none(), "{a:?} {b:?}");
+    assert!(a.count("sessions_archived") + b.count("sessions_archived") >= 1);
+    assert!(!still_in_redis(&env, id).await);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attendance_records WHERE attendance_id = $1")
+        .bind(id)
+        .fetch_one(env.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 40);
+    let audits: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE attendance_id = $1")
+        .bind(id)
+        .fetch_one(env.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(audits, 1, "the finish, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn teacher_edits_racing_the_sweep_all_end_up_in_postgres() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Race Conditions 101", 30).await;
+
+    // The teacher keeps editing while the sweeper keeps archiving; every
+    // twenty edits the editor waits for another sweep round, so edits land
+    // before, during and after the archive.
+    let (rounds_done, rounds_seen) = tokio::sync::watch::channel(0usize);
+    let editor = {
+        let mut teacher = teacher.clone();
+        let mut rounds_seen = rounds_seen.clone();
+        tokio::spawn(async move {
+            let mut expected: HashMap<String, (bool, String)> = HashMap::new();
+            for i in 0..80 {
+                if i > 0 && i % 20 == 0 {
+                    let seen = *rounds_seen.borrow_and_update();
+                    rounds_seen.wait_for(|done| *done > seen).await.unwrap();
+                }
+                let student = format!("demo_student_{}", i % 30 + 1);
+                if i % 2 == 0 {
+                    let reason = format!("edit {i}");
+                    teacher
+                        .fail_student(FailStudentRequest {
+                            attendance_id: id.to_string(),
+                            student_number: student.clone(),
+                            reason: reason.clone(),
+                        })
+                        .await
+                        .unwrap();
+                    expected.insert(student, (false, reason));
+                } else {
+                    teacher
+                        .accept_student(AcceptStudentRequest {
+                            attendance_id: id.to_string(),
+                            student_number: student.clone(),
+                        })
+                        .await
+                        .unwrap();
+                    expected.insert(student, (true, String::new()));
+                }
+            }
+            expected
+        })
+    };
+    let mut rounds = 0;
+    while !editor.is_finished() {
+        let summary = sweep_attendances(&sweeper.jobs.deps).await;
+        assert!(summary.error.is_none() && summary.failures.is_empty(), "{summary:?}");
+        rounds += 1;
+        rounds_done.send_replace(rounds);
+    }
+    let expected = editor.await.unwrap();
+    eventually(Duration::from_secs(20), "the session to leave Redis", || async {
+        sweep_attendances(&sweeper.jobs.deps).await;
+        (!still_in_redis(&env, id).await).then_some(())
+    })
+    .await;
+    assert!(rounds >= 3, "the sweep ran while the edits were landing");
+
+    let archived = records_of(&mut teacher, id).await;
+    assert!(archived.attendance.unwrap().is_archived);
+    for record in &archived.records {
+        if let Some((attended, reason)) = expected.get(&record.student_number) {
+            assert_eq!(record.is_attended, *attended, "{record:?}");
+            assert_eq!(&record.fail_reason, reason, "{record:?}");
+        }
+    }
+    let edits: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE attendance_id = $1 AND action IN ('fail_student', 'accept_student')",
+    )
+    .bind(id)
+    .fetch_one(env.archive.pool())
+    .await
+    .unwrap();
+    assert_eq!(edits, 80, "every edit is in the audit trail exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_with_an_unreadable_record_does_not_block_the_others() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut broken_teacher = clients.demo_teacher(1).await;
+    let broken = finished_session(&env, &mut broken_teacher, "Broken", 5).await;
+    let mut good_teacher = clients.demo_teacher(2).await;
+    let good = finished_session(&env, &mut good_teacher, "Fine", 5).await;
+    let _: i64 = env.live.pool().hset(env.live.keys().records(broken), ("demo_student_99", "{not json")).await.unwrap();
+
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.unwrap();
+    let summary = &run.summary;
+    assert_eq!(summary.count("sessions_archived"), 1, "{summary:?}");
+    assert_eq!(summary.count("failures"), 1);
+    assert!(summary.failures[0].contains(&broken.to_string()), "{summary:?}");
+    assert!(summary.failures[0].contains("demo_student_99"), "{summary:?}");
+    assert!(still_in_redis(&env, broken).await, "kept for the next round, nothing lost");
+    assert!(!still_in_redis(&env, good).await);
+
+    // Once someone repairs the record, the next round archives it.
+    let repaired = Record::attended("demo_student_99", "Demo Student 99", chrono_now());
+    let _: i64 =
+        env.live.pool().hset(env.live.keys().records(broken), ("demo_student_99", repaired.to_json())).await.unwrap();
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.unwrap();
+    assert_eq!(run.summary.count("sessions_archived"), 1, "{:?}", run.summary);
+    assert_eq!(records_of(&mut broken_teacher, broken).await.records.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_going_away_mid_run_loses_nothing() {
+    let env = TestEnv::start().await;
+    let proxy = Proxy::start(postgres_server()).await;
+    let database_url = proxy.reroute(&env.database_url);
+    let sweeper = env
+        .start_sweeper_with(|config| {
+            config.database.database_url = database_url.into();
+            config.database.database_timeout_ms = 500;
+        })
+        .await;
+    let clients = env.clients().await;
+    let mut ids = Vec::new();
+    for t in 1..=2 {
+        let mut teacher = clients.demo_teacher(t).await;
+        ids.push(finished_session(&env, &mut teacher, &format!("Outage {t}"), 20).await);
+    }
+
+    proxy.cut();
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.unwrap();
+    assert!(run.summary.error.as_deref().unwrap_or_default().contains("PostgreSQL"), "{:?}", run.summary);
+    for id in &ids {
+        assert!(still_in_redis(&env, *id).await, "nothing is removed from Redis while PostgreSQL is down");
+    }
+
+    proxy.restore();
+    let run = eventually(Duration::from_secs(20), "a round after PostgreSQL is back", || async {
+        let run = sweeper.jobs.run(JobName::SweepAttendances).await.ok()?;
+        (run.summary.error.is_none()).then_some(run)
+    })
+    .await;
+    assert_eq!(run.summary.count("sessions_archived"), 2, "{:?}", run.summary);
+    for id in &ids {
+        assert!(!still_in_redis(&env, *id).await);
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attendance_records WHERE attendance_id = $1")
+            .bind(id)
+            .fetch_one(env.archive.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 20);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_and_logged_out_sign_ins_become_sign_in_history() {
+    let env = TestEnv::start_with(|opts| opts.attendance.student_token_ttl_secs = 1).await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let expiring = clients.login("demo_student_1", "password").await.unwrap();
+    let leaving = clients.login("demo_student_2", "password").await.unwrap();
+    clients.auth(bearer(&leaving)).logout(pb::LogoutRequest {}).await.unwrap();
+    // The first token stops working by itself.
+    eventually(Duration::from_secs(10), "the student token to expire", || {
+        let mut auth = clients.auth(bearer(&expiring));
+        async move {
+            auth.who_am_i(pb::WhoAmIRequest {})
+                .await
+                .err()
+                .map(|status| assert_eq!(status.code(), Code::Unauthenticated))
+        }
+    })
+    .await;
+
+    let run = sweeper.jobs.run(JobName::SweepUsers).await.unwrap();
+    assert_eq!(run.summary.count("history_rows_written"), 2, "{:?}", run.summary);
+    assert_eq!(run.summary.count("logouts"), 1);
+    let history: Vec<(String, String)> =
+        sqlx::query_as("SELECT school_number, ended_by FROM login_history ORDER BY school_number")
+            .fetch_all(env.archive.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        history,
+        vec![
+            ("demo_student_1".to_string(), "expiry".to_string()),
+            ("demo_student_2".to_string(), "logout".to_string()),
+        ]
+    );
+    let left: i64 = env.live.pool().zcard(env.live.keys().logins()).await.unwrap();
+    assert_eq!(left, 0, "archived sign-ins leave the index");
+    let again = sweeper.jobs.run(JobName::SweepUsers).await.unwrap();
+    assert_eq!(again.summary.count("history_rows_written"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_between_the_archives_read_and_its_removal_keeps_the_session_for_the_next_round() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Between the lines", 3).await;
+
+    // The sweeper's steps, with a teacher's edit landing in the middle.
+    let snapshot = env.live.snapshot(id).await.unwrap().unwrap();
+    teacher
+        .fail_student(FailStudentRequest {
+            attendance_id: id.to_string(),
+            student_number: "demo_student_2".into(),
+            reason: "arrived at the end".into(),
+        })
+        .await
+        .unwrap();
+    let audit = env.live.audit_entries(id).await.unwrap();
+    env.archive
+        .archive_session(attn_store::archive::SessionToArchive {
+            meta: &snapshot.meta,
+            records: &snapshot.records,
+            audit: &audit,
+        })
+        .await
+        .unwrap();
+    let removal = env.live.remove_archived(id, snapshot.version).await.unwrap();
+    assert_eq!(removal, attn_store::live::RemoveOutcome::Changed);
+    assert!(still_in_redis(&env, id).await);
+
+    // The next round archives the edit too.
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.unwrap();
+    assert_eq!(run.summary.count("sessions_archived"), 1, "{:?}", run.summary);
+    let archived = records_of(&mut teacher, id).await;
+    let two = archived.records.iter().find(|r| r.student_number == "demo_student_2").unwrap();
+    assert_eq!(two.fail_reason, "arrived at the end");
+    assert!(archived.attendance.unwrap().is_archived);
+}

@@ -1,0 +1,236 @@
+//! One test's private ATTN: its own database, key prefix and services.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use attn_runtime::Shutdown;
+use attn_store::{Archive, Keys, LiveStore, redis::RedisSettings};
+use fred::{
+    interfaces::{ClientLike, KeysInterface},
+    types::scan::Scanner,
+};
+use sqlx::{Connection, PgConnection};
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::Clients;
+
+fn redis_url() -> String {
+    std::env::var("ATTN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn admin_database_url() -> String {
+    std::env::var("ATTN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Where the tests' Redis listens (`host:port`), for a [`crate::Proxy`] in front of it.
+pub fn redis_server() -> String {
+    crate::proxy::server_of(&redis_url())
+}
+
+/// Where the tests' PostgreSQL listens (`host:port`), for a [`crate::Proxy`] in front of it.
+pub fn postgres_server() -> String {
+    crate::proxy::server_of(&admin_database_url())
+}
+
+/// The admin URL with its database name replaced.
+fn database_url_for(name: &str) -> String {
+    let admin = admin_database_url();
+    let (server, _) =
+        admin.rsplit_once('/').expect("ATTN_TEST_DATABASE_URL looks like postgres://user@host:port/database");
+    format!("{server}/{name}")
+}
+
+/// Changes to the services' settings for one test. They arrive filled in
+/// with this test's own database URL and key prefix, so `adjust` can route
+/// them elsewhere (e.g. through a [`crate::Proxy`] with [`crate::Proxy::reroute`]).
+pub struct TestOptions {
+    pub attendance: attendance_service::Config,
+    pub verification: verification_service::Config,
+}
+
+pub struct TestEnv {
+    pub attendance_addr: SocketAddr,
+    pub verification_addr: SocketAddr,
+    pub database_name: String,
+    pub database_url: String,
+    pub key_prefix: String,
+    /// Direct store access, for arranging and checking what the API can't show.
+    pub live: LiveStore,
+    pub archive: Archive,
+    pub open_streams: Box<dyn Fn() -> usize + Send + Sync>,
+    shutdown: Shutdown,
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts verification- and attendance-service on loopback port 0 with
+    /// demo accounts, after `adjust` has changed their settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut TestOptions)) -> Self {
+        let database_name = format!("attn_test_{}", Uuid::new_v4().simple());
+        let key_prefix = format!("attn-test-{}", Uuid::new_v4().simple());
+        create_database(&database_name).await;
+        let database_url = database_url_for(&database_name);
+
+        let mut options = TestOptions {
+            attendance: attendance_service::Config::default(),
+            verification: verification_service::Config::default(),
+        };
+        options.verification.verification_addr = "127.0.0.1:0".into();
+        let attendance = &mut options.attendance;
+        attendance.attendance_addr = "127.0.0.1:0".into();
+        attendance.demo_accounts = true;
+        attendance.redis.redis_url = redis_url().into();
+        attendance.redis.redis_key_prefix = key_prefix.clone();
+        attendance.redis.redis_pool_size = 4;
+        attendance.database.database_url = database_url.clone().into();
+        attendance.database.database_max_connections = 5;
+        // Every test client comes from 127.0.0.1; per-address limits would trip.
+        attendance.login_attempts_per_minute = 10_000;
+        attendance.attend_attempts_per_minute = 10_000;
+        attendance.server.shutdown_grace_ms = 2_000;
+        adjust(&mut options);
+
+        let shutdown = Shutdown::new();
+        let verification =
+            verification_service::App::build(options.verification).await.expect("verification-service starts");
+        let verification_addr = verification.local_addr();
+        tokio::spawn(verification.run(shutdown.clone()));
+
+        if options.attendance.verification_url == attendance_service::Config::default().verification_url {
+            options.attendance.verification_url = format!("http://{verification_addr}");
+        }
+        let keys = Keys::new(&options.attendance.redis.redis_key_prefix).expect("valid prefix");
+        // The test's own view goes straight to Redis, even when the service's goes through a proxy.
+        let redis = RedisSettings { url: redis_url().into(), ..options.attendance.redis.store_settings() };
+        let app = attendance_service::App::build(options.attendance, shutdown.clone())
+            .await
+            .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
+        let attendance_addr = app.local_addr();
+        let open_streams = Box::new(app.open_streams());
+        tokio::spawn(app.run());
+
+        let live = LiveStore::connect(&redis, keys)
+            .await
+            .unwrap_or_else(|err| panic!("Redis is not reachable at {}: {err}", redis_url()));
+        let archive = Archive::from_pool(
+            sqlx::PgPool::connect(&database_url)
+                .await
+                .unwrap_or_else(|err| panic!("test database is not reachable: {err}")),
+        );
+        Self {
+            attendance_addr,
+            verification_addr,
+            database_name,
+            database_url,
+            key_prefix,
+            live,
+            archive,
+            open_streams,
+            shutdown,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.attendance_addr))
+            .expect("valid address")
+            .connect()
+            .await
+            .expect("attendance-service accepts connections")
+    }
+
+    pub async fn clients(&self) -> Clients {
+        Clients { channel: self.channel().await }
+    }
+
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    pub fn redis_settings(&self) -> RedisSettings {
+        RedisSettings { url: redis_url().into(), pool_size: 2, command_timeout: Duration::from_secs(2) }
+    }
+}
+
+async fn admin_connection() -> PgConnection {
+    let url = admin_database_url();
+    PgConnection::connect(&url).await.unwrap_or_else(|err| {
+        panic!(
+            "PostgreSQL is not reachable at {url} ({err}). Start it (see the README, 'Running the tests') \
+             or set ATTN_TEST_DATABASE_URL."
+        )
+    })
+}
+
+async fn create_database(name: &str) {
+    let mut admin = admin_connection().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
+}
+
+impl Drop for TestEnv {
+    /// Stops the services and removes the test's database and Redis keys.
+    /// Runs on its own thread: the test's runtime is already winding down.
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        let name = self.database_name.clone();
+        let prefix = self.key_prefix.clone();
+        let settings = self.redis_settings();
+        let cleanup = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for cleanup");
+            runtime.block_on(async move {
+                let mut admin = admin_connection().await;
+                let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await {
+                    eprintln!("could not drop test database {name}: {err}");
+                }
+                if let Err(err) = delete_keys(&settings, &prefix).await {
+                    eprintln!("could not delete Redis keys {prefix}:*: {err}");
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Tests only: SCAN is fine here, never in the services.
+async fn delete_keys(settings: &RedisSettings, prefix: &str) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    let pool = attn_store::redis::connect_pool(settings).await?;
+    let client = pool.next().clone();
+    let mut keys: Vec<String> = Vec::new();
+    let mut scan = client.scan(format!("{prefix}:*"), Some(1000), None);
+    while let Some(mut page) = scan.try_next().await? {
+        if let Some(results) = page.take_results() {
+            keys.extend(results.into_iter().filter_map(|k| k.into_string()));
+        }
+    }
+    for chunk in keys.chunks(500) {
+        let _: i64 = client.del(chunk.to_vec()).await?;
+    }
+    let _ = pool.quit().await;
+    Ok(())
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

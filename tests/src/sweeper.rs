@@ -1,0 +1,53 @@
+//! sweeper-service replicas for a test, on the test's database and prefix.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use attn_runtime::Shutdown;
+use sweeper_service::Jobs;
+
+use crate::TestEnv;
+
+/// A running sweeper-service replica. Its scheduler is off: tests run
+/// rounds themselves, through [`Jobs::run`] or `SweeperService.RunJob`.
+pub struct SweeperReplica {
+    pub addr: SocketAddr,
+    pub jobs: Arc<Jobs>,
+    pub shutdown: Shutdown,
+}
+
+impl TestEnv {
+    pub async fn start_sweeper(&self) -> SweeperReplica {
+        self.start_sweeper_with(|_| {}).await
+    }
+
+    /// Starts a replica (call twice for two) after `adjust` has changed its settings.
+    pub async fn start_sweeper_with(&self, adjust: impl FnOnce(&mut sweeper_service::Config)) -> SweeperReplica {
+        let mut config = sweeper_service::Config {
+            sweeper_addr: "127.0.0.1:0".into(),
+            scheduler_enabled: false,
+            sweep_grace_secs: 5,
+            ..Default::default()
+        };
+        config.redis.redis_url = self.redis_settings().url;
+        config.redis.redis_key_prefix = self.key_prefix.clone();
+        config.redis.redis_pool_size = 2;
+        config.database.database_url = self.database_url.clone().into();
+        config.database.database_max_connections = 4;
+        config.server.shutdown_grace_ms = 2_000;
+        adjust(&mut config);
+        // Stops with the test environment, or earlier through its own handle.
+        let shutdown = Shutdown::new();
+        let env_shutdown = self.shutdown();
+        let own = shutdown.clone();
+        tokio::spawn(async move {
+            env_shutdown.triggered().await;
+            own.trigger();
+        });
+        let app = sweeper_service::App::build(config, shutdown.clone())
+            .await
+            .unwrap_or_else(|err| panic!("sweeper-service did not start: {err:#}"));
+        let replica = SweeperReplica { addr: app.local_addr(), jobs: app.jobs(), shutdown };
+        tokio::spawn(app.run());
+        replica
+    }
+}
