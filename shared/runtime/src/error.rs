@@ -70,10 +70,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Was this status made on our side of the wire from a broken connection
+/// (refused, reset, closed mid-call), rather than sent by the other service?
+/// tonic gives those whatever code fits the error (often UNKNOWN "transport
+/// error"), but to our caller they all mean the dependency is unreachable.
+fn is_transport_failure(status: &Status) -> bool {
+    let mut cause = std::error::Error::source(status);
+    while let Some(err) = cause {
+        if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
 /// A failed call to another ATTN service.
 impl From<Status> for ApiError {
     fn from(status: Status) -> Self {
         match status.code() {
+            _ if is_transport_failure(&status) => {
+                tracing::warn!(code = ?status.code(), message = %status.message(), "dependency unreachable");
+                Self::Unavailable("a verification dependency is unavailable right now; try again shortly".into())
+            }
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
                 tracing::warn!(code = ?status.code(), message = %status.message(), "dependency unavailable");
                 Self::Unavailable("a verification dependency is unavailable right now; try again shortly".into())
@@ -140,6 +159,17 @@ mod tests {
         }));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains("10.0.0.7"));
+    }
+
+    #[test]
+    fn a_dependency_connection_broken_mid_call_is_unavailable() {
+        // What tonic's client makes of a connection closed under a call.
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream closed because of a broken pipe");
+        let status = Status::from_error(Box::new(broken));
+        assert_eq!(status.code(), Code::Unknown);
+        assert_eq!(Status::from(ApiError::from(status)).code(), Code::Unavailable);
+        // An UNKNOWN the other service itself sent is still our problem.
+        assert_eq!(Status::from(ApiError::from(Status::unknown("boom"))).code(), Code::Internal);
     }
 
     #[test]

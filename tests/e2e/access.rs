@@ -1,0 +1,404 @@
+//! Who may call what: tokens, roles, owners, and the limits on trying.
+
+use attn_e2e::{Bearer, TestEnv, bearer};
+use attn_proto::v1::{
+    self as pb, AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteRecordRequest,
+    FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
+    GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, LogoutRequest,
+    WatchRecordsRequest, WhoAmIRequest,
+};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::common::{assert_status, attend, finish_and_archive, list_records, start, start_request};
+
+#[tokio::test]
+async fn a_call_without_a_token_is_unauthenticated() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.teacher(Bearer::none());
+    let mut student = clients.student(Bearer::none());
+    let mut auth = clients.auth(Bearer::none());
+    let needle = "sign in";
+    assert_status(teacher.start_attendance(start_request("Physics", 1, &[])).await, Code::Unauthenticated, needle);
+    assert_status(teacher.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::Unauthenticated, needle);
+    assert_status(attend(&mut student, &Uuid::now_v7().to_string(), "r").await, Code::Unauthenticated, needle);
+    assert_status(auth.who_am_i(WhoAmIRequest {}).await, Code::Unauthenticated, needle);
+    assert_status(auth.logout(LogoutRequest {}).await, Code::Unauthenticated, needle);
+}
+
+#[tokio::test]
+async fn a_garbage_or_tampered_token_is_unauthenticated() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let real = clients.login("demo_teacher_1", "password").await.unwrap();
+    let mut tampered = real.clone().into_bytes();
+    tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for token in ["garbage", "Bearer", &tampered, &format!("{real}x")] {
+        let mut teacher = clients.teacher(bearer(token));
+        let result = teacher.get_live_attendance(GetLiveAttendanceRequest {}).await;
+        assert_status(result, Code::Unauthenticated, "invalid or has expired");
+    }
+    // Another scheme is not a bearer token.
+    let mut basic = clients.teacher(Bearer::none().with("authorization", &format!("Basic {real}")));
+    assert_status(basic.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::Unauthenticated, "Bearer");
+    // The real one still works.
+    clients.teacher(bearer(&real)).get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_student_calling_a_teacher_rpc_is_permission_denied() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_student_1", "password").await.unwrap();
+    let mut as_teacher = clients.teacher(bearer(&token));
+    let any_id = || Uuid::now_v7().to_string();
+    let needle = "this call is for teachers";
+    assert_status(as_teacher.start_attendance(start_request("Physics", 1, &[])).await, Code::PermissionDenied, needle);
+    assert_status(as_teacher.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::PermissionDenied, needle);
+    assert_status(
+        as_teacher.list_attendances(ListAttendancesRequest { page: None }).await,
+        Code::PermissionDenied,
+        needle,
+    );
+    assert_status(
+        as_teacher.list_records(ListRecordsRequest { attendance_id: any_id() }).await,
+        Code::PermissionDenied,
+        needle,
+    );
+    assert_status(
+        as_teacher.watch_records(WatchRecordsRequest { attendance_id: any_id() }).await,
+        Code::PermissionDenied,
+        needle,
+    );
+    assert_status(
+        as_teacher
+            .accept_student(AcceptStudentRequest { attendance_id: any_id(), student_number: "demo_student_1".into() })
+            .await,
+        Code::PermissionDenied,
+        needle,
+    );
+}
+
+#[tokio::test]
+async fn a_teacher_calling_a_student_rpc_is_permission_denied() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
+    let token = clients.login("demo_teacher_1", "password").await.unwrap();
+    let mut as_student = clients.student(bearer(&token));
+    let needle = "this call is for students";
+    assert_status(attend(&mut as_student, &session.attendance_id, "r").await, Code::PermissionDenied, needle);
+    assert_status(
+        as_student
+            .find_active_attendances(FindActiveAttendancesRequest {
+                lesson_name: "Physics".into(),
+                teacher_name: String::new(),
+            })
+            .await,
+        Code::PermissionDenied,
+        needle,
+    );
+    assert_status(
+        as_student.get_my_record(GetMyRecordRequest { attendance_id: session.attendance_id.clone() }).await,
+        Code::PermissionDenied,
+        needle,
+    );
+    assert_status(
+        as_student.list_my_attendance(ListMyAttendanceRequest { page: None }).await,
+        Code::PermissionDenied,
+        needle,
+    );
+    // The refused check-in wrote nothing.
+    assert!(list_records(&mut teacher, &session.attendance_id).await.records.is_empty());
+}
+
+#[tokio::test]
+async fn an_operator_is_neither_a_teacher_nor_a_student() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_admin", "password").await.unwrap();
+    let result = clients.teacher(bearer(&token)).get_live_attendance(GetLiveAttendanceRequest {}).await;
+    assert_status(result, Code::PermissionDenied, "this call is for teachers");
+    let result = clients.student(bearer(&token)).list_my_attendance(ListMyAttendanceRequest { page: None }).await;
+    assert_status(result, Code::PermissionDenied, "this call is for students");
+}
+
+/// The NOT_FOUND message with the session id taken out, to compare answers
+/// for different ids.
+fn without_id(status: &Status, id: &str) -> String {
+    status.message().replace(id, "<id>")
+}
+
+#[tokio::test]
+async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher_a = clients.demo_teacher(1).await;
+    let mut teacher_b = clients.demo_teacher(2).await;
+    let session = start(&mut teacher_a, "Secret Seminar", 1, &[]).await.unwrap();
+    let id = session.attendance_id.clone();
+    let mut student = clients.demo_student(1).await;
+    attend(&mut student, &id, "r1").await.unwrap();
+    let before = list_records(&mut teacher_a, &id).await;
+
+    // What B is told about a session that does not exist at all...
+    let unknown = Uuid::now_v7().to_string();
+    let nothing = teacher_b.list_records(ListRecordsRequest { attendance_id: unknown.clone() }).await.unwrap_err();
+    assert_eq!(nothing.code(), Code::NotFound);
+    let expected = without_id(&nothing, &unknown);
+
+    // ...is exactly what B is told about A's, whatever B tries.
+    let req = |student: &str| (id.clone(), student.to_string());
+    let mut answers: Vec<(&str, Status)> = Vec::new();
+    answers.push((
+        "ListRecords",
+        teacher_b.list_records(ListRecordsRequest { attendance_id: id.clone() }).await.unwrap_err(),
+    ));
+    answers.push((
+        "WatchRecords",
+        teacher_b.watch_records(WatchRecordsRequest { attendance_id: id.clone() }).await.unwrap_err(),
+    ));
+    answers.push((
+        "FinishAttendance",
+        teacher_b.finish_attendance(FinishAttendanceRequest { attendance_id: id.clone() }).await.unwrap_err(),
+    ));
+    for who in ["demo_student_1", "demo_student_2"] {
+        let (attendance_id, student_number) = req(who);
+        answers.push((
+            "AcceptStudent",
+            teacher_b.accept_student(AcceptStudentRequest { attendance_id, student_number }).await.unwrap_err(),
+        ));
+        let (attendance_id, student_number) = req(who);
+        answers.push((
+            "FailStudent",
+            teacher_b
+                .fail_student(FailStudentRequest { attendance_id, student_number, reason: "not here".into() })
+                .await
+                .unwrap_err(),
+        ));
+        let (attendance_id, student_number) = req(who);
+        answers.push((
+            "DeleteRecord",
+            teacher_b
+                .delete_record(DeleteRecordRequest { attendance_id, student_number, reason: "mine now".into() })
+                .await
+                .unwrap_err(),
+        ));
+    }
+    answers.push((
+        "AddStudent",
+        teacher_b
+            .add_student(AddStudentRequest {
+                attendance_id: id.clone(),
+                student_number: "demo_student_3".into(),
+                full_name: "Demo Student 3".into(),
+                is_attended: true,
+                reason: String::new(),
+            })
+            .await
+            .unwrap_err(),
+    ));
+    answers.push((
+        "DeleteAttendance",
+        teacher_b
+            .delete_attendance(DeleteAttendanceRequest { attendance_id: id.clone(), reason: "cleanup".into() })
+            .await
+            .unwrap_err(),
+    ));
+    for (rpc, status) in &answers {
+        assert_eq!(status.code(), Code::NotFound, "{rpc}: {}", status.message());
+        assert_eq!(without_id(status, &id), expected, "{rpc} says no more than for an unknown id");
+        for secret in ["Secret Seminar", "demo_teacher_1", "Demo Teacher 1", "demo_student_1"] {
+            assert!(!status.message().contains(secret), "{rpc} revealed {secret:?}: {}", status.message());
+        }
+    }
+
+    // A's session and roster are exactly as they were.
+    let after = list_records(&mut teacher_a, &id).await;
+    assert_eq!(after.records, before.records);
+    let after_session = after.attendance.unwrap();
+    assert!(after_session.is_active && !after_session.is_deleted, "{after_session:?}");
+    assert_eq!(after_session.end_time, session.end_time);
+    assert_eq!((env.open_streams)(), 0, "the refused watch holds nothing open");
+    // And B has no session to show.
+    let live_b = teacher_b.get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap().into_inner();
+    assert_eq!(live_b.attendance, None);
+    let listed_b = teacher_b.list_attendances(ListAttendancesRequest { page: None }).await.unwrap().into_inner();
+    assert!(listed_b.attendances.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_teachers_archived_session_reads_as_not_found_and_is_left_untouched() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher_a = clients.demo_teacher(1).await;
+    let mut teacher_b = clients.demo_teacher(2).await;
+    let session = start(&mut teacher_a, "Secret Seminar", 1, &[]).await.unwrap();
+    let id = session.attendance_id.clone();
+    let mut student = clients.demo_student(1).await;
+    attend(&mut student, &id, "r1").await.unwrap();
+    finish_and_archive(&env, &teacher_a, &id).await;
+    let before = list_records(&mut teacher_a, &id).await;
+
+    let unknown = Uuid::now_v7().to_string();
+    let nothing = teacher_b.list_records(ListRecordsRequest { attendance_id: unknown.clone() }).await.unwrap_err();
+    let expected = without_id(&nothing, &unknown);
+    let who = || "demo_student_1".to_string();
+    let answers = [
+        ("ListRecords", teacher_b.list_records(ListRecordsRequest { attendance_id: id.clone() }).await.unwrap_err()),
+        ("WatchRecords", teacher_b.watch_records(WatchRecordsRequest { attendance_id: id.clone() }).await.unwrap_err()),
+        (
+            "FinishAttendance",
+            teacher_b.finish_attendance(FinishAttendanceRequest { attendance_id: id.clone() }).await.unwrap_err(),
+        ),
+        (
+            "AcceptStudent",
+            teacher_b
+                .accept_student(AcceptStudentRequest { attendance_id: id.clone(), student_number: who() })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "FailStudent",
+            teacher_b
+                .fail_student(FailStudentRequest {
+                    attendance_id: id.clone(),
+                    student_number: who(),
+                    reason: "not here".into(),
+                })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "AddStudent",
+            teacher_b
+                .add_student(AddStudentRequest {
+                    attendance_id: id.clone(),
+                    student_number: "demo_student_3".into(),
+                    full_name: "Demo Student 3".into(),
+                    is_attended: true,
+                    reason: String::new(),
+                })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "DeleteRecord",
+            teacher_b
+                .delete_record(DeleteRecordRequest {
+                    attendance_id: id.clone(),
+                    student_number: who(),
+                    reason: "mine now".into(),
+                })
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "DeleteAttendance",
+            teacher_b
+                .delete_attendance(DeleteAttendanceRequest { attendance_id: id.clone(), reason: "cleanup".into() })
+                .await
+                .unwrap_err(),
+        ),
+    ];
+    for (rpc, status) in &answers {
+        assert_eq!(status.code(), Code::NotFound, "{rpc}: {}", status.message());
+        assert_eq!(without_id(status, &id), expected, "{rpc} says no more than for an unknown id");
+    }
+    let after = list_records(&mut teacher_a, &id).await;
+    assert_eq!(after.records, before.records);
+    assert!(!after.attendance.unwrap().is_deleted);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let wrong_password = clients.login("demo_student_1", "not the password").await.unwrap_err();
+    let unknown_user = clients.login("nobody_at_all", "password").await.unwrap_err();
+    let empty_password = clients.login("demo_student_1", "").await.unwrap_err();
+    for status in [&wrong_password, &unknown_user, &empty_password] {
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(status.message(), wrong_password.message());
+    }
+    assert!(!wrong_password.message().contains("demo_student_1"));
+}
+
+#[tokio::test]
+async fn who_am_i_names_the_signed_in_user_and_logout_revokes_the_token() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_student_7", "password").await.unwrap();
+    let other = clients.login("demo_student_7", "password").await.unwrap();
+    let mut auth = clients.auth(bearer(&token));
+    let me = auth.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
+    let user = me.user.unwrap();
+    assert_eq!(user.school_number, "demo_student_7");
+    assert_eq!(user.full_name, "Demo Student 7");
+    assert_eq!(user.role, pb::Role::Student as i32);
+    assert!(me.expires_at.is_some());
+
+    auth.logout(LogoutRequest {}).await.unwrap();
+    assert_status(auth.who_am_i(WhoAmIRequest {}).await, Code::Unauthenticated, "sign in again");
+    let mut student = clients.student(bearer(&token));
+    let result = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await;
+    assert_status(result, Code::Unauthenticated, "sign in again");
+    assert_status(auth.logout(LogoutRequest {}).await, Code::Unauthenticated, "sign in again");
+
+    // Only that token: the same student's other sign-in still works.
+    let me = clients.auth(bearer(&other)).who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
+    assert_eq!(me.user.unwrap().school_number, "demo_student_7");
+}
+
+#[tokio::test]
+async fn a_teachers_token_says_teacher() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_teacher_3", "password").await.unwrap();
+    let me = clients.auth(bearer(&token)).who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
+    let user = me.user.unwrap();
+    assert_eq!(user.school_number, "demo_teacher_3");
+    assert_eq!(user.role, pb::Role::Teacher as i32);
+}
+
+#[tokio::test]
+async fn too_many_sign_in_attempts_are_rate_limited() {
+    let env = TestEnv::start_with(|opts| opts.attendance.login_attempts_per_minute = 3).await;
+    let clients = env.clients().await;
+    for _ in 0..3 {
+        assert_status(
+            clients.login("demo_student_1", "guess").await,
+            Code::Unauthenticated,
+            "wrong username or password",
+        );
+    }
+    // Now even the right password waits.
+    assert_status(
+        clients.login("demo_student_1", "password").await,
+        Code::ResourceExhausted,
+        "too many sign-in attempts",
+    );
+    // Per user name: someone else at the same address still gets in.
+    clients.login("demo_student_2", "password").await.unwrap();
+}
+
+#[tokio::test]
+async fn too_many_check_ins_are_rate_limited() {
+    let env = TestEnv::start_with(|opts| opts.attendance.attend_attempts_per_minute = 3).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
+    let id = session.attendance_id;
+    let mut student = clients.demo_student(1).await;
+    attend(&mut student, &id, "r1").await.unwrap();
+    for n in 2..=3 {
+        assert_status(attend(&mut student, &id, &format!("r{n}")).await, Code::AlreadyExists, "already attended");
+    }
+    assert_status(attend(&mut student, &id, "r4").await, Code::ResourceExhausted, "too many check-in attempts");
+    // Per student: a classmate is not held up.
+    let mut classmate = clients.demo_student(2).await;
+    attend(&mut classmate, &id, "r1").await.unwrap();
+}

@@ -1,0 +1,89 @@
+//! Shutting down: health turns NOT_SERVING, in-flight calls finish, open
+//! streams end with UNAVAILABLE so clients reconnect elsewhere.
+
+use std::{sync::Arc, time::Duration};
+
+use attn_e2e::TestEnv;
+use attn_proto::v1::{
+    CheckNetworkRequest, CheckNetworkResponse, GetCapabilitiesRequest, GetCapabilitiesResponse, GetFaceCheckRequest,
+    GetFaceCheckResponse, SubmitFaceCheckRequest, SubmitFaceCheckResponse, WatchRecordsRequest,
+    verification_service_server::{VerificationService, VerificationServiceServer},
+};
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tonic::{Code, Request, Response, Status};
+
+use crate::common::{attend, start};
+
+/// A verification-service that takes half a second to answer a network
+/// check, and says when one has arrived: a call that is surely in flight.
+struct SlowVerifier {
+    called: Arc<Notify>,
+}
+
+#[tonic::async_trait]
+impl VerificationService for SlowVerifier {
+    async fn check_network(&self, _: Request<CheckNetworkRequest>) -> Result<Response<CheckNetworkResponse>, Status> {
+        self.called.notify_one();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Response::new(CheckNetworkResponse { passed: true, reason: String::new() }))
+    }
+    async fn submit_face_check(
+        &self,
+        _: Request<SubmitFaceCheckRequest>,
+    ) -> Result<Response<SubmitFaceCheckResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn get_face_check(&self, _: Request<GetFaceCheckRequest>) -> Result<Response<GetFaceCheckResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn get_capabilities(
+        &self,
+        _: Request<GetCapabilitiesRequest>,
+    ) -> Result<Response<GetCapabilitiesResponse>, Status> {
+        Ok(Response::new(GetCapabilitiesResponse::default()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavailable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = format!("http://{}", listener.local_addr().unwrap());
+    let called = Arc::new(Notify::new());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(VerificationServiceServer::new(SlowVerifier { called: called.clone() }))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let env = TestEnv::start_with(|opts| opts.attendance.verification_url = slow).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Last lesson", 2, &["127.0.0.0/8"]).await.unwrap();
+    let mut roster = teacher
+        .watch_records(WatchRecordsRequest { attendance_id: session.attendance_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    roster.next().await.unwrap().unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel().await);
+    let mut serving =
+        health.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    assert_eq!(serving.next().await.unwrap().unwrap().status, 1, "SERVING at first");
+
+    let mut student = clients.demo_student(1).await;
+    let id = session.attendance_id.clone();
+    let in_flight = tokio::spawn(async move { attend(&mut student, &id, "last-call").await });
+    called.notified().await;
+    env.shutdown().trigger();
+
+    // Health says NOT_SERVING, so balancers send nothing new...
+    let status = tokio::time::timeout(Duration::from_secs(5), serving.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(status.status, 2, "NOT_SERVING");
+    // ...the roster stream ends telling the client to reconnect...
+    let ended = tokio::time::timeout(Duration::from_secs(5), roster.next()).await.expect("the stream ends");
+    let status = ended.expect("an error, not a silent end").unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    // ...and the check-in already under way completes.
+    let record = in_flight.await.unwrap().expect("the in-flight call finishes");
+    assert!(record.is_attended);
+}
