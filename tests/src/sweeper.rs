@@ -33,6 +33,7 @@ impl TestEnv {
         config.redis.redis_pool_size = 2;
         config.database.database_url = self.database_url.clone().into();
         config.database.database_max_connections = 4;
+        config.verification_url = format!("http://{}", self.verification_addr);
         config.server.shutdown_grace_ms = 2_000;
         adjust(&mut config);
         // Stops with the test environment, or earlier through its own handle.

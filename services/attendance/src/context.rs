@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use attn_domain::SecurityOption;
 use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
-use attn_store::{Archive, LiveStore, TokenStore, events::EventHub};
+use attn_store::{Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue};
 use uuid::Uuid;
 
 use crate::limits::RateLimits;
@@ -23,6 +23,7 @@ pub struct Context {
     pub archive: Archive,
     pub tokens: TokenStore,
     pub hub: Arc<EventHub>,
+    pub face_queue: FaceQueue,
     pub verification: VerificationClient,
     pub limits: Arc<RateLimits>,
     pub check_in_settings: quick_cache::sync::Cache<Uuid, CheckInSettings>,

@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn a_record_carries_its_derived_status() {
         let id = uuid::Uuid::nil();
-        let pending = record(id, &Record::pending_face_check("s1", "Ada"));
+        let pending = record(id, &Record::pending_face_check("s1", "Ada", "job-1"));
         assert_eq!(pending.status, pb::RecordStatus::Pending as i32);
         assert_eq!(pending.fail_reason, "FACE_RECOGNITION_PENDING");
         let attended = record(id, &Record::attended("s1", "Ada", 5));

@@ -11,12 +11,14 @@ pub const DEMO_PASSWORD: &str = "password";
 pub const DEMO_TEACHERS: usize = 10;
 pub const DEMO_STUDENTS: usize = 500;
 
-pub fn demo_users(password_hash: &str) -> Vec<NewUser> {
+/// `photo_base_url`: where demo students' reference photos live, if anywhere.
+pub fn demo_users(password_hash: &str, photo_base_url: &str) -> Vec<NewUser> {
+    let base = photo_base_url.trim().trim_end_matches('/');
     let user = |school_number: String, full_name: String, role| NewUser {
+        photo_url: (role == Role::Student && !base.is_empty()).then(|| format!("{base}/{school_number}.jpg")),
         school_number,
         full_name,
         role,
-        photo_url: None,
         password_hash: Some(password_hash.to_owned()),
     };
     let teachers =
@@ -29,9 +31,9 @@ pub fn demo_users(password_hash: &str) -> Vec<NewUser> {
 
 /// Creates or resets the demo accounts. One hash serves them all: hashing
 /// 511 passwords one by one would take seconds at every start.
-pub async fn ensure_demo_accounts(archive: &Archive) -> anyhow::Result<u64> {
+pub async fn ensure_demo_accounts(archive: &Archive, photo_base_url: &str) -> anyhow::Result<u64> {
     let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD)).await??;
-    Ok(archive.upsert_users(&demo_users(&hash)).await?)
+    Ok(archive.upsert_users(&demo_users(&hash, photo_base_url)).await?)
 }
 
 #[cfg(test)]
@@ -40,12 +42,20 @@ mod tests {
 
     #[test]
     fn the_demo_roster_has_ten_teachers_five_hundred_students_and_an_operator() {
-        let users = demo_users("h");
+        let users = demo_users("h", "");
         assert_eq!(users.len(), 511);
         assert_eq!(users.iter().filter(|u| u.role == Role::Teacher).count(), 10);
         assert_eq!(users.iter().filter(|u| u.role == Role::Student).count(), 500);
         assert_eq!(users[0].school_number, "demo_teacher_1");
         assert_eq!(users[509].school_number, "demo_student_500");
         assert_eq!(users[510].role, Role::Admin);
+        assert!(users.iter().all(|u| u.photo_url.is_none()));
+    }
+
+    #[test]
+    fn demo_students_get_photo_urls_under_the_base() {
+        let users = demo_users("h", "http://127.0.0.1:8090/photos/");
+        assert_eq!(users[10].photo_url.as_deref(), Some("http://127.0.0.1:8090/photos/demo_student_1.jpg"));
+        assert_eq!(users[0].photo_url, None, "teachers have none");
     }
 }

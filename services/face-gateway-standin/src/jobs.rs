@@ -17,6 +17,8 @@ const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug)]
 pub struct Job {
     pub plan: Plan,
+    /// Whose selfie it is (a student number, never an image).
+    pub student: String,
     submitted: Instant,
     takes: Duration,
     /// When the job becomes final, in unix milliseconds.
@@ -33,10 +35,11 @@ pub enum Stage {
 }
 
 impl Job {
-    pub fn new(plan: Plan, takes: Duration) -> Self {
+    pub fn new(plan: Plan, takes: Duration, student: &str) -> Self {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64);
         Self {
             plan,
+            student: student.to_owned(),
             submitted: Instant::now(),
             takes,
             finishes_at_ms: now_ms + takes.as_millis() as u64,
@@ -73,6 +76,12 @@ impl JobBook {
         id
     }
 
+    /// Every job: (id, student, when it becomes or became final in unix ms).
+    pub fn journal(&self) -> Vec<(String, String, u64)> {
+        let jobs = self.jobs.lock().expect("job book lock");
+        jobs.iter().map(|(id, job)| (id.clone(), job.student.clone(), job.finishes_at_ms)).collect()
+    }
+
     /// Looks a job up, counting the visit; `None` for an unknown id.
     pub fn visit<T>(&self, id: &str, look: impl FnOnce(&Job) -> T) -> Option<T> {
         let mut jobs = self.jobs.lock().expect("job book lock");
@@ -93,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_job_is_pending_then_in_progress_then_final() {
-        let job = Job::new(plan(), Duration::from_millis(100));
+        let job = Job::new(plan(), Duration::from_millis(100), "s1");
         let start = job.submitted;
         assert_eq!(job.stage(start), Stage::Pending);
         assert_eq!(job.stage(start + Duration::from_millis(60)), Stage::InProgress);
@@ -102,14 +111,14 @@ mod tests {
 
     #[test]
     fn a_job_with_no_delay_is_final_at_once() {
-        let job = Job::new(plan(), Duration::ZERO);
+        let job = Job::new(plan(), Duration::ZERO, "s1");
         assert!(matches!(job.stage(Instant::now()), Stage::Final { .. }));
     }
 
     #[test]
     fn visits_are_counted_and_unknown_jobs_are_none() {
         let book = JobBook::default();
-        let id = book.add(Job::new(plan(), Duration::ZERO));
+        let id = book.add(Job::new(plan(), Duration::ZERO, "s1"));
         assert_eq!(book.visit(&id, |job| job.results_served), Some(1));
         assert_eq!(book.visit(&id, |job| job.results_served), Some(2));
         assert_eq!(book.visit("nope", |job| job.results_served), None);

@@ -38,6 +38,7 @@ pub fn router(state: Arc<Standin>) -> Router {
         .route("/submit-job", post(submit_job))
         .route("/results/{job_id}", get(results))
         .route("/photos/{file}", get(photo))
+        .route("/jobs", get(journal))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -84,7 +85,7 @@ async fn submit_job(State(standin): State<Arc<Standin>>, mut form: Multipart) ->
         tracing::info!(%student, "stand-in rejects the job, as the number asks");
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "stand-in: this student number asks for a rejected job");
     }
-    let job_id = standin.jobs.add(Job::new(plan, standin.config.delay(plan)));
+    let job_id = standin.jobs.add(Job::new(plan, standin.config.delay(plan), &student));
     tracing::info!(%job_id, %student, ?plan, "stand-in accepted a job");
 
     #[derive(Serialize)]
@@ -141,6 +142,25 @@ async fn results(State(standin): State<Arc<Standin>>, Path(job_id): Path<String>
         }
     };
     Json(body).into_response()
+}
+
+/// `GET /jobs`: stand-in only, not part of the gateway contract. Every job
+/// with its student and when it becomes final, so tests and the benchmark can
+/// measure how long a verdict takes to reach the record.
+async fn journal(State(standin): State<Arc<Standin>>) -> Response {
+    #[derive(Serialize)]
+    struct Entry {
+        job_id: String,
+        student_school_number: String,
+        finished_at_ms: u64,
+    }
+    let entries: Vec<Entry> = standin
+        .jobs
+        .journal()
+        .into_iter()
+        .map(|(job_id, student_school_number, finished_at_ms)| Entry { job_id, student_school_number, finished_at_ms })
+        .collect();
+    Json(entries).into_response()
 }
 
 /// `GET /photos/{school_number}.jpg`: every demo student has the same tiny photo.

@@ -15,7 +15,29 @@ pub struct Config {
     /// ATTN_SWEEP_USERS_SCHEDULE: cron (with seconds) for sweep_users.
     #[serde(default = "defaults::every_minute_at_30")]
     pub sweep_users_schedule: String,
-    /// ATTN_SCHEDULER_ENABLED: run jobs on their schedules (off: only RunJob runs them).
+    /// ATTN_CHECK_FACE_RESULTS_SCHEDULE: cron (with seconds) for the durable
+    /// pass of check_face_verification_results over every due job.
+    #[serde(default = "defaults::every_minute_at_15")]
+    pub check_face_results_schedule: String,
+    /// ATTN_FACE_POLL_INTERVAL_MS: the fast path — how often due face jobs are
+    /// checked between scheduled passes (0 turns the fast path off).
+    #[serde(default = "defaults::face_poll_interval_ms")]
+    pub face_poll_interval_ms: u64,
+    /// ATTN_FACE_MAX_ERRORS: consecutive gateway errors on one job before its
+    /// check-in fails with a clear reason.
+    #[serde(default = "defaults::face_max_errors")]
+    pub face_max_errors: u32,
+    /// ATTN_VERIFICATION_URL: how to reach verification-service.
+    #[serde(default = "defaults::verification_url")]
+    pub verification_url: String,
+    /// ATTN_VERIFICATION_TIMEOUT_MS
+    #[serde(default = "defaults::verification_timeout_ms")]
+    pub verification_timeout_ms: u64,
+    /// ATTN_INTERNAL_TOKEN: presented to verification-service.
+    #[serde(default)]
+    pub internal_token: Option<secrecy::SecretString>,
+    /// ATTN_SCHEDULER_ENABLED: run jobs on their cron schedules (off: only
+    /// RunJob and the face fast path run them).
     #[serde(default = "defaults::yes")]
     pub scheduler_enabled: bool,
     /// ATTN_SWEEP_GRACE_SECS: how long an ended session with face checks
@@ -56,6 +78,12 @@ impl Default for Config {
             sweeper_addr: defaults::addr(),
             sweep_attendances_schedule: defaults::every_minute(),
             sweep_users_schedule: defaults::every_minute_at_30(),
+            check_face_results_schedule: defaults::every_minute_at_15(),
+            face_poll_interval_ms: defaults::face_poll_interval_ms(),
+            face_max_errors: defaults::face_max_errors(),
+            verification_url: defaults::verification_url(),
+            verification_timeout_ms: defaults::verification_timeout_ms(),
+            internal_token: None,
             scheduler_enabled: true,
             sweep_grace_secs: defaults::grace_secs(),
             sweep_batch_size: defaults::batch(),
@@ -78,6 +106,21 @@ mod defaults {
     }
     pub fn every_minute_at_30() -> String {
         "30 * * * * *".into()
+    }
+    pub fn every_minute_at_15() -> String {
+        "15 * * * * *".into()
+    }
+    pub fn face_poll_interval_ms() -> u64 {
+        100
+    }
+    pub fn face_max_errors() -> u32 {
+        8
+    }
+    pub fn verification_url() -> String {
+        "http://127.0.0.1:50052".into()
+    }
+    pub fn verification_timeout_ms() -> u64 {
+        3_000
     }
     pub fn yes() -> bool {
         true

@@ -1,7 +1,9 @@
 //! sweeper-service: ATTN's scheduled jobs.
 //!
 //! - `sweep_attendances` moves ended sessions from Redis into PostgreSQL;
-//! - `sweep_users` archives expired and logged-out sign-ins.
+//! - `sweep_users` archives expired and logged-out sign-ins;
+//! - `check_face_verification_results` finishes pending face checks, on its
+//!   schedule and, between runs, on a fast path every 100 ms.
 //!
 //! Jobs run on cron schedules (tokio-cron-scheduler) and on demand through
 //! `SweeperService.RunJob`; replicas share the work through Redis leases.
@@ -16,10 +18,11 @@ use anyhow::Context as _;
 use attn_proto::v1::sweeper_service_server::SweeperServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
-    serve::{ServeOptions, serve, standard_routes},
+    internal::verification_client,
+    serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
-use attn_store::{Archive, LiveStore, TokenStore};
+use attn_store::{Archive, LiveStore, TokenStore, face_queue::FaceQueue};
 use tokio::net::TcpListener;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tonic::service::Routes;
@@ -43,13 +46,21 @@ impl App {
             .context("cannot reach Redis (ATTN_REDIS_URL)")?;
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
-        let tokens = TokenStore::new(live.pool().clone(), keys);
+        let tokens = TokenStore::new(live.pool().clone(), keys.clone());
+        let verification = verification_client(
+            &config.verification_url,
+            config.internal_token.as_ref(),
+            Duration::from_millis(config.verification_timeout_ms),
+        )?;
         let deps = Deps {
+            face_queue: FaceQueue::new(live.pool().clone(), keys),
             live,
             tokens: tokens.clone(),
             archive,
+            verification,
             settings: SweepSettings {
                 grace: Duration::from_secs(config.sweep_grace_secs),
+                face_max_errors: config.face_max_errors.max(1),
                 batch_size: config.sweep_batch_size.max(1),
                 concurrency: config.sweep_concurrency.max(1),
                 lease: Duration::from_secs(config.job_lease_secs.max(1)),
@@ -79,12 +90,20 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let mut scheduler =
             if self.config.scheduler_enabled { Some(schedule(&self.jobs, &self.config).await?) } else { None };
+        if self.config.face_poll_interval_ms > 0 {
+            tokio::spawn(face_fast_path(
+                self.jobs.clone(),
+                Duration::from_millis(self.config.face_poll_interval_ms),
+                self.shutdown.clone(),
+            ));
+        }
         let routes = Routes::new(SweeperServiceServer::new(service::Operators { jobs: self.jobs.clone() }));
-        let (routes, health) = standard_routes(routes)?;
+        let (routes, health) = standard_routes(routes, &[attn_proto::v1::sweeper_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
             auth: AuthLayer::new(Some(self.tokens), None, Vec::new()),
             accept_http1: false,
             server: self.config.server.clone(),
+            browsers: BrowserAccess::default(),
         };
         let served = serve(routes, health, self.listener, options, self.shutdown).await;
         if let Some(scheduler) = scheduler.as_mut() {
@@ -99,6 +118,7 @@ async fn schedule(jobs: &Arc<Jobs>, config: &Config) -> anyhow::Result<JobSchedu
     for (job, cron) in [
         (JobName::SweepAttendances, &config.sweep_attendances_schedule),
         (JobName::SweepUsers, &config.sweep_users_schedule),
+        (JobName::CheckFaceVerificationResults, &config.check_face_results_schedule),
     ] {
         let jobs = jobs.clone();
         let entry = Job::new_async(cron.as_str(), move |_, _| {
@@ -114,4 +134,19 @@ async fn schedule(jobs: &Arc<Jobs>, config: &Config) -> anyhow::Result<JobSchedu
     }
     scheduler.start().await?;
     Ok(scheduler)
+}
+
+/// Between scheduled runs, looks at due face jobs every `interval`, so a
+/// verdict reaches the student within about that long of the gateway having
+/// it. The lease keeps replicas from asking the gateway twice.
+async fn face_fast_path(jobs: Arc<Jobs>, interval: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.triggered() => return,
+        }
+        let _ = jobs.run(JobName::CheckFaceVerificationResults).await;
+    }
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use attn_proto::v1::verification_service_server::VerificationServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
-    serve::{ServeOptions, serve, standard_routes},
+    serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
 use tokio::net::TcpListener;
@@ -57,11 +57,12 @@ impl App {
         let service =
             VerificationServiceServer::new(self.verifier).max_decoding_message_size(max_message.max(4 * 1024 * 1024));
         let routes = Routes::new(service);
-        let (routes, health) = standard_routes(routes)?;
+        let (routes, health) = standard_routes(routes, &[attn_proto::v1::verification_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
             auth: AuthLayer::new(None, self.config.internal_token.clone(), Vec::new()),
             accept_http1: false,
             server: self.config.server.clone(),
+            browsers: BrowserAccess::default(),
         };
         serve(routes, health, self.listener, options, shutdown).await
     }

@@ -37,6 +37,10 @@ pub struct Record {
     /// the student can then no longer overwrite it by checking in again.
     #[serde(default)]
     pub by_teacher: bool,
+    /// The face gateway's job for a pending check-in: only that job's result
+    /// may finish this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_job_id: Option<String>,
     /// Whether a new check-in may replace this record. Derived from the other
     /// fields by [`Record::may_retry`] and stored so that the atomic check-in
     /// in Redis can test one flag instead of repeating this rule in Lua.
@@ -90,6 +94,7 @@ impl Record {
             deletion_reason: None,
             deletion_time_ms: None,
             by_teacher: false,
+            face_job_id: None,
             may_retry: false,
         }
     }
@@ -109,9 +114,16 @@ impl Record {
         record.sealed()
     }
 
-    /// A check-in waiting for the face gateway.
-    pub fn pending_face_check(student_number: &str, student_full_name: &str) -> Self {
-        Self::failed(student_number, student_full_name, fail_reason::FACE_RECOGNITION_PENDING)
+    /// A check-in waiting for the face gateway's job `job_id`.
+    pub fn pending_face_check(student_number: &str, student_full_name: &str, job_id: &str) -> Self {
+        let mut record = Self::failed(student_number, student_full_name, fail_reason::FACE_RECOGNITION_PENDING);
+        record.face_job_id = Some(job_id.to_owned());
+        record
+    }
+
+    /// Is this record waiting for exactly this face job?
+    pub fn awaits_face_job(&self, job_id: &str) -> bool {
+        self.status() == RecordStatus::Pending && self.face_job_id.as_deref() == Some(job_id)
     }
 
     /// Recomputes the derived `may_retry` flag; every constructor and edit ends here.
@@ -208,6 +220,7 @@ impl Record {
         record.is_attended = true;
         record.attendance_time_ms = Some(now_ms);
         record.fail_reason = None;
+        record.face_job_id = None;
         record.sealed()
     }
 
@@ -217,6 +230,7 @@ impl Record {
         record.is_attended = false;
         record.attendance_time_ms = None;
         record.fail_reason = Some(format!("{}: {reason}", fail_reason::FACE_VERIFICATION_FAILED));
+        record.face_job_id = None;
         record.sealed()
     }
 
@@ -245,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_pending_record_cannot_be_attended_again() {
-        let record = Record::pending_face_check("s1", "Ada");
+        let record = Record::pending_face_check("s1", "Ada", "job-1");
         assert_eq!(record.status(), RecordStatus::Pending);
         assert_eq!(record.attend_conflict(), Some(AttendConflict::AlreadyPending));
         assert!(!record.is_final());
@@ -296,8 +310,16 @@ mod tests {
     }
 
     #[test]
+    fn only_its_own_job_can_finish_a_pending_record() {
+        let pending = Record::pending_face_check("s1", "Ada", "job-1");
+        assert!(pending.awaits_face_job("job-1"));
+        assert!(!pending.awaits_face_job("job-0"));
+        assert!(!pending.face_verified(NOW).awaits_face_job("job-1"), "a final record awaits nothing");
+    }
+
+    #[test]
     fn face_results_finish_a_pending_record() {
-        let pending = Record::pending_face_check("s1", "Ada");
+        let pending = Record::pending_face_check("s1", "Ada", "job-1");
         let ok = pending.face_verified(NOW);
         assert_eq!(ok.status(), RecordStatus::Attended);
         assert_eq!(ok.fail_reason, None);

@@ -6,6 +6,7 @@
 pub mod archive;
 mod error;
 pub mod events;
+pub mod face_queue;
 pub mod keys;
 pub mod lease;
 pub mod live;

@@ -4,6 +4,8 @@
 //! - option 1: one Redis script (the session's settings are cached per
 //!   replica after the first check-in, so no read is needed);
 //! - option 2: one call to verification-service, then the same script;
+//! - option 3: the network call, one call to submit the face check and one
+//!   queue write (see `face.rs`);
 //! - a replica's first check-in to a session, and every option-3 check-in,
 //!   add one pipelined read (settings, existing record, earlier answer) so
 //!   that duplicates are refused before any slow check runs.
@@ -19,6 +21,7 @@ use attn_runtime::{ApiError, ApiResult, Caller};
 use attn_store::live::{AttendOutcome, request_key};
 use uuid::Uuid;
 
+use super::face;
 use crate::{
     context::{CheckInSettings, Context, now_ms},
     convert,
@@ -57,6 +60,7 @@ pub async fn attend(
         }
     };
 
+    let name = caller.full_name();
     let record = if settings.security_option.checks_network() {
         let verdict = ctx
             .verification
@@ -69,20 +73,18 @@ pub async fn attend(
             .map_err(ApiError::from)?
             .into_inner();
         if !verdict.passed {
-            Record::failed(student, caller.full_name(), &verdict.reason)
+            Record::failed(student, name, &verdict.reason)
         } else if settings.security_option.checks_face() {
-            // Face checks arrive with the face verification issue; until then
-            // StartAttendance refuses option 3, so this is only reached by a
-            // session started on a deployment that had them.
-            let _selfie_kind = selfie;
-            return Err(ApiError::precondition(
-                "face checks are not available in this deployment yet; ask your teacher to use security option 2",
-            ));
+            let selfie = selfie.map(|_| request.selfie);
+            match face::submit(ctx, caller, id, selfie).await? {
+                face::Submission::Refused(reason) => Record::failed(student, name, reason),
+                face::Submission::Queued(job_id) => Record::pending_face_check(student, name, &job_id),
+            }
         } else {
-            Record::attended(student, caller.full_name(), now_ms())
+            Record::attended(student, name, now_ms())
         }
     } else {
-        Record::attended(student, caller.full_name(), now_ms())
+        Record::attended(student, name, now_ms())
     };
 
     match ctx.live.attend(id, &record, request_key.as_deref(), now_ms()).await? {

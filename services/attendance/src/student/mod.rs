@@ -1,6 +1,7 @@
 //! StudentService. The auth layer has already checked the caller is a student.
 
 mod attend;
+mod face;
 mod history;
 
 use std::{pin::Pin, sync::Arc};

@@ -90,6 +90,9 @@ impl From<RecordRow> for Record {
             deletion_reason: row.deletion_reason,
             deletion_time_ms: row.deletion_time.map(to_ms),
             by_teacher: row.by_teacher,
+            // Only live records carry it; an archived pending record is
+            // finished by the queue entry that names it.
+            face_job_id: None,
             may_retry: false,
         };
         // Recompute the derived flag through the one constructor that does.
@@ -307,8 +310,11 @@ impl Archive {
             roles.push("student");
         }
         sqlx::query!(
+            // Most students are in the directory already: skipping them by
+            // lookup is three times cheaper than letting each insert conflict.
             r#"INSERT INTO users (school_number, full_name, role)
                SELECT DISTINCT ON (n) n, f, r FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(n, f, r)
+               WHERE NOT EXISTS (SELECT 1 FROM users known WHERE known.school_number = u.n)
                ON CONFLICT (school_number) DO NOTHING"#,
             &numbers as &[&str],
             &names as &[&str],
@@ -317,49 +323,15 @@ impl Archive {
         .execute(&mut *tx)
         .await?;
 
-        write_attendance(&mut tx, meta).await?;
-
-        let records = session.records;
-        let ids = vec![meta.attendance_id; records.len()];
-        let students: Vec<&str> = records.iter().map(|r| r.student_number.as_str()).collect();
-        let full_names: Vec<&str> = records.iter().map(|r| r.student_full_name.as_str()).collect();
-        let attended: Vec<bool> = records.iter().map(|r| r.is_attended).collect();
-        let times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.attendance_time_ms.map(to_time)).collect();
-        let reasons: Vec<Option<&str>> = records.iter().map(|r| r.fail_reason.as_deref()).collect();
-        let deleted: Vec<bool> = records.iter().map(|r| r.is_deleted).collect();
-        let deletion_reasons: Vec<Option<&str>> = records.iter().map(|r| r.deletion_reason.as_deref()).collect();
-        let deletion_times: Vec<Option<DateTime<Utc>>> =
-            records.iter().map(|r| r.deletion_time_ms.map(to_time)).collect();
-        let by_teacher: Vec<bool> = records.iter().map(|r| r.by_teacher).collect();
-        let written = sqlx::query!(
-            r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
-                   is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher)
-               SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
-                                    $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[])
-               ON CONFLICT (attendance_id, student_number) DO UPDATE SET
-                   student_full_name = EXCLUDED.student_full_name,
-                   is_attended = EXCLUDED.is_attended,
-                   attendance_time = EXCLUDED.attendance_time,
-                   fail_reason = EXCLUDED.fail_reason,
-                   is_deleted = EXCLUDED.is_deleted,
-                   deletion_reason = EXCLUDED.deletion_reason,
-                   deletion_time = EXCLUDED.deletion_time,
-                   by_teacher = EXCLUDED.by_teacher"#,
-            &ids,
-            &students as &[&str],
-            &full_names as &[&str],
-            &attended,
-            &times as &[Option<DateTime<Utc>>],
-            &reasons as &[Option<&str>],
-            &deleted,
-            &deletion_reasons as &[Option<&str>],
-            &deletion_times as &[Option<DateTime<Utc>>],
-            &by_teacher,
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // The common case is a session archived for the first time: its
+        // records go in by COPY. A session archived again (an edit raced the
+        // last round) is upserted instead, converging on its latest state.
+        let written = if insert_new_attendance(&mut tx, meta).await? {
+            copy_records(&mut tx, meta.attendance_id, session.records).await?
+        } else {
+            write_attendance(&mut tx, meta).await?;
+            upsert_records(&mut tx, meta.attendance_id, session.records).await?
+        };
 
         insert_audit(&mut tx, meta.attendance_id, session.audit).await?;
         tx.commit().await?;
@@ -418,6 +390,127 @@ impl ArchivedSessionEdit {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts a session archived for the first time; false if it was archived before.
+async fn insert_new_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<bool> {
+    let networks: Vec<String> = meta.networks.iter().map(ToString::to_string).collect();
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
+               start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (attendance_id) DO NOTHING
+           RETURNING attendance_id"#,
+        meta.attendance_id,
+        meta.lesson_name,
+        meta.teacher_school_number,
+        meta.teacher_full_name,
+        to_time(meta.start_ms),
+        to_time(meta.end_ms),
+        meta.security_option.number() as i16,
+        &networks,
+        meta.is_deleted,
+        meta.deletion_reason,
+        meta.deletion_time_ms.map(to_time),
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted.is_some())
+}
+
+/// A new session's records, by COPY: the fastest way in, and safe because
+/// the session row was inserted by this same transaction, so none exist yet.
+async fn copy_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, records: &[Record]) -> StoreResult<u64> {
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let mut csv = String::with_capacity(records.len() * 160);
+    for record in records {
+        csv_row(&mut csv, id, record);
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY attendance_records (attendance_id, student_number, student_full_name, is_attended, \
+             attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher) \
+             FROM STDIN (FORMAT csv, NULL '\\N')",
+        )
+        .await?;
+    copy.send(csv.as_bytes()).await?;
+    Ok(copy.finish().await?)
+}
+
+/// One record as a CSV line: text always quoted, `\N` (unquoted) for NULL.
+fn csv_row(out: &mut String, id: Uuid, record: &Record) {
+    use std::fmt::Write as _;
+    fn text(out: &mut String, value: &str) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    }
+    fn optional(out: &mut String, value: Option<&str>) {
+        match value {
+            Some(value) => text(out, value),
+            None => out.push_str("\\N"),
+        }
+    }
+    let time = |ms: Option<i64>| ms.map(|ms| to_time(ms).to_rfc3339());
+    let _ = write!(out, "{id},");
+    text(out, &record.student_number);
+    out.push(',');
+    text(out, &record.student_full_name);
+    let _ = write!(out, ",{},", record.is_attended);
+    optional(out, time(record.attendance_time_ms).as_deref());
+    out.push(',');
+    optional(out, record.fail_reason.as_deref());
+    let _ = write!(out, ",{},", record.is_deleted);
+    optional(out, record.deletion_reason.as_deref());
+    out.push(',');
+    optional(out, time(record.deletion_time_ms).as_deref());
+    let _ = writeln!(out, ",{}", record.by_teacher);
+}
+
+/// Records of a session archived before, brought up to date in one statement.
+async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, records: &[Record]) -> StoreResult<u64> {
+    let ids = vec![id; records.len()];
+    let students: Vec<&str> = records.iter().map(|r| r.student_number.as_str()).collect();
+    let full_names: Vec<&str> = records.iter().map(|r| r.student_full_name.as_str()).collect();
+    let attended: Vec<bool> = records.iter().map(|r| r.is_attended).collect();
+    let times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.attendance_time_ms.map(to_time)).collect();
+    let reasons: Vec<Option<&str>> = records.iter().map(|r| r.fail_reason.as_deref()).collect();
+    let deleted: Vec<bool> = records.iter().map(|r| r.is_deleted).collect();
+    let deletion_reasons: Vec<Option<&str>> = records.iter().map(|r| r.deletion_reason.as_deref()).collect();
+    let deletion_times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.deletion_time_ms.map(to_time)).collect();
+    let by_teacher: Vec<bool> = records.iter().map(|r| r.by_teacher).collect();
+    let written = sqlx::query!(
+        r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
+                   is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
+                   deletion_time, by_teacher)
+               SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
+                                    $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[])
+               ON CONFLICT (attendance_id, student_number) DO UPDATE SET
+                   student_full_name = EXCLUDED.student_full_name,
+                   is_attended = EXCLUDED.is_attended,
+                   attendance_time = EXCLUDED.attendance_time,
+                   fail_reason = EXCLUDED.fail_reason,
+                   is_deleted = EXCLUDED.is_deleted,
+                   deletion_reason = EXCLUDED.deletion_reason,
+                   deletion_time = EXCLUDED.deletion_time,
+                   by_teacher = EXCLUDED.by_teacher"#,
+        &ids,
+        &students as &[&str],
+        &full_names as &[&str],
+        &attended,
+        &times as &[Option<DateTime<Utc>>],
+        &reasons as &[Option<&str>],
+        &deleted,
+        &deletion_reasons as &[Option<&str>],
+        &deletion_times as &[Option<DateTime<Utc>>],
+        &by_teacher,
+    )
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(written)
 }
 
 async fn lock_attendance(
@@ -524,4 +617,22 @@ async fn insert_audit(
 /// "before the end of time" with a date it can hold.
 fn to_time_clamped(ms: i64) -> DateTime<Utc> {
     to_time(ms.min(253_402_300_799_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_rows_quote_text_and_mark_nulls() {
+        let mut record = Record::attended("s1", "Zoë \"Z\" O'Neil, Jr.", 1_780_000_000_123);
+        record.fail_reason = None;
+        let mut out = String::new();
+        csv_row(&mut out, Uuid::nil(), &record);
+        assert_eq!(
+            out,
+            "00000000-0000-0000-0000-000000000000,\"s1\",\"Zoë \"\"Z\"\" O'Neil, Jr.\",true,\
+             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false\n"
+        );
+    }
 }

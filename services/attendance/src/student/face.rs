@@ -1,0 +1,74 @@
+//! Option 3's second half: hand the selfie to the face gateway (through
+//! verification-service) and queue the job, as the seeds describe.
+
+use attn_domain::{face::next_poll_delay_ms, record::fail_reason};
+use attn_proto::v1 as pb;
+use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_store::face_queue::FaceJob;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::context::{Context, now_ms};
+
+pub enum Submission {
+    /// The check-in fails with this reason (the student may retry).
+    Refused(&'static str),
+    /// Submitted and queued: the record waits for this job.
+    Queued(String),
+}
+
+/// `selfie`: the image bytes, already checked to be a JPEG or PNG within
+/// the limit, or None when the student sent none.
+pub async fn submit(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: Uuid,
+    selfie: Option<Vec<u8>>,
+) -> ApiResult<Submission> {
+    let student = caller.school_number();
+    let Some(selfie) = selfie else {
+        return Ok(Submission::Refused(fail_reason::FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING));
+    };
+    let Some(photo_url) = caller.sign_in.photo_url.clone() else {
+        return Ok(Submission::Refused(fail_reason::REFERENCE_IMAGE_NOT_FOUND));
+    };
+    let submitted = ctx
+        .verification
+        .clone()
+        .submit_face_check(pb::SubmitFaceCheckRequest {
+            student_number: student.to_owned(),
+            attendance_id: attendance_id.to_string(),
+            selfie,
+            reference_photo: Vec::new(),
+            reference_photo_url: photo_url,
+        })
+        .await;
+    let job_id = match submitted {
+        Ok(response) => response.into_inner().job_id,
+        Err(status)
+            if status.code() == Code::FailedPrecondition
+                && status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND") =>
+        {
+            return Ok(Submission::Refused(fail_reason::REFERENCE_IMAGE_NOT_FOUND));
+        }
+        // The selfie itself is wrong: the student can fix that.
+        Err(status) if status.code() == Code::InvalidArgument => return Err(ApiError::from(status)),
+        Err(status) => {
+            tracing::warn!(%student, %attendance_id, code = ?status.code(), message = %status.message(), "face check submission failed");
+            return Ok(Submission::Refused(fail_reason::FACE_VERIFICATION_SUBMISSION_FAILED));
+        }
+    };
+    // Queue first, record second: a crash in between leaves a job whose
+    // record never went pending, which the poller drops; the other order
+    // could leave a record pending with nobody asking about it.
+    let now = now_ms();
+    let job = FaceJob {
+        attendance_id,
+        student_number: student.to_owned(),
+        job_id: job_id.clone(),
+        submitted_ms: now,
+        errors: 0,
+    };
+    ctx.face_queue.put(&job, now + next_poll_delay_ms(0)).await?;
+    Ok(Submission::Queued(job_id))
+}

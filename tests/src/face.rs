@@ -1,0 +1,68 @@
+//! The project's stand-in face gateway, for tests that need one.
+
+use std::{net::SocketAddr, time::Duration};
+
+use serde::Deserialize;
+use tokio::{net::TcpListener, sync::oneshot};
+
+/// A stand-in gateway on a loopback port, stopped when dropped.
+pub struct Standin {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// One job as the stand-in's `/jobs` journal lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JournalEntry {
+    pub job_id: String,
+    pub student_school_number: String,
+    pub finished_at_ms: i64,
+}
+
+impl Standin {
+    /// Jobs become final `delay` after they are submitted.
+    pub async fn start(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        let config = face_gateway_standin::Config {
+            standin_delay_ms: delay.as_millis() as u64,
+            standin_slow_delay_ms: 3_000,
+            ..Default::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(face_gateway_standin::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop) }
+    }
+
+    /// For `ATTN_FACE_GATEWAY_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// For `ATTN_DEMO_PHOTO_BASE_URL`.
+    pub fn photos_url(&self) -> String {
+        format!("http://{}/photos", self.addr)
+    }
+
+    /// Every job the stand-in was given, with when it became final.
+    pub async fn journal(&self) -> Vec<JournalEntry> {
+        // reqwest here is built without a TLS provider of its own (ATTN uses ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::get(format!("{}/jobs", self.url()))
+            .await
+            .expect("the stand-in answers")
+            .json()
+            .await
+            .expect("the journal is JSON")
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
