@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use attn_domain::Record;
-use attn_e2e::{TestEnv, eventually};
+use attn_e2e::{TestEnv, bearer, eventually};
 use attn_proto::v1::{WatchMyRecordRequest, WatchRecordsRequest, watch_records_response::Event};
 use futures::StreamExt;
 use uuid::Uuid;
@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::common::{STREAM_WAIT, attend, start};
 
 const RELEASE: Duration = Duration::from_secs(10);
+
+/// Roster streams opened, then dropped all together.
+const STREAMS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_roster_streams_release_their_resources() {
@@ -22,16 +25,18 @@ async fn dropped_roster_streams_release_their_resources() {
     let id = session.attendance_id;
     let request = || WatchRecordsRequest { attendance_id: id.clone() };
 
-    // Ten streams multiplexed on one connection, ten on connections of their own.
+    // A hundred streams multiplexed on one connection, a hundred on
+    // connections of their own (one sign-in, many browser tabs).
+    let token = clients.login("demo_teacher_1", "password").await.unwrap();
     let mut streams = Vec::new();
-    for n in 0..20 {
-        let mut watcher = if n < 10 { teacher.clone() } else { env.clients().await.demo_teacher(1).await };
+    for n in 0..STREAMS {
+        let mut watcher = if n < STREAMS / 2 { teacher.clone() } else { env.clients().await.teacher(bearer(&token)) };
         let mut stream = watcher.watch_records(request()).await.unwrap().into_inner();
         let first = tokio::time::timeout(STREAM_WAIT, stream.next()).await.unwrap().unwrap().unwrap();
         assert!(matches!(first.event, Some(Event::Snapshot(_))), "{first:?}");
         streams.push((watcher, stream));
     }
-    assert_eq!((env.open_streams)(), 20);
+    assert_eq!((env.open_streams)(), STREAMS);
 
     drop(streams);
     eventually(RELEASE, "every dropped roster stream to be released", || async {
@@ -60,7 +65,7 @@ async fn a_dropped_stream_of_a_students_pending_record_is_released() {
     let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
     let id = session.attendance_id;
     // A pending face check keeps the student's stream open; arrange one directly.
-    let pending = Record::pending_face_check("demo_student_1", "Demo Student 1");
+    let pending = Record::pending_face_check("demo_student_1", "Demo Student 1", "job-1");
     env.live.write_record(Uuid::parse_str(&id).unwrap(), None, &pending, None, None).await.unwrap();
 
     let mut student = clients.demo_student(1).await;

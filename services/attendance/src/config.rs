@@ -1,8 +1,12 @@
 //! attendance-service settings: `ATTN_*` variables (see the README for the
 //! full list), an optional `ATTN_CONFIG_FILE`, and these defaults.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use attn_runtime::settings::{self, DatabaseConfig, RedisConfig, ServerConfig};
 use attn_telemetry::LogFormat;
+use http::HeaderValue;
 use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -37,6 +41,11 @@ pub struct Config {
     /// and demo_admin, password "password".
     #[serde(default)]
     pub demo_accounts: bool,
+    /// ATTN_DEMO_PHOTO_BASE_URL: demo students' reference photos are
+    /// `<this>/<school number>.jpg` (e.g. the stand-in gateway's
+    /// http://127.0.0.1:8090/photos); empty: demo students have none.
+    #[serde(default)]
+    pub demo_photo_base_url: String,
     /// ATTN_LOGIN_ATTEMPTS_PER_MINUTE: per user name, and ten times that per client address.
     #[serde(default = "defaults::login_per_minute")]
     pub login_attempts_per_minute: u32,
@@ -46,6 +55,15 @@ pub struct Config {
     /// ATTN_SELFIE_MAX_BYTES
     #[serde(default = "defaults::selfie_max_bytes")]
     pub selfie_max_bytes: usize,
+    /// ATTN_CORS_ORIGINS: comma-separated origins (`https://host[:port]`)
+    /// whose pages may call with grpc-web; empty: same-origin only.
+    #[serde(default)]
+    pub cors_origins: String,
+    /// ATTN_WEB_DIR: the browser app's built files, served on the API's port.
+    /// Unset: `services/attendance/web/dist` of the source tree this binary
+    /// was built from, if it has been built; empty: serve no files.
+    #[serde(default)]
+    pub web_dir: Option<String>,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(skip)]
@@ -69,6 +87,45 @@ impl Config {
     pub fn trusted_proxies(&self) -> anyhow::Result<Vec<IpNet>> {
         settings::parse_cidr_list("ATTN_TRUSTED_PROXIES", &self.trusted_proxies)
     }
+
+    pub fn cors_origins(&self) -> anyhow::Result<Vec<HeaderValue>> {
+        self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(parse_origin).collect()
+    }
+
+    /// The directory of the browser app to serve, if any.
+    pub fn web_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        match self.web_dir.as_deref().map(str::trim) {
+            Some("") => Ok(None),
+            Some(dir) => {
+                let dir = PathBuf::from(dir);
+                anyhow::ensure!(
+                    dir.join("index.html").is_file(),
+                    "ATTN_WEB_DIR={}: no index.html there (build the app: cd services/attendance/web && npm ci && npm run build)",
+                    dir.display()
+                );
+                Ok(Some(dir))
+            }
+            None => {
+                let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist"));
+                Ok(built.join("index.html").is_file().then_some(built))
+            }
+        }
+    }
+}
+
+/// An origin as a browser sends it in `Origin`: `scheme://host[:port]`, nothing more.
+fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!("ATTN_CORS_ORIGINS: {origin:?} {why}; an origin is http(s)://host[:port], as browsers send it")
+    };
+    let uri: http::Uri = origin.parse().map_err(|_| refuse("is not an origin"))?;
+    let (Some(scheme @ ("http" | "https")), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(refuse("is not an origin"));
+    };
+    if origin != format!("{scheme}://{authority}") || authority.as_str().contains('@') {
+        return Err(refuse("has more than scheme, host and port (a path, a trailing slash, a user)"));
+    }
+    HeaderValue::from_str(origin).context("ATTN_CORS_ORIGINS")
 }
 
 impl Default for Config {
@@ -83,9 +140,12 @@ impl Default for Config {
             student_token_ttl_secs: defaults::student_ttl(),
             admin_token_ttl_secs: defaults::teacher_ttl(),
             demo_accounts: false,
+            demo_photo_base_url: String::new(),
             login_attempts_per_minute: defaults::login_per_minute(),
             attend_attempts_per_minute: defaults::attend_per_minute(),
             selfie_max_bytes: defaults::selfie_max_bytes(),
+            cors_origins: String::new(),
+            web_dir: None,
             log_format: LogFormat::default(),
             redis: RedisConfig::default(),
             database: DatabaseConfig::default(),
@@ -118,5 +178,39 @@ mod defaults {
     }
     pub fn selfie_max_bytes() -> usize {
         2 * 1024 * 1024
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origins(value: &str) -> anyhow::Result<Vec<HeaderValue>> {
+        Config { cors_origins: value.into(), ..Config::default() }.cors_origins()
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_that_may_be_empty() {
+        assert!(origins("").unwrap().is_empty());
+        assert!(origins(" , ").unwrap().is_empty());
+        let list = origins("https://attn.example.edu, http://localhost:5173,http://[::1]:8080").unwrap();
+        assert_eq!(list, ["https://attn.example.edu", "http://localhost:5173", "http://[::1]:8080"]);
+    }
+
+    #[test]
+    fn anything_but_an_origin_is_refused_by_name() {
+        for bad in ["attn.example.edu", "ftp://attn.example.edu", "https://attn.example.edu/", "https://a.edu/app", "*"]
+        {
+            let err = origins(bad).unwrap_err().to_string();
+            assert!(err.contains("ATTN_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_web_dir_serves_no_files_and_a_missing_one_is_an_error() {
+        let config = |dir: &str| Config { web_dir: Some(dir.into()), ..Config::default() };
+        assert_eq!(config("").web_dir().unwrap(), None);
+        let err = config("/nonexistent/attn-web").web_dir().unwrap_err().to_string();
+        assert!(err.contains("ATTN_WEB_DIR"), "{err}");
     }
 }

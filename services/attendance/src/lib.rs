@@ -19,13 +19,14 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use attn_proto::v1::{
-    auth_service_server::AuthServiceServer, student_service_server::StudentServiceServer,
-    teacher_service_server::TeacherServiceServer,
+    auth_service_server::{self, AuthServiceServer},
+    student_service_server::{self, StudentServiceServer},
+    teacher_service_server::{self, TeacherServiceServer},
 };
 use attn_runtime::{
     AuthLayer, Shutdown,
     internal::verification_client,
-    serve::{ServeOptions, serve, standard_routes},
+    serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
 use attn_store::{Archive, LiveStore, TokenStore, events::EventHub};
@@ -66,7 +67,7 @@ impl App {
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
         if config.demo_accounts {
-            let written = ensure_demo_accounts(&archive).await?;
+            let written = ensure_demo_accounts(&archive, &config.demo_photo_base_url).await?;
             tracing::warn!(written, "demo accounts enabled (ATTN_DEMO_ACCOUNTS); never do this in production");
         }
         let verification = verification_client(
@@ -79,7 +80,8 @@ impl App {
         let limits = limits::RateLimits::new(config.login_attempts_per_minute, config.attend_attempts_per_minute);
         limits.spawn_cleanup(shutdown.clone());
         let ctx = Arc::new(Context {
-            tokens: TokenStore::new(live.pool().clone(), keys),
+            tokens: TokenStore::new(live.pool().clone(), keys.clone()),
+            face_queue: attn_store::face_queue::FaceQueue::new(live.pool().clone(), keys),
             live,
             archive,
             hub,
@@ -125,11 +127,25 @@ impl App {
                 StudentServiceServer::new(student::Student { ctx: self.ctx.clone() })
                     .max_decoding_message_size(max_message),
             );
-        let (routes, health) = standard_routes(routes)?;
+        let (routes, health) = standard_routes(
+            routes,
+            &[
+                auth_service_server::SERVICE_NAME,
+                teacher_service_server::SERVICE_NAME,
+                student_service_server::SERVICE_NAME,
+            ],
+        )?;
+        let browsers =
+            BrowserAccess { cors_origins: Some(self.config.cors_origins()?), web_dir: self.config.web_dir()? };
+        match &browsers.web_dir {
+            Some(dir) => tracing::info!(web_dir = %dir.display(), "serving the browser app"),
+            None => tracing::info!("no browser app to serve (ATTN_WEB_DIR)"),
+        }
         let options = ServeOptions {
             auth: AuthLayer::new(Some(self.ctx.tokens.clone()), None, self.config.trusted_proxies()?),
             accept_http1: true,
             server: self.config.server.clone(),
+            browsers,
         };
         serve(routes, health, self.listener, options, self.shutdown).await
     }

@@ -13,6 +13,7 @@ pub mod internal;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+mod static_files;
 
 pub use auth::{AuthLayer, Caller, ClientAddress};
 pub use error::{ApiError, ApiResult};

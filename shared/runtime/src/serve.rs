@@ -4,10 +4,14 @@
 //! [`serve`] adds health and reflection (v1 and v1alpha: grpcurl 1.8 speaks
 //! only v1alpha), wraps everything in the shared middleware and runs until
 //! shutdown, then drains in-flight calls within the grace period.
+//!
+//! attendance-service also faces browsers ([`BrowserAccess`]): CORS for
+//! grpc-web from other origins, and the browser app's files on the same port.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use attn_telemetry::RpcTraceLayer;
+use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tonic::{
     service::Routes,
@@ -15,27 +19,71 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    services::ServeDir,
+};
 
-use crate::{AuthLayer, Shutdown, settings::ServerConfig};
+use crate::{AuthLayer, Shutdown, settings::ServerConfig, static_files::StaticFilesLayer};
 
 pub struct ServeOptions {
     pub auth: AuthLayer,
     /// Accept HTTP/1.1, for grpc-web straight from browsers.
     pub accept_http1: bool,
     pub server: ServerConfig,
+    /// CORS and the browser app's files; off for the internal services.
+    pub browsers: BrowserAccess,
+}
+
+/// What a service that browsers reach directly adds to plain gRPC.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserAccess {
+    /// Origins whose pages may call with grpc-web (CORS). `None`: no CORS
+    /// handling at all; an empty list: same-origin only (preflights are
+    /// answered, but grant nothing).
+    pub cors_origins: Option<Vec<HeaderValue>>,
+    /// The browser app's files, served to GET and HEAD requests (`index.html`
+    /// at `/`). gRPC and grpc-web are always POSTs, so the two never collide.
+    pub web_dir: Option<PathBuf>,
+}
+
+/// Request headers a grpc-web client sends (Connect-ES, grpc-web, Envoy's list).
+const GRPC_WEB_REQUEST_HEADERS: [&str; 5] =
+    ["content-type", "x-grpc-web", "x-user-agent", "authorization", "grpc-timeout"];
+/// Response headers a browser must let grpc-web code read.
+const GRPC_WEB_RESPONSE_HEADERS: [&str; 3] = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+
+/// CORS for grpc-web: only the listed origins, only POST, no credentials
+/// (tokens travel in `authorization`, never in cookies).
+fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST])
+        .allow_headers(GRPC_WEB_REQUEST_HEADERS.map(HeaderName::from_static))
+        .expose_headers(GRPC_WEB_RESPONSE_HEADERS.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(24 * 3600))
 }
 
 /// Health and reflection services to add to a service's routes.
-pub fn standard_routes(routes: Routes) -> anyhow::Result<(Routes, HealthReporter)> {
+/// `served`: the names of the services this port serves, so reflection
+/// lists those (and health and reflection) rather than all of `attn.v1`.
+pub fn standard_routes(routes: Routes, served: &[&str]) -> anyhow::Result<(Routes, HealthReporter)> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let advertised = served.iter().copied().chain([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        advertised.clone().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(name),
+        )
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     Ok((routes, reporter))
 }
@@ -49,9 +97,14 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let browser = options.browsers;
     let grace = Duration::from_millis(options.server.shutdown_grace_ms);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let layers = ServiceBuilder::new()
+        // Cross-origin grpc-web: preflights are answered here, grants added to answers.
+        .option_layer(browser.cors_origins.map(cors_layer))
+        // Page loads are files, public, and no RPC: served before tracing and auth see them.
+        .layer(StaticFilesLayer { files: browser.web_dir.map(ServeDir::new) })
         // One span and one log line per call, continuing the caller's trace.
         .layer(RpcTraceLayer)
         // grpc-web (HTTP/1.1 from browsers) becomes plain gRPC before anything else looks at it.

@@ -10,6 +10,10 @@
 // ATTN_API_URL   optional ?api= override, e.g. http://127.0.0.1:8080 for envoy
 // CHROMIUM_PATH  default /usr/bin/chromium
 // ATTN_E2E_ARTIFACTS  where the screenshot goes (default <repo>/tests/artifacts)
+// ATTN_E2E_CORS  set (to anything) when ATTN_WEB_URL's origin, say
+//                http://127.0.0.1:PORT, is in the service's ATTN_CORS_ORIGINS and
+//                the same port named as localhost is not: then a page on each
+//                origin calls the API on the other, and only the allowed one gets through.
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -21,12 +25,34 @@ const CHROMIUM =
   process.env["CHROMIUM_PATH"] ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 const ARTIFACTS = resolve(process.env["ATTN_E2E_ARTIFACTS"] ?? resolve(import.meta.dirname, "../../../../tests/artifacts"));
 const TIMEOUT = 20_000;
+const CORS = !!process.env["ATTN_E2E_CORS"];
+/** Headless Chromium with nothing that reaches beyond this machine. */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  // A camera for the option-3 selfie panel, without a prompt.
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+];
 
 const tid = (id: string) => `[data-testid="${id}"]`;
 
-function appUrl(): string {
-  const u = new URL(WEB_URL!);
-  if (API_URL) u.searchParams.set("api", API_URL);
+function appUrl(page: string = WEB_URL!, api: string | undefined = API_URL): string {
+  const u = new URL(page);
+  if (api) u.searchParams.set("api", api);
+  return u.toString();
+}
+
+/** The same server under its other loopback name: another origin to the browser. */
+function otherOrigin(url: string): string {
+  const u = new URL(url);
+  u.hostname = u.hostname === "localhost" ? "127.0.0.1" : "localhost";
   return u.toString();
 }
 
@@ -38,10 +64,10 @@ function pick(prefix: string, max: number, not: string[] = []): string {
   }
 }
 
-async function signIn(ctx: BrowserContext, username: string): Promise<Page> {
+async function signIn(ctx: BrowserContext, username: string, url = appUrl()): Promise<Page> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`[${username}] page error:`, e));
-  await page.goto(appUrl());
+  await page.goto(url);
   await page.fill(tid("signin-username"), username);
   await page.fill(tid("signin-password"), "password");
   await page.click(tid("signin-submit"));
@@ -57,11 +83,7 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
 
   beforeAll(async () => {
     if (!CHROMIUM) throw new Error("no Chromium found: apt-get install chromium, or set CHROMIUM_PATH");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-sandbox"],
-    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   });
 
   afterAll(async () => {
@@ -110,6 +132,9 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
     await teacher.fill(tid(`fail-reason-${s1}`), "Not in the room (e2e)");
     await teacher.click(tid(`fail-confirm-${s1}`));
     await waitAttr(teacher, `roster-status-${s1}`, "status", "FAILED");
+    // The student's record was final, so its stream had ended; the page looks
+    // again when the student comes back to it or asks ("Check again").
+    await students[s1]!.click(tid("my-refresh"));
     await waitAttr(students[s1]!, "my-status", "status", "FAILED");
     expect(await students[s1]!.textContent(tid("my-reason"))).toBe("Not in the room (e2e)");
     expect(await students[s2]!.getAttribute(tid("my-status"), "data-status")).not.toBe("FAILED");
@@ -121,5 +146,19 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
 
     await teacher.click(tid("finish-session"));
     await waitAttr(teacher, "session-state", "state", "finished");
+  });
+
+  it.skipIf(!CORS || !!API_URL)("calls the API from another origin only when that origin is allowed", { timeout: 60_000 }, async () => {
+    // Allowed: the page on ATTN_WEB_URL's origin, the API under the other name.
+    const allowed = await signIn(await browser.newContext(), pick("demo_student_", 500), appUrl(WEB_URL, new URL(otherOrigin(WEB_URL!)).origin));
+    await allowed.locator(tid("student-page")).waitFor({ timeout: TIMEOUT });
+    expect(await allowed.textContent(tid("api-base-url"))).toContain(new URL(otherOrigin(WEB_URL!)).host);
+
+    // Refused: the page on the other origin, the API on ATTN_WEB_URL's. The
+    // browser withholds the answer, so the sign-in fails with a network error.
+    const refused = await signIn(await browser.newContext(), pick("demo_student_", 500), appUrl(otherOrigin(WEB_URL!), new URL(WEB_URL!).origin));
+    await refused.locator(tid("error-banner")).waitFor({ state: "visible", timeout: TIMEOUT });
+    expect(await refused.locator(tid("signin-page")).isVisible()).toBe(true);
+    console.log(`refused cross-origin sign-in shows: ${await refused.textContent(tid("error-text"))}`);
   });
 });

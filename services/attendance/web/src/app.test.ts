@@ -31,10 +31,10 @@ function type(id: string, value: string) {
   el.dispatchEvent(new Event("input", { bubbles: true }));
 }
 
-function start() {
+function start(recheckMs = 50) {
   document.body.innerHTML = '<div id="app"></div>';
   stop = startApp(document.getElementById("app")!, { baseUrl: "http://attn.test", source: "origin" }, fake.transport, {
-    recheckMs: 50,
+    recheckMs,
   });
 }
 
@@ -273,6 +273,39 @@ describe("student page", () => {
     expect(fake.requestIds).toHaveLength(3);
     expect(new Set(fake.requestIds).size).toBe(3);
 
+  });
+
+  it("looks again at a final record only when the student comes back or asks, not every few seconds", async () => {
+    const id = await teacherSession("Geology");
+    start(3_600_000);
+    await signIn("demo_student_9");
+    await until(() => visible("search-submit"));
+    type("search-lesson", "geology");
+    byId("search-submit").click();
+    await until(() => maybe("search-result"));
+    byId("attend-button").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+    const watches = () => fake.calls.filter((c) => c === "WatchMyRecord").length;
+    const opened = watches();
+
+    // The teacher fails them: nothing polls, so the page still shows attended...
+    fake.setRecord(id, "demo_student_9", { isAttended: false, failReason: "Not in the room", status: 3 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(byId("my-status").dataset["status"]).toBe("ATTENDED");
+    expect(watches()).toBe(opened);
+
+    // ...until the student comes back to the page,
+    window.dispatchEvent(new Event("focus"));
+    await until(() => byId("my-status").dataset["status"] === "FAILED");
+    expect(watches()).toBe(opened + 1);
+
+    // or presses "Check again".
+    await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+    fake.setRecord(id, "demo_student_9", { isAttended: true, failReason: "", status: 1 });
+    byId("my-refresh").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    expect(watches()).toBe(opened + 2);
   });
 
   it("says so when nothing matches", async () => {

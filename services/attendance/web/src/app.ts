@@ -13,12 +13,15 @@ import { clearSession, homeRouteFor, loadSession, saveSession, type StoredSessio
 export interface AppOptions {
   /**
    * WatchMyRecord ends once a record is final, but a teacher can still
-   * accept or fail it; the student page re-checks this often (ms).
+   * accept or fail it. The student page looks again when the student comes
+   * back to the page (focus), asks (the "Check again" button), and otherwise
+   * this rarely (ms): 500 students polling every few seconds would be
+   * ~100 requests a second for nothing.
    */
   recheckMs: number;
 }
 
-export const DEFAULT_OPTIONS: AppOptions = { recheckMs: 5000 };
+export const DEFAULT_OPTIONS: AppOptions = { recheckMs: 60_000 };
 
 export interface AppContext {
   api: Api;

@@ -10,7 +10,7 @@ import { describeReason, securityLabel, statusOf } from "../records.js";
 import { newRequestId } from "../request-id.js";
 import { callWithRetry } from "../retry.js";
 import { createSelfiePicker, type SelfiePicker } from "../selfie.js";
-import { watchWithRetry, type WatchState } from "../watch.js";
+import { abortableSleep, watchWithRetry, type WatchState } from "../watch.js";
 
 import { STUDENT_CURRENT_KEY as CURRENT_KEY } from "../session.js";
 
@@ -55,6 +55,9 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
   let selfie: SelfiePicker | undefined;
   let watch: AbortController | undefined;
   let current: Current | undefined;
+  let last: AttendanceRecord | undefined;
+  /** Cuts short the watch's current wait (the re-check of a final record, or a retry's backoff). */
+  let wake: (() => void) | undefined;
 
   // --- search ---------------------------------------------------------------
   const lesson = h("input", { name: "lesson_name", testid: "search-lesson", placeholder: "Lesson name" });
@@ -192,6 +195,8 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
   const myWatch = h("p", { class: "hint stream", testid: "my-watch-status" });
   const retryBtn = h("button", { type: "button", testid: "attend-retry", hidden: true }, "Try again");
   retryBtn.addEventListener("click", () => current && startAttend(current, retryBtn));
+  const refreshBtn = h("button", { type: "button", class: "secondary", testid: "my-refresh" }, "Check again");
+  refreshBtn.addEventListener("click", () => checkNow(true));
   const myPanel = h(
     "section",
     { class: "card", testid: "my-record", hidden: true },
@@ -200,7 +205,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     myReason,
     myTime,
     myWatch,
-    retryBtn,
+    h("div", { class: "row" }, retryBtn, refreshBtn),
   );
 
   function showRecord(r: AttendanceRecord) {
@@ -234,7 +239,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
           : s.kind === "retrying"
             ? `Connection lost${s.error ? ` (${describeError(s.error)})` : ""} — retrying in ${Math.ceil(s.delayMs / 1000)} s`
             : s.kind === "waiting"
-              ? "✓ Up to date. Changes by your teacher will show here."
+              ? "✓ Up to date. Your teacher's later changes show when you come back to this page or press “Check again”."
               : s.kind === "ended"
                 ? "Final — no more updates."
                 : "Live updates stopped.";
@@ -258,9 +263,10 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
       myTime.textContent = "";
       retryBtn.hidden = true;
     }
-    let last = first;
+    last = first;
     void watchWithRetry({
       signal: watch.signal,
+      sleep: wakeableSleep,
       open: (signal) => ctx.api.student.watchMyRecord({ attendanceId: c.attendanceId }, { signal }),
       onMessage: (msg) => {
         if (msg.record) {
@@ -270,7 +276,8 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
       },
       // The server ends the stream once the record is final. Ended while still
       // pending: a drop, reopen. Final: the teacher may still accept or fail
-      // it, so look again every few seconds while the session is recent.
+      // it, so look again now and then while the session is recent (and at
+      // once when the student comes back to the page or asks: checkNow).
       reconnectAfterEnd: () => {
         if (!last) return false;
         if (statusOf(last) === "PENDING") return true;
@@ -287,6 +294,34 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
       },
     });
   }
+
+  function wakeableSleep(ms: number, signal: AbortSignal): Promise<void> {
+    const cut = new AbortController();
+    const stop = () => cut.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    wake = stop;
+    return abortableSleep(ms, cut.signal).finally(() => {
+      signal.removeEventListener("abort", stop);
+      if (wake === stop) wake = undefined;
+    });
+  }
+
+  /**
+   * Looks at the record again now: ends the watch's wait, or (`asked`: the
+   * student pressed "Check again") reopens a watch that has stopped.
+   */
+  function checkNow(asked: boolean) {
+    if (!current) return;
+    const state = myWatch.dataset["state"];
+    if (state === "live" || state === "connecting") return;
+    if (wake) wake();
+    else if (asked) follow(current, last);
+  }
+
+  const onFocus = () => checkNow(false);
+  const onVisible = () => document.visibilityState === "visible" && checkNow(false);
+  window.addEventListener("focus", onFocus);
+  document.addEventListener("visibilitychange", onVisible);
 
   function forget() {
     watch?.abort();
@@ -321,5 +356,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     page.abort();
     watch?.abort();
     closeSelfie();
+    window.removeEventListener("focus", onFocus);
+    document.removeEventListener("visibilitychange", onVisible);
   };
 }

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Runs the whole ATTN stack on this machine, from source, until Ctrl-C.
+#
+#   deploy/local/run.sh [--release] [--no-build]
+#
+# Builds the services (debug profile by default: quick to build, fast enough
+# for a class of 500; --release for an optimised build), builds the browser
+# app if services/attendance/web/dist is missing, makes sure Redis and
+# PostgreSQL are up (starting them if they are installed but stopped) and the
+# database exists, then starts, in order, each once the one before is healthy:
+#
+#   face-gateway-standin   the development stand-in for the face gateway
+#   verification-service   ATTN_FACE_GATEWAY_URL → the stand-in
+#   attendance-service     the public API (gRPC + grpc-web) and the browser app, demo accounts on
+#   sweeper-service        scheduled jobs and the operators' SweeperService
+#
+# Health is asked of each service's grpc.health.v1.Health (with
+# attn-health-probe, built from deploy/docker/health-probe) and of the
+# stand-in's /healthz; waits are bounded (ATTN_RUN_WAIT_SECS, default 120).
+#
+# Every ATTN_* variable in the environment reaches every service (see the
+# README for the list); the ones below have defaults here. Logs (pretty) go to
+# files in the run directory; when everything is healthy the script writes
+# `ready` there (the addresses, as shell assignments) and prints the URLs.
+#
+#   ATTN_ATTENDANCE_ADDR     0.0.0.0:50051
+#   ATTN_VERIFICATION_ADDR   0.0.0.0:50052
+#   ATTN_SWEEPER_ADDR        0.0.0.0:50053
+#   ATTN_STANDIN_ADDR        127.0.0.1:8090
+#   ATTN_REDIS_URL           redis://127.0.0.1:6379
+#   ATTN_DATABASE_URL        postgres://postgres@127.0.0.1:5432/attn
+#   ATTN_RUN_DIR             target/attn-run/<date-time>
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+profile=debug
+build=1
+for arg in "$@"; do
+    case $arg in
+        --release) profile=release ;;
+        --no-build) build=0 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "run.sh: unknown argument '$arg' (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+say() { printf 'run.sh: %s\n' "$*"; }
+fail() {
+    printf 'run.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+export ATTN_ATTENDANCE_ADDR="${ATTN_ATTENDANCE_ADDR:-0.0.0.0:50051}"
+export ATTN_VERIFICATION_ADDR="${ATTN_VERIFICATION_ADDR:-0.0.0.0:50052}"
+export ATTN_SWEEPER_ADDR="${ATTN_SWEEPER_ADDR:-0.0.0.0:50053}"
+export ATTN_STANDIN_ADDR="${ATTN_STANDIN_ADDR:-127.0.0.1:8090}"
+export ATTN_REDIS_URL="${ATTN_REDIS_URL:-redis://127.0.0.1:6379}"
+export ATTN_DATABASE_URL="${ATTN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/attn}"
+export ATTN_DEMO_ACCOUNTS="${ATTN_DEMO_ACCOUNTS:-true}"
+export ATTN_LOG_FORMAT="${ATTN_LOG_FORMAT:-pretty}"
+export NO_COLOR="${NO_COLOR:-1}" # the logs go to files
+export ATTN_WEB_DIR="${ATTN_WEB_DIR-$root/services/attendance/web/dist}"
+wait_secs="${ATTN_RUN_WAIT_SECS:-120}"
+run_dir="${ATTN_RUN_DIR:-$root/target/attn-run/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$run_dir"
+run_dir="$(cd "$run_dir" && pwd)"
+rm -f "$run_dir/ready"
+
+# `0.0.0.0:50051` is where a service listens; clients dial loopback.
+dial() {
+    local addr=$1
+    case $addr in
+        0.0.0.0:*) echo "127.0.0.1:${addr#0.0.0.0:}" ;;
+        "[::]:"*) echo "[::1]:${addr#\[::\]:}" ;;
+        *) echo "$addr" ;;
+    esac
+}
+attendance="$(dial "$ATTN_ATTENDANCE_ADDR")"
+verification="$(dial "$ATTN_VERIFICATION_ADDR")"
+sweeper="$(dial "$ATTN_SWEEPER_ADDR")"
+standin="$(dial "$ATTN_STANDIN_ADDR")"
+export ATTN_VERIFICATION_URL="${ATTN_VERIFICATION_URL:-http://$verification}"
+export ATTN_FACE_GATEWAY_URL="${ATTN_FACE_GATEWAY_URL:-http://$standin}"
+
+# host and port of a URL like redis://user:pass@host:port/db
+url_host() { local rest=${1#*://}; rest=${rest%%/*}; rest=${rest##*@}; echo "${rest%:*}"; }
+url_port() { local rest=${1#*://}; rest=${rest%%/*}; rest=${rest##*@}; [[ $rest == *:* ]] && echo "${rest##*:}" || echo "$2"; }
+is_local() { [[ $1 == 127.0.0.1 || $1 == localhost || $1 == "[::1]" ]]; }
+
+# Polls `check` (a command) until it succeeds or `seconds` pass.
+wait_for() {
+    local what=$1 seconds=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# === Redis and PostgreSQL ===
+
+redis_host="$(url_host "$ATTN_REDIS_URL")"
+redis_port="$(url_port "$ATTN_REDIS_URL" 6379)"
+redis_ping() { [[ "$(redis-cli -u "$ATTN_REDIS_URL" ping 2>/dev/null)" == PONG ]]; }
+if command -v redis-cli >/dev/null; then redis_up=redis_ping; else redis_up="tcp_open $redis_host $redis_port"; fi
+if ! $redis_up; then
+    if is_local "$redis_host" && command -v redis-server >/dev/null; then
+        say "starting Redis on $redis_host:$redis_port"
+        mkdir -p /var/lib/redis /var/log/redis
+        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$redis_port" --save "" --appendonly no \
+            --dir /var/lib/redis --logfile /var/log/redis/ci.log
+        wait_for Redis 30 $redis_up || fail "Redis did not come up on $redis_port (see /var/log/redis/ci.log)"
+    else
+        fail "Redis is not reachable at $redis_host:$redis_port (ATTN_REDIS_URL); start it or point ATTN_REDIS_URL at one"
+    fi
+fi
+
+pg_host="$(url_host "$ATTN_DATABASE_URL")"
+pg_port="$(url_port "$ATTN_DATABASE_URL" 5432)"
+database="${ATTN_DATABASE_URL##*/}"
+database="${database%%\?*}"
+admin_url="${ATTN_DATABASE_URL%/*}/postgres"
+pg_up() {
+    if command -v pg_isready >/dev/null; then pg_isready -q -h "$pg_host" -p "$pg_port"; else tcp_open "$pg_host" "$pg_port"; fi
+}
+if ! pg_up; then
+    if is_local "$pg_host" && command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
+        version="$(ls /etc/postgresql | sort -V | tail -n1)"
+        say "starting PostgreSQL $version"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        wait_for PostgreSQL 60 pg_up || fail "PostgreSQL did not come up on $pg_port"
+    else
+        fail "PostgreSQL is not reachable at $pg_host:$pg_port (ATTN_DATABASE_URL); start it or point ATTN_DATABASE_URL at one"
+    fi
+fi
+if command -v psql >/dev/null; then
+    [[ $database =~ ^[A-Za-z0-9_-]+$ ]] || fail "ATTN_DATABASE_URL: database name '$database' is not a plain name"
+    if [[ -z "$(psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]]; then
+        say "creating database $database"
+        psql "$admin_url" -q -c "CREATE DATABASE \"$database\"" || fail "could not create database $database"
+    fi
+else
+    say "psql is not installed: assuming database '$database' exists"
+fi
+
+# === build ===
+
+cargo_flags=(--locked)
+[[ $profile == release ]] && cargo_flags+=(--release)
+probe="$root/deploy/docker/health-probe/target/$profile/attn-health-probe"
+if ((build)); then
+    say "building the services ($profile profile)"
+    cargo build "${cargo_flags[@]}" --bins -p attendance-service -p verification-service -p sweeper-service \
+        -p face-gateway-standin
+    cargo build "${cargo_flags[@]}" --manifest-path deploy/docker/health-probe/Cargo.toml
+fi
+bin="$root/target/$profile"
+for exe in attendance-service verification-service sweeper-service face-gateway-standin; do
+    [[ -x "$bin/$exe" ]] || fail "$bin/$exe is missing; run without --no-build"
+done
+[[ -x $probe ]] || fail "$probe is missing; run without --no-build"
+
+web="$root/services/attendance/web"
+# The browser app: built when missing, or older than its sources or proto/.
+web_stale() {
+    [[ ! -f $web/dist/index.html ]] ||
+        [[ -n "$(find "$web/src" "$web/index.html" "$web/package-lock.json" "$root/proto" -newer "$web/dist/index.html" \
+            -not -path "$web/src/gen/*" -print -quit)" ]]
+}
+if [[ -n $ATTN_WEB_DIR && $ATTN_WEB_DIR == "$web/dist" ]] && ((build)) && web_stale; then
+    if command -v npm >/dev/null; then
+        say "building the browser app (npm ci && npm run build)"
+        (cd "$web" && npm ci --no-audit --no-fund && npm run build) >"$run_dir/web-build.log" 2>&1 ||
+            fail "the browser app did not build; see $run_dir/web-build.log"
+    elif [[ -f $web/dist/index.html ]]; then
+        say "npm is not installed: serving the browser app as last built"
+    else
+        say "npm is not installed: serving the API without the browser app"
+        ATTN_WEB_DIR=""
+    fi
+fi
+
+# === start ===
+
+pids=()
+names=()
+stop_all() {
+    trap - INT TERM EXIT
+    if ((${#pids[@]})); then
+        say "stopping ${names[*]}"
+        # Newest first: attendance drains before verification goes away.
+        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+        for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    fi
+    rm -f "$run_dir/ready"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start() {
+    local name=$1
+    shift
+    "$@" >"$run_dir/$name.log" 2>&1 &
+    pids+=("$!")
+    names+=("$name")
+}
+
+# Waits until `check` passes, failing early (with the log's end) if the process dies.
+await() {
+    local name=$1 pid=$2
+    shift 2
+    local deadline=$((SECONDS + wait_secs))
+    until "$@" >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$run_dir/$name.log" >&2 || true
+            fail "$name exited during start-up; its log: $run_dir/$name.log"
+        fi
+        ((SECONDS < deadline)) || fail "$name was not healthy within ${wait_secs}s; its log: $run_dir/$name.log"
+        sleep 0.2
+    done
+    say "$name is healthy"
+}
+
+# GET over bash's /dev/tcp (no curl needed); a subshell, so a refused connection only fails the check.
+http_ok() (
+    host=${1%:*} port=${1##*:} reply=""
+    exec 3<>"/dev/tcp/$host/$port" || exit 1
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3
+    read -r -t 2 reply <&3 || true
+    [[ $reply == "HTTP/"*" 200"* ]]
+)
+
+start face-gateway-standin "$bin/face-gateway-standin"
+await face-gateway-standin "${pids[-1]}" http_ok "$standin" /healthz
+start verification-service "$bin/verification-service"
+await verification-service "${pids[-1]}" "$probe" "$verification"
+start attendance-service "$bin/attendance-service"
+await attendance-service "${pids[-1]}" "$probe" "$attendance"
+start sweeper-service "$bin/sweeper-service"
+await sweeper-service "${pids[-1]}" "$probe" "$sweeper"
+
+web_url="${ATTN_WEB_DIR:+http://$attendance/}"
+cat >"$run_dir/ready" <<EOF
+ATTENDANCE=$attendance
+VERIFICATION=$verification
+SWEEPER=$sweeper
+STANDIN=$standin
+WEB_URL=$web_url
+EOF
+
+cat <<EOF
+
+ATTN is running ($profile build). Logs: $run_dir
+  browser app          ${web_url:-(not served: ATTN_WEB_DIR is empty)}
+  API (gRPC, grpc-web) $attendance      grpcurl -plaintext $attendance list
+  sweeper (operators)  $sweeper      grpcurl -plaintext $sweeper list
+  verification         $verification      (internal)
+  face gateway         http://$standin   (STAND-IN, development only)
+  demo accounts        demo_teacher_1..10, demo_student_1..500, demo_admin; password "password"
+Ctrl-C stops everything.
+EOF
+
+# Runs until Ctrl-C, or until a service dies.
+while :; do
+    for i in "${!pids[@]}"; do
+        if ! kill -0 "${pids[i]}" 2>/dev/null; then
+            tail -n 30 "$run_dir/${names[i]}.log" >&2 || true
+            fail "${names[i]} stopped unexpectedly; its log: $run_dir/${names[i]}.log"
+        fi
+    done
+    wait -n "${pids[@]}" 2>/dev/null || true
+done
