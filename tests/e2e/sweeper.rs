@@ -65,8 +65,11 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let id = finished_session(&env, &mut teacher, "Thermodynamics", 500).await;
+    // A name with quotes and a comma: the archive's COPY must carry it intact.
+    let tricky = Record::added_by_teacher("zz_guest", "Zoë \"Z\" O'Neil, Jr.", true, "", chrono_now());
+    env.live.write_record(id, None, &tricky, None, None).await.unwrap();
     let before = records_of(&mut teacher, id).await;
-    assert_eq!(before.records.len(), 500);
+    assert_eq!(before.records.len(), 501);
     assert!(!before.attendance.as_ref().unwrap().is_archived);
 
     let mut operator = admin_sweeper(&env, sweeper.addr).await;
@@ -74,7 +77,7 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
         operator.run_job(RunJobRequest { name: "sweep_attendances".into() }).await.unwrap().into_inner().run.unwrap();
     assert_eq!(run.outcome, pb::JobOutcome::Succeeded as i32, "{run:?}");
     assert_eq!(run.counts.get("sessions_archived"), Some(&1));
-    assert_eq!(run.counts.get("records_written"), Some(&500));
+    assert_eq!(run.counts.get("records_written"), Some(&501));
     assert!(!still_in_redis(&env, id).await, "the session's keys and index entries are gone");
 
     let after = records_of(&mut teacher, id).await;
@@ -90,7 +93,7 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
         .fetch_one(env.archive.pool())
         .await
         .unwrap();
-    assert_eq!(rows, 500);
+    assert_eq!(rows, 501);
 
     // Operators see both runs.
     let jobs = operator.list_jobs(ListJobsRequest {}).await.unwrap().into_inner().jobs;

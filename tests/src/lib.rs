@@ -9,10 +9,12 @@
 
 mod clients;
 mod env;
+mod face;
 mod proxy;
 mod sweeper;
 
 pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
 pub use env::{TestEnv, TestOptions, eventually, postgres_server, redis_server};
+pub use face::{JournalEntry, Standin};
 pub use proxy::{Proxy, server_of};
 pub use sweeper::SweeperReplica;

@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use attn_domain::{Role, roster};
 use attn_store::{Archive, archive::NewUser};
 
-use crate::passwords::hash_password;
+use futures::StreamExt;
+
+use crate::passwords::{hash_password_bounded, hashing_slots};
 
 const BATCH: usize = 500;
 
@@ -43,12 +45,17 @@ pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> 
     }
     let total = entries.len();
     for (index, batch) in entries.chunks(BATCH).enumerate() {
-        // Hashing is the slow part: spread it over the cores.
-        let hashing = batch.iter().map(|entry| {
-            let password = entry.password.clone();
-            tokio::task::spawn_blocking(move || password.map(|p| hash_password(&p)).transpose())
-        });
-        let hashes = futures::future::join_all(hashing).await;
+        // Hashing is the slow part: one per core at a time (each takes 19 MiB).
+        let hashes: Vec<anyhow::Result<Option<String>>> = futures::stream::iter(batch)
+            .map(|entry| async move {
+                match entry.password.clone() {
+                    Some(password) => hash_password_bounded(password).await.map(Some),
+                    None => Ok(None),
+                }
+            })
+            .buffered(hashing_slots())
+            .collect()
+            .await;
         let mut users = Vec::with_capacity(batch.len());
         for (entry, hash) in batch.iter().zip(hashes) {
             users.push(NewUser {
@@ -56,7 +63,7 @@ pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> 
                 full_name: entry.full_name.clone(),
                 role: entry.role,
                 photo_url: entry.photo_url.clone(),
-                password_hash: hash.context("hashing task failed")??,
+                password_hash: hash?,
             });
         }
         summary.imported += archive.upsert_users(&users).await.with_context(|| {

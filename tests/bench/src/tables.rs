@@ -1,0 +1,238 @@
+//! The printed tables. Every figure here is also in the JSON report.
+
+use std::fmt::Write as _;
+
+use crate::{
+    archive::ArchiveReport,
+    face::FaceReport,
+    storm::{StormReport, is_attn},
+    targets::{Target, Verdict},
+};
+
+/// Left-aligned first column, right-aligned figures.
+fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i == 0 {
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad));
+            } else {
+                text.push_str("  ");
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(out, &headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
+    line(out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    for row in rows {
+        line(out, row);
+    }
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+pub fn storm(out: &mut String, storm: &StormReport) {
+    let _ = writeln!(
+        out,
+        "\n1/2/4. Check-in storm: {} students, concurrency {}, {} connections; echo = bare tonic service, same load",
+        storm.students, storm.concurrency, storm.channels
+    );
+    let mut rows = Vec::new();
+    for round in storm.pairs.iter().map(|p| p.round) {
+        for run in storm.attn.iter().filter(|r| r.round == round) {
+            let attendance = run.processes.get("attendance-service");
+            let attn_cpu: f64 = run.processes.iter().filter(|(n, _)| is_attn(n)).map(|(_, p)| p.cpu_secs).sum();
+            rows.push(vec![
+                round.to_string(),
+                format!("ATTN option {}", run.security_option),
+                format!("{:.0}", run.load.throughput),
+                ms(run.load.p50_ms),
+                ms(run.load.p99_ms),
+                ms(run.load.p999_ms),
+                (run.load.calls - run.load.ok).to_string(),
+                format!("{attn_cpu:.2}"),
+                format!("{:.0}", run.server_cpu_us_per_check_in),
+                attendance.map_or("-".into(), |p| format!("{:.1} ({:.1})", p.peak_rss_mib, p.rss_at_start_mib)),
+                ms(run.live_roster.delay.p50_ms),
+                ms(run.live_roster.delay.p99_ms),
+                run.live_roster.missed.to_string(),
+            ]);
+        }
+        for run in storm.echo.iter().filter(|r| r.round == round) {
+            let echo = run.processes.values().next();
+            rows.push(vec![
+                round.to_string(),
+                "echo".into(),
+                format!("{:.0}", run.load.throughput),
+                ms(run.load.p50_ms),
+                ms(run.load.p99_ms),
+                ms(run.load.p999_ms),
+                (run.load.calls - run.load.ok).to_string(),
+                echo.map_or("-".into(), |p| format!("{:.2}", p.cpu_secs)),
+                format!("{:.0}", run.server_cpu_us_per_call),
+                echo.map_or("-".into(), |p| format!("{:.1} ({:.1})", p.peak_rss_mib, p.rss_at_start_mib)),
+                "".into(),
+                "".into(),
+                "".into(),
+            ]);
+        }
+    }
+    table(
+        out,
+        &[
+            "round",
+            "run",
+            "calls/s",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "errors",
+            "server CPU s",
+            "CPU µs/call",
+            "peak RSS MiB (at start)",
+            "roster p50 ms",
+            "roster p99 ms",
+            "missed",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "(server CPU: attendance + verification + sweeper for ATTN, the echo process for echo; peak RSS: attendance-service / echo)"
+    );
+
+    let mut rows: Vec<Vec<String>> = storm
+        .pairs
+        .iter()
+        .map(|p| {
+            vec![p.round.to_string(), format!("{:.3}", p.option1_over_echo), format!("{:.3}", p.option2_over_echo)]
+        })
+        .collect();
+    let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+    rows.push(vec!["median".into(), show(storm.median_option1_over_echo), show(storm.median_option2_over_echo)]);
+    let _ = writeln!(out, "\nThroughput ATTN / echo, pair by pair");
+    table(out, &["round", "option 1 / echo", "option 2 / echo"], &rows);
+
+    if let Some(last) = storm.attn.iter().rfind(|r| r.security_option == 2) {
+        let mut processes: Vec<String> = last
+            .processes
+            .iter()
+            .map(|(name, p)| {
+                format!(
+                    "{name} {:.2} s CPU, peak RSS {:.1} MiB (at start {:.1})",
+                    p.cpu_secs, p.peak_rss_mib, p.rss_at_start_mib
+                )
+            })
+            .collect();
+        processes.push(format!("redis-server {:.2} s CPU", last.redis.cpu_secs));
+        let _ = writeln!(out, "\nPer process, round {} option 2: {}", last.round, processes.join("; "));
+        let mut commands: Vec<(&String, &f64)> = last.redis.commands_per_call.iter().collect();
+        commands.sort_by(|a, b| b.1.total_cmp(a.1));
+        let commands: Vec<String> = commands
+            .iter()
+            .map(|(name, per)| {
+                let usec = last.redis.usec_per_call.get(*name).copied().unwrap_or(0.0);
+                format!("{name} {per:.2} ({usec:.1} µs)")
+            })
+            .collect();
+        let _ = writeln!(out, "Redis commands per check-in (Redis time): {}", commands.join(", "));
+    }
+}
+
+pub fn archive(out: &mut String, archive: &ArchiveReport) {
+    let _ = writeln!(
+        out,
+        "\n3. Archive: one finished session of {} records by sweep_attendances (RunJob) vs a bare COPY of the same rows",
+        archive.records
+    );
+    let pre = &archive.storm_sessions_sweep;
+    let _ = writeln!(
+        out,
+        "(first, the storm's sessions: {} sessions, {} records archived in {:.3} s)",
+        pre.counts.get("sessions_archived").copied().unwrap_or(0),
+        pre.counts.get("records_written").copied().unwrap_or(0),
+        pre.secs
+    );
+    let mut rows: Vec<Vec<String>> = archive
+        .runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.round.to_string(),
+                run.records.to_string(),
+                format!("{:.3}", run.sweep.secs),
+                format!("{:.3}", run.sweep.server_secs),
+                format!("{:.3}", run.copy_secs),
+                format!("{:.2}", run.sweep_over_copy),
+                run.processes.get("sweeper-service").map_or("-".into(), |p| format!("{:.2}", p.cpu_secs)),
+                format!("{:.2}", run.redis_cpu_secs),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "median".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+        archive.median_sweep_over_copy.map_or("-".into(), |v| format!("{v:.2}")),
+        "".into(),
+        "".into(),
+    ]);
+    table(
+        out,
+        &["round", "records", "sweep s", "sweep (server) s", "COPY s", "sweep / COPY", "sweeper CPU s", "Redis CPU s"],
+        &rows,
+    );
+}
+
+pub fn face(out: &mut String, face: &FaceReport) {
+    let _ = writeln!(out, "\n5. Face results: gateway finished -> the student sees the final record");
+    if !face.measured() {
+        let _ = writeln!(out, "{}", face.status);
+        return;
+    }
+    let d = &face.result_delay;
+    table(
+        out,
+        &["students", "gateway delay ms", "attended", "errors", "p50 ms", "p99 ms", "worst ms", "best ms"],
+        &[vec![
+            face.students.to_string(),
+            face.gateway_delay_ms.to_string(),
+            face.attended.to_string(),
+            face.errors.values().sum::<u64>().to_string(),
+            format!("{:.1}", d.p50_ms),
+            format!("{:.1}", d.p99_ms),
+            format!("{:.1}", d.max_ms),
+            format!("{:.1}", d.min_ms),
+        ]],
+    );
+}
+
+pub fn targets(out: &mut String, targets: &[Target]) {
+    let _ = writeln!(out, "\nTargets (issue 6; reported, not asserted)");
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            let verdict = match t.verdict {
+                Verdict::Met => "met".to_owned(),
+                Verdict::Missed => format!("MISSED ({})", t.gap),
+                Verdict::NotMeasured => "not measured".to_owned(),
+            };
+            vec![t.name.clone(), t.measured.clone(), t.goal.clone(), verdict]
+        })
+        .collect();
+    table(out, &["target", "measured", "goal", "verdict"], &rows);
+}
