@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Runs every ATTN test: the README's test command, and what `.ci/run` runs.
+#
+#   tests/run.sh            everything
+#   tests/run.sh rust       one stage (see `stages` below), or several
+#
+# On a fresh Debian machine with the Rust toolchain it installs what is
+# missing (Redis, PostgreSQL, sqlx-cli, Node and Python test tools,
+# Chromium) and starts Redis and PostgreSQL if they are stopped. Each stage
+# prints what it ran; the last lines summarise every stage.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export ATTN_TEST_REDIS_URL="${ATTN_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# Builds use the committed query data in .sqlx/, never a live database.
+export SQLX_OFFLINE=true
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+stages=(services static rust sqlx envoy deploy web clients bench)
+results=()
+
+say() { printf '\n== %s\n' "$*"; }
+fail() {
+    echo "tests/run.sh: $*" >&2
+    exit 1
+}
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        fail "need root to run: $*"
+    fi
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || fail "install these packages with your package manager: $*"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+redis_up() { redis-cli -u "$ATTN_TEST_REDIS_URL" ping 2>/dev/null | grep -q PONG; }
+postgres_up() { psql "$ATTN_TEST_DATABASE_URL" -Atc 'select 1' >/dev/null 2>&1; }
+
+# Redis and PostgreSQL: real ones, on the machine. Installed if missing,
+# started if stopped (the same commands the project's machines use).
+stage_services() {
+    command -v redis-server >/dev/null || apt_install redis-server redis-tools
+    command -v psql >/dev/null || apt_install postgresql postgresql-client
+    if ! redis_up; then
+        as_root mkdir -p /var/lib/redis /var/log/redis
+        as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+            --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    fi
+    if ! postgres_up && [[ -d /etc/postgresql ]]; then
+        as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+    fi
+    for _ in $(seq 1 50); do redis_up && postgres_up && break; sleep 0.2; done
+    redis_up || fail "Redis is not answering at $ATTN_TEST_REDIS_URL; start it or set ATTN_TEST_REDIS_URL"
+    postgres_up || fail "PostgreSQL is not answering at $ATTN_TEST_DATABASE_URL (the tests need a user that may create databases, e.g. trust auth for 'postgres' on 127.0.0.1); set ATTN_TEST_DATABASE_URL"
+    echo "Redis and PostgreSQL are up"
+}
+
+stage_static() {
+    cargo fmt --all --check
+    # SQLX_OFFLINE=true: this also proves .sqlx/ covers every checked query.
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+stage_rust() {
+    local status=0
+    cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/rust-tests.log || status=$?
+    local passed failed
+    passed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}' || true)
+    failed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' target/rust-tests.log | awk '{s+=$6} END {print s+0}' || true)
+    echo "rust tests: $passed passed, $failed failed"
+    return "$status"
+}
+
+# The committed query data must describe the current migrations: prepare it
+# again against a scratch database and compare.
+stage_sqlx() {
+    command -v cargo-sqlx >/dev/null ||
+        cargo install sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls
+    local db="attn_sqlx_check_$$"
+    local url="${ATTN_TEST_DATABASE_URL%/*}/$db"
+    psql "$ATTN_TEST_DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
+    trap 'psql "$ATTN_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS '"$db"' WITH (FORCE)" >/dev/null' RETURN
+    (cd shared/store && DATABASE_URL="$url" cargo sqlx migrate run)
+    DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace --check -- -p attn-store
+}
+
+stage_envoy() { tests/envoy/run.sh; }
+stage_deploy() { tests/deploy/run.sh; }
+
+stage_web() {
+    command -v npm >/dev/null || apt_install nodejs npm
+    (cd services/attendance/web && npm ci --no-audit --no-fund && npm test)
+}
+
+stage_clients() { tests/clients/run.sh; }
+
+# The benchmark's quick mode, so the tool never rots; it fails only if the
+# stack misbehaves (errors, missed events), never on speed.
+stage_bench() {
+    cargo build --workspace --bins --locked
+    cargo run --locked -q -p attn-bench -- --quick --bin-dir target/debug
+}
+
+selected=("$@")
+[[ ${#selected[@]} -gt 0 ]] || selected=("${stages[@]}")
+for stage in "${selected[@]}"; do
+    declare -F "stage_$stage" >/dev/null || fail "no stage '$stage'; the stages are: ${stages[*]}"
+done
+mkdir -p target
+for stage in "${selected[@]}"; do
+    say "$stage"
+    started=$SECONDS
+    # In a subshell with errexit on, so any failing command fails the stage
+    # (errexit is ignored inside an `if` condition, even in a function).
+    set +e
+    (set -e; "stage_$stage")
+    status=$?
+    set -e
+    if [[ $status -eq 0 ]]; then
+        results+=("ok      $stage ($((SECONDS - started)) s)")
+    else
+        results+=("FAILED  $stage ($((SECONDS - started)) s)")
+        printf '\n== summary\n'
+        printf '%s\n' "${results[@]}"
+        fail "stage '$stage' failed; see above"
+    fi
+done
+printf '\n== summary\n'
+printf '%s\n' "${results[@]}"
