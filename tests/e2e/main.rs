@@ -1,0 +1,14 @@
+//! End-to-end tests: real attendance- and verification-service on loopback,
+//! real Redis and PostgreSQL, driven through generated gRPC clients.
+
+mod access;
+mod bad_input;
+mod common;
+mod conflicts;
+mod face;
+mod lesson;
+mod lifecycle;
+mod network;
+mod outages;
+mod streams;
+mod sweeper;
