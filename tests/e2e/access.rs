@@ -402,3 +402,36 @@ async fn too_many_check_ins_are_rate_limited() {
     let mut classmate = clients.demo_student(2).await;
     attend(&mut classmate, &id, "r1").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_service_demands_the_internal_token_and_attendance_service_presents_it() {
+    use attn_proto::v1::{CheckNetworkRequest, verification_service_client::VerificationServiceClient};
+    let env = TestEnv::start_with(|opts| {
+        opts.verification.internal_token = Some("campus-internal-secret".into());
+        opts.attendance.internal_token = Some("campus-internal-secret".into());
+    })
+    .await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Networks", 2, &["127.0.0.0/8"]).await.unwrap();
+    let mut student = clients.demo_student(1).await;
+    assert!(
+        attend(&mut student, &session.attendance_id, "r1").await.unwrap().is_attended,
+        "the service's own calls get through"
+    );
+
+    // Anyone else reaching the internal port is turned away.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", env.verification_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let request = CheckNetworkRequest { networks: vec!["127.0.0.0/8".into()], client_address: "127.0.0.1".into() };
+    let refused = VerificationServiceClient::new(channel.clone()).check_network(request.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let forged = VerificationServiceClient::with_interceptor(channel, bearer("guessing"))
+        .check_network(request)
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+}
