@@ -75,8 +75,7 @@ impl App {
             config.internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
         )?;
-        let decoy_hash =
-            tokio::task::spawn_blocking(|| passwords::hash_password("decoy password for unknown users")).await??.into();
+        let decoy_hash = passwords::hash_password_bounded("decoy password for unknown users".into()).await?.into();
         let limits = limits::RateLimits::new(config.login_attempts_per_minute, config.attend_attempts_per_minute);
         limits.spawn_cleanup(shutdown.clone());
         let ctx = Arc::new(Context {

@@ -1,14 +1,16 @@
-//! Password hashing (argon2id). Verifying is deliberately slow and takes
-//! 19 MiB, so it runs on the blocking pool, never on the async workers, and
-//! at most one per core at a time: a lecture hall signing in at once queues
-//! for the cores instead of asking for gigabytes of memory.
+//! Password hashing (argon2id). Each check is deliberately slow and takes
+//! 19 MiB, so checks run on a few dedicated threads, one per core, never on
+//! the async workers: a lecture hall signing in at once queues for the cores,
+//! and the memory stays in those threads' heaps to be reused, instead of
+//! landing on dozens of blocking-pool threads (2 GiB measured that way).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use argon2::{
     Argon2,
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
+use tokio::sync::oneshot;
 
 /// An argon2id PHC string for `password`, with a random salt.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -18,18 +20,48 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|err| anyhow::anyhow!("could not hash a password: {err}"))
 }
 
-/// Password checks and hashes running at once, process-wide.
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(hashing_slots()));
+type Job = Box<dyn FnOnce() + Send>;
 
-/// One hash at a time per core.
+/// The hashing threads' queue; the threads live as long as the process.
+static HASHERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for n in 0..hashing_slots() {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = receiver.lock().expect("hasher queue").recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("can start a hashing thread");
+    }
+    Mutex::new(sender)
+});
+
+/// Hashes at once, process-wide: one per core.
 pub fn hashing_slots() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-/// Hashes on the blocking pool, waiting for a free slot first.
+/// Runs `work` on a hashing thread and waits for it without blocking the runtime.
+async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (done, result) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    HASHERS.lock().expect("hasher queue").send(job).map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
+    result.await.map_err(|_| anyhow::anyhow!("a hashing thread panicked"))
+}
+
+/// Hashes a password on a hashing thread.
 pub async fn hash_password_bounded(password: String) -> anyhow::Result<String> {
-    let _slot = HASHING.acquire().await.expect("the hashing semaphore is never closed");
-    tokio::task::spawn_blocking(move || hash_password(&password)).await?
+    on_hasher(move || hash_password(&password)).await?
 }
 
 /// Checks a password against a stored hash. With no stored hash (unknown
@@ -37,8 +69,7 @@ pub async fn hash_password_bounded(password: String) -> anyhow::Result<String> {
 /// so both answers take the same time and reveal nothing.
 pub async fn verify_password(password: String, stored: Option<String>, decoy: Arc<str>) -> bool {
     let has_hash = stored.is_some();
-    let _slot = HASHING.acquire().await.expect("the hashing semaphore is never closed");
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = on_hasher(move || {
         let hash = stored.as_deref().unwrap_or(&decoy);
         PasswordHash::new(hash)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
