@@ -13,7 +13,7 @@ use tonic::Code;
 use crate::common::{STREAM_WAIT, assert_status, attend, start, status_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_full_lesson_fills_the_live_roster_and_ends_archived_in_the_teachers_list() {
+async fn a_full_lesson_fills_the_live_roster_and_the_teacher_sees_every_change() {
     let env = TestEnv::start().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
@@ -156,4 +156,117 @@ async fn a_full_lesson_fills_the_live_roster_and_ends_archived_in_the_teachers_l
 
 fn status_of_i32(status: i32) -> pb::RecordStatus {
     pb::RecordStatus::try_from(status).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit_is_audited() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Organic Chemistry", 1, &[]).await.unwrap();
+    let id = session.attendance_id.clone();
+    for n in 1..=3 {
+        let mut student = clients.demo_student(n).await;
+        attend(&mut student, &id, "first").await.unwrap();
+    }
+    crate::common::finish_and_archive(&env, &teacher, &id).await;
+
+    // The teacher's list shows it archived; the student's history too.
+    let listed =
+        teacher.list_attendances(pb::ListAttendancesRequest { page: None }).await.unwrap().into_inner().attendances;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].is_archived && !listed[0].is_active);
+    assert_eq!(listed[0].record_count, 3);
+    let mut student_1 = clients.demo_student(1).await;
+    let history =
+        student_1.list_my_attendance(pb::ListMyAttendanceRequest { page: None }).await.unwrap().into_inner().entries;
+    assert_eq!(history.len(), 1);
+    assert!(history[0].attendance.as_ref().unwrap().is_archived);
+
+    // Accept, fail, add and delete all work on the archived session.
+    let record = |r: tonic::Response<pb::RecordResponse>| r.into_inner().record.unwrap();
+    let failed = record(
+        teacher
+            .fail_student(FailStudentRequest {
+                attendance_id: id.clone(),
+                student_number: "demo_student_1".into(),
+                reason: "signed in for a friend".into(),
+            })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status_of(&failed), pb::RecordStatus::Failed);
+    let accepted = record(
+        teacher
+            .accept_student(AcceptStudentRequest { attendance_id: id.clone(), student_number: "demo_student_1".into() })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status_of(&accepted), pb::RecordStatus::Attended);
+    let added = record(
+        teacher
+            .add_student(pb::AddStudentRequest {
+                attendance_id: id.clone(),
+                student_number: "late_visitor".into(),
+                full_name: "Late Visitor".into(),
+                is_attended: true,
+                reason: String::new(),
+            })
+            .await
+            .unwrap(),
+    );
+    assert!(added.is_attended);
+    let deleted = record(
+        teacher
+            .delete_record(pb::DeleteRecordRequest {
+                attendance_id: id.clone(),
+                student_number: "demo_student_2".into(),
+                reason: "left the course".into(),
+            })
+            .await
+            .unwrap(),
+    );
+    assert!(deleted.is_deleted && deleted.deletion_reason == "left the course" && deleted.deletion_time.is_some());
+
+    let after = teacher.list_records(ListRecordsRequest { attendance_id: id.clone() }).await.unwrap().into_inner();
+    assert!(after.attendance.unwrap().is_archived);
+    assert_eq!(after.records.len(), 4);
+
+    // The audit trail: who, what, the old and new values, in order.
+    let trail: Vec<(String, String, Option<String>, bool, bool)> = sqlx::query_as(
+        "SELECT actor, action, student_number, old_value IS NOT NULL, new_value IS NOT NULL \
+         FROM audit_log WHERE attendance_id = $1::uuid ORDER BY at, audit_id",
+    )
+    .bind(&id)
+    .fetch_all(env.archive.pool())
+    .await
+    .unwrap();
+    let actions: Vec<(&str, &str, Option<&str>)> = trail
+        .iter()
+        .map(|(actor, action, student, _, _)| (actor.as_str(), action.as_str(), student.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("demo_teacher_1", "finish_attendance", None),
+            ("demo_teacher_1", "fail_student", Some("demo_student_1")),
+            ("demo_teacher_1", "accept_student", Some("demo_student_1")),
+            ("demo_teacher_1", "add_student", Some("late_visitor")),
+            ("demo_teacher_1", "delete_record", Some("demo_student_2")),
+        ]
+    );
+    assert!(trail[1..].iter().all(|(_, action, _, old, new)| *new && (*old || action == "add_student")));
+
+    // Soft-deleting the whole session works on the archive too.
+    let gone = teacher
+        .delete_attendance(pb::DeleteAttendanceRequest {
+            attendance_id: id.clone(),
+            reason: "duplicate session".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attendance
+        .unwrap();
+    assert!(gone.is_deleted && gone.is_archived && gone.deletion_reason == "duplicate session");
 }
