@@ -11,6 +11,7 @@ use attn_proto::v1::{
     RunJobRequest, sweeper_service_client::SweeperServiceClient,
 };
 use fred::interfaces::{HashesInterface, KeysInterface, SortedSetsInterface};
+use secrecy::ExposeSecret;
 use sweeper_service::{JobName, jobs::sweep_attendances};
 use tonic::{Code, transport::Endpoint};
 use uuid::Uuid;
@@ -397,4 +398,34 @@ async fn an_edit_between_the_archives_read_and_its_removal_keeps_the_session_for
     let two = archived.records.iter().find(|r| r.student_number == "demo_student_2").unwrap();
     assert_eq!(two.fail_reason, "arrived at the end");
     assert!(archived.attendance.unwrap().is_archived);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_going_away_fails_the_round_cleanly_and_the_next_round_archives_everything() {
+    let env = TestEnv::start().await;
+    let proxy = Proxy::start(attn_e2e::redis_server()).await;
+    let redis_url = proxy.reroute(env.redis_settings().url.expose_secret());
+    let sweeper = env
+        .start_sweeper_with(|config| {
+            config.redis.redis_url = redis_url.into();
+            config.redis.redis_timeout_ms = 500;
+        })
+        .await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Outage", 10).await;
+
+    proxy.cut();
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.unwrap();
+    assert!(run.summary.error.as_deref().unwrap_or_default().contains("Redis"), "{:?}", run.summary);
+    assert!(still_in_redis(&env, id).await);
+
+    proxy.restore();
+    let run = eventually(Duration::from_secs(20), "a round after Redis is back", || async {
+        let run = sweeper.jobs.run(JobName::SweepAttendances).await.ok()?;
+        (run.summary.error.is_none() && run.summary.count("sessions_archived") == 1).then_some(run)
+    })
+    .await;
+    assert_eq!(run.summary.count("records_written"), 10);
+    assert!(!still_in_redis(&env, id).await);
 }
