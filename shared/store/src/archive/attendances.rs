@@ -326,10 +326,9 @@ impl Archive {
         // The common case is a session archived for the first time: its
         // records go in by COPY. A session archived again (an edit raced the
         // last round) is upserted instead, converging on its latest state.
-        let written = if insert_new_attendance(&mut tx, meta).await? {
+        let written = if write_attendance(&mut tx, meta).await? {
             copy_records(&mut tx, meta.attendance_id, session.records).await?
         } else {
-            write_attendance(&mut tx, meta).await?;
             upsert_records(&mut tx, meta.attendance_id, session.records).await?
         };
 
@@ -390,32 +389,6 @@ impl ArchivedSessionEdit {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// Inserts a session archived for the first time; false if it was archived before.
-async fn insert_new_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<bool> {
-    let networks: Vec<String> = meta.networks.iter().map(ToString::to_string).collect();
-    let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
-               start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (attendance_id) DO NOTHING
-           RETURNING attendance_id"#,
-        meta.attendance_id,
-        meta.lesson_name,
-        meta.teacher_school_number,
-        meta.teacher_full_name,
-        to_time(meta.start_ms),
-        to_time(meta.end_ms),
-        meta.security_option.number() as i16,
-        &networks,
-        meta.is_deleted,
-        meta.deletion_reason,
-        meta.deletion_time_ms.map(to_time),
-    )
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(inserted.is_some())
 }
 
 /// A new session's records, by COPY: the fastest way in, and safe because
@@ -544,9 +517,11 @@ async fn lock_attendance(
     row.map(SessionMeta::try_from).transpose()
 }
 
-async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<()> {
+/// Inserts or updates an archived session; true if it was new. (`xmax` is 0
+/// exactly for a row this statement inserted rather than updated.)
+async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<bool> {
     let networks: Vec<String> = meta.networks.iter().map(ToString::to_string).collect();
-    sqlx::query!(
+    let inserted = sqlx::query_scalar!(
         r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -556,7 +531,8 @@ async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &Sessio
                networks = EXCLUDED.networks,
                is_deleted = EXCLUDED.is_deleted,
                deletion_reason = EXCLUDED.deletion_reason,
-               deletion_time = EXCLUDED.deletion_time"#,
+               deletion_time = EXCLUDED.deletion_time
+           RETURNING (xmax = 0) AS "inserted!""#,
         meta.attendance_id,
         meta.lesson_name,
         meta.teacher_school_number,
@@ -569,9 +545,9 @@ async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &Sessio
         meta.deletion_reason,
         meta.deletion_time_ms.map(to_time),
     )
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    Ok(inserted)
 }
 
 /// `seq` -1 marks an edit of the archive itself (no live version).
