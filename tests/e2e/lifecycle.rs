@@ -87,3 +87,45 @@ async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavai
     let record = in_flight.await.unwrap().expect("the in-flight call finishes");
     assert!(record.is_attended);
 }
+
+/// grpcurl 1.8 asks v1alpha (the client tests cover that); newer tools ask v1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1_lists_exactly_the_services_each_port_serves() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let list = |addr: std::net::SocketAddr| async move {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::once(request))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) = answers.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("a list of services")
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    };
+    let standard =
+        ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+    let mut expected: Vec<&str> = ["attn.v1.AuthService", "attn.v1.StudentService", "attn.v1.TeacherService"].into();
+    expected.extend(standard);
+    assert_eq!(list(env.attendance_addr).await, expected);
+    let mut expected = vec!["attn.v1.VerificationService"];
+    expected.extend(standard);
+    assert_eq!(list(env.verification_addr).await, expected);
+    let mut expected = vec!["attn.v1.SweeperService"];
+    expected.extend(standard);
+    assert_eq!(list(sweeper.addr).await, expected);
+}
