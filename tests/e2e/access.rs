@@ -435,3 +435,64 @@ async fn verification_service_demands_the_internal_token_and_attendance_service_
         .unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated);
 }
+
+/// Asks the attendance-service behind `clients` whose `token` it is.
+async fn who_is(clients: &attn_e2e::Clients, token: &str) -> Result<String, Status> {
+    let me = clients.auth(bearer(token)).who_am_i(WhoAmIRequest {}).await?.into_inner();
+    Ok(me.user.map(|u| u.school_number).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_logout_on_one_replica_stops_the_token_on_another_that_has_it_cached() {
+    // Cached for ten minutes: only the revocation broadcast can stop it in time.
+    let env = TestEnv::start_with(|opts| opts.attendance.token_cache_ms = 600_000).await;
+    let first = env.clients().await;
+    let second = env.clients_of(env.start_attendance_replica().await).await;
+    let token = first.login("demo_student_8", "password").await.unwrap();
+    assert_eq!(who_is(&second, &token).await.unwrap(), "demo_student_8", "the second replica reads and caches it");
+
+    first.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
+    let refused = attn_e2e::eventually(std::time::Duration::from_secs(2), "the second replica to refuse", || async {
+        who_is(&second, &token).await.err()
+    })
+    .await;
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(refused.message().contains("sign in again"), "{}", refused.message());
+    assert_status(who_is(&first, &token).await, Code::Unauthenticated, "sign in again");
+}
+
+#[tokio::test]
+async fn a_replica_answers_a_known_token_from_memory_for_at_most_the_cache_lifetime() {
+    use fred::interfaces::KeysInterface;
+
+    let env = TestEnv::start_with(|opts| opts.attendance.token_cache_ms = 1_500).await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_student_9", "password").await.unwrap();
+    let started = std::time::Instant::now();
+    // Gone from Redis without a logout's broadcast (as if it expired early):
+    // the replica keeps answering from memory, so check-ins skip that read...
+    let key = attn_store::Keys::new(&env.key_prefix).unwrap().token(&attn_store::tokens::hash_token(&token));
+    let deleted: i64 = env.live.pool().del(key).await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(who_is(&clients, &token).await.unwrap(), "demo_student_9");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1_500),
+        "the machine stalled; the check above is void"
+    );
+    // ...but no longer than ATTN_TOKEN_CACHE_MS.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    assert_status(who_is(&clients, &token).await, Code::Unauthenticated, "sign in again");
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_call_reads_redis() {
+    use fred::interfaces::KeysInterface;
+
+    let env = TestEnv::start_with(|opts| opts.attendance.token_cache_ms = 0).await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_student_10", "password").await.unwrap();
+    assert_eq!(who_is(&clients, &token).await.unwrap(), "demo_student_10");
+    let key = attn_store::Keys::new(&env.key_prefix).unwrap().token(&attn_store::tokens::hash_token(&token));
+    let _: i64 = env.live.pool().del(key).await.unwrap();
+    assert_status(who_is(&clients, &token).await, Code::Unauthenticated, "sign in again");
+}

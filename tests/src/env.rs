@@ -58,6 +58,8 @@ pub struct TestEnv {
     pub live: LiveStore,
     pub archive: Archive,
     pub open_streams: Box<dyn Fn() -> usize + Send + Sync>,
+    /// The settings attendance-service started with, for more replicas.
+    attendance_config: attendance_service::Config,
     shutdown: Shutdown,
 }
 
@@ -105,6 +107,7 @@ impl TestEnv {
         let keys = Keys::new(&options.attendance.redis.redis_key_prefix).expect("valid prefix");
         // The test's own view goes straight to Redis, even when the service's goes through a proxy.
         let redis = RedisSettings { url: redis_url().into(), ..options.attendance.redis.store_settings() };
+        let attendance_config = options.attendance.clone();
         let app = attendance_service::App::build(options.attendance, shutdown.clone())
             .await
             .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
@@ -129,8 +132,32 @@ impl TestEnv {
             live,
             archive,
             open_streams,
+            attendance_config,
             shutdown,
         }
+    }
+
+    /// Starts another attendance-service replica on the same Redis prefix,
+    /// database and verification-service, and returns its address.
+    pub async fn start_attendance_replica(&self) -> SocketAddr {
+        let mut config = self.attendance_config.clone();
+        config.demo_accounts = false;
+        let app = attendance_service::App::build(config, self.shutdown.clone())
+            .await
+            .unwrap_or_else(|err| panic!("a second attendance-service did not start: {err:#}"));
+        let addr = app.local_addr();
+        tokio::spawn(app.run());
+        addr
+    }
+
+    /// Clients of the replica at `addr`.
+    pub async fn clients_of(&self, addr: SocketAddr) -> Clients {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("valid address")
+            .connect()
+            .await
+            .expect("the replica accepts connections");
+        Clients { channel }
     }
 
     pub async fn channel(&self) -> Channel {

@@ -37,6 +37,12 @@ pub struct Config {
     /// ATTN_ADMIN_TOKEN_TTL_SECS
     #[serde(default = "defaults::teacher_ttl")]
     pub admin_token_ttl_secs: u64,
+    /// ATTN_TOKEN_CACHE_MS: how long a replica may answer a token check
+    /// from memory (logouts reach every replica at once through Redis
+    /// pub/sub; this bounds the rare case where one is missed); 0: always
+    /// read Redis.
+    #[serde(default = "defaults::token_cache_ms")]
+    pub token_cache_ms: u64,
     /// ATTN_DEMO_ACCOUNTS: create demo_teacher_1..10, demo_student_1..500
     /// and demo_admin, password "password".
     #[serde(default)]
@@ -139,6 +145,7 @@ impl Default for Config {
             teacher_token_ttl_secs: defaults::teacher_ttl(),
             student_token_ttl_secs: defaults::student_ttl(),
             admin_token_ttl_secs: defaults::teacher_ttl(),
+            token_cache_ms: defaults::token_cache_ms(),
             demo_accounts: false,
             demo_photo_base_url: String::new(),
             login_attempts_per_minute: defaults::login_per_minute(),
@@ -169,6 +176,9 @@ mod defaults {
     }
     pub fn student_ttl() -> u64 {
         600
+    }
+    pub fn token_cache_ms() -> u64 {
+        30_000
     }
     pub fn login_per_minute() -> u32 {
         10

@@ -29,7 +29,7 @@ use attn_runtime::{
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
-use attn_store::{Archive, LiveStore, TokenStore, events::EventHub};
+use attn_store::{Archive, LiveStore, SignInCache, TokenStore, events::EventHub};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -64,6 +64,12 @@ impl App {
         let live = LiveStore::connect(&redis, keys.clone()).await.context("cannot reach Redis (ATTN_REDIS_URL)")?;
         let hub =
             EventHub::connect(&redis, keys.clone()).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+        let mut tokens = TokenStore::new(live.pool().clone(), keys.clone());
+        if config.token_cache_ms > 0 {
+            let cache = SignInCache::new(config.token_cache_ms);
+            cache.follow_revocations(&redis, &keys).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+            tokens = tokens.with_cache(cache);
+        }
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
         if config.demo_accounts {
@@ -79,7 +85,7 @@ impl App {
         let limits = limits::RateLimits::new(config.login_attempts_per_minute, config.attend_attempts_per_minute);
         limits.spawn_cleanup(shutdown.clone());
         let ctx = Arc::new(Context {
-            tokens: TokenStore::new(live.pool().clone(), keys.clone()),
+            tokens,
             face_queue: attn_store::face_queue::FaceQueue::new(live.pool().clone(), keys),
             live,
             archive,

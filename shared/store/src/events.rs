@@ -135,7 +135,9 @@ const LOCAL_QUEUE: usize = 4_096;
 
 impl EventHub {
     pub async fn connect(settings: &RedisSettings, keys: Keys) -> StoreResult<Arc<Self>> {
-        let client = crate::redis::connect_subscriber(settings).await?;
+        // Room for bursts (a lecture hall checking in at once) before the
+        // dispatcher falls behind and has to ask every watcher to resync.
+        let client = crate::redis::connect_subscriber(settings, 16_384).await?;
         let _resubscriber = client.manage_subscriptions();
         let hub = Arc::new(Self {
             client,

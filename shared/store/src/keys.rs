@@ -89,6 +89,12 @@ impl Keys {
         format!("{}:tok:{token_hash}", self.prefix)
     }
 
+    /// Pub/sub channel: the hash of every token logged out, so each
+    /// replica's sign-in cache forgets it at once.
+    pub fn revoked_tokens(&self) -> String {
+        self.index("tokens_revoked")
+    }
+
     /// Sorted set: token hash → when the sign-in ends (ms).
     pub fn logins(&self) -> String {
         self.index("logins")

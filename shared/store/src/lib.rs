@@ -12,10 +12,12 @@ pub mod lease;
 pub mod live;
 pub mod redis;
 mod scripts;
+pub mod sign_in_cache;
 pub mod tokens;
 
 pub use archive::Archive;
 pub use error::{StoreError, StoreResult};
 pub use keys::Keys;
 pub use live::LiveStore;
+pub use sign_in_cache::SignInCache;
 pub use tokens::TokenStore;

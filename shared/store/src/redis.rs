@@ -49,11 +49,11 @@ pub async fn connect_pool(settings: &RedisSettings) -> StoreResult<Pool> {
 }
 
 /// A client for pub/sub; it re-subscribes by itself after a reconnect.
-pub async fn connect_subscriber(settings: &RedisSettings) -> StoreResult<SubscriberClient> {
+/// `queue`: messages it holds for a lagging reader (each of fred's event
+/// queues is allocated at this size up front, so keep it to what is needed).
+pub async fn connect_subscriber(settings: &RedisSettings, queue: usize) -> StoreResult<SubscriberClient> {
     let mut builder = builder(settings)?;
-    // Room for bursts (a lecture hall checking in at once) before the
-    // dispatcher falls behind and has to ask every watcher to resync.
-    builder.with_performance_config(|perf| perf.broadcast_channel_capacity = 16_384);
+    builder.with_performance_config(|perf| perf.broadcast_channel_capacity = queue);
     let client = builder.build_subscriber_client().map_err(StoreError::from)?;
     init(&client, settings.command_timeout).await?;
     Ok(client)

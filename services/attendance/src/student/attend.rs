@@ -1,6 +1,7 @@
 //! Check-in: the hot path.
 //!
-//! Round trips per check-in, after the auth layer's one token read:
+//! Round trips per check-in, after the auth layer's token check (none when
+//! this replica has the sign-in cached, else one read):
 //! - option 1: one Redis script (the session's settings are cached per
 //!   replica after the first check-in, so no read is needed);
 //! - option 2: one call to verification-service, then the same script;
