@@ -150,26 +150,17 @@ impl TestEnv {
         addr
     }
 
-    /// Clients of the replica at `addr`.
-    pub async fn clients_of(&self, addr: SocketAddr) -> Clients {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .expect("valid address")
-            .connect()
-            .await
-            .expect("the replica accepts connections");
-        Clients { channel }
-    }
-
     pub async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.attendance_addr))
-            .expect("valid address")
-            .connect()
-            .await
-            .expect("attendance-service accepts connections")
+        connect(self.attendance_addr).await
     }
 
     pub async fn clients(&self) -> Clients {
-        Clients { channel: self.channel().await }
+        self.clients_of(self.attendance_addr).await
+    }
+
+    /// Clients of the attendance-service replica at `addr`.
+    pub async fn clients_of(&self, addr: SocketAddr) -> Clients {
+        Clients { channel: connect(addr).await }
     }
 
     pub fn shutdown(&self) -> Shutdown {
@@ -179,6 +170,14 @@ impl TestEnv {
     pub fn redis_settings(&self) -> RedisSettings {
         RedisSettings { url: redis_url().into(), pool_size: 2, command_timeout: Duration::from_secs(2) }
     }
+}
+
+async fn connect(attendance: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{attendance}"))
+        .expect("valid address")
+        .connect()
+        .await
+        .unwrap_or_else(|err| panic!("attendance-service at {attendance} refuses connections: {err}"))
 }
 
 async fn admin_connection() -> PgConnection {

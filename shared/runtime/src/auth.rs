@@ -3,7 +3,8 @@
 //! It works out the client's address (the TCP peer, or what a trusted proxy
 //! reports), decides from the method path what the call needs
 //! ([`attn_domain::access::required_access`]), checks the bearer token
-//! against Redis (or the replica's sign-in cache) and the role, and hands the handler a [`Caller`].
+//! against Redis (or the replica's sign-in cache) and the role, and hands
+//! the handler a [`Caller`].
 //! Handlers never parse tokens or headers themselves.
 
 use std::{
@@ -108,11 +109,6 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-fn unix_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -152,7 +148,7 @@ impl AuthConfig {
         };
         let token_hash = hash_token(token);
         let sign_in = tokens
-            .lookup(&token_hash, unix_ms())
+            .lookup(&token_hash, chrono::Utc::now().timestamp_millis())
             .await
             .map_err(|err| Status::from(ApiError::from(err)))?
             .ok_or_else(|| Status::unauthenticated("the token is invalid or has expired; sign in again"))?;

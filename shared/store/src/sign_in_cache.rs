@@ -128,7 +128,7 @@ impl SignInCache {
         Ticket(self.revocations.load(Ordering::SeqCst))
     }
 
-    /// Keeps a sign-in read (or issued) at `now_ms`, unless a revocation
+    /// Keeps a sign-in read from Redis at `now_ms`, unless a revocation
     /// arrived since `ticket` was taken.
     pub fn insert(&self, ticket: Ticket, token_hash: &str, sign_in: &SignIn, now_ms: i64) {
         let usable_until_ms = usable_until(sign_in, now_ms, self.lifetime_ms);
