@@ -6,7 +6,7 @@
 //! still stops a token everywhere at once:
 //!
 //! - Logout deletes the token and publishes its hash on the
-//!   `tokens:revoked` channel; every replica follows that channel and
+//!   `tokens_revoked` channel; every replica follows that channel and
 //!   forgets the entry ([`SignInCache::follow_revocations`]).
 //! - A read that raced a revocation does not put back what was just
 //!   revoked: an insert carries the revocation count seen before its Redis
