@@ -413,7 +413,7 @@ async fn verification_service_demands_the_internal_token_and_attendance_service_
     .await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Networks", 2, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Networks", 2, &["127.0.0.0/16"]).await.unwrap();
     let mut student = clients.demo_student(1).await;
     assert!(
         attend(&mut student, &session.attendance_id, "r1").await.unwrap().is_attended,
@@ -496,4 +496,51 @@ async fn with_the_cache_off_every_call_reads_redis() {
     let key = attn_store::Keys::new(&env.key_prefix).unwrap().token(&attn_store::tokens::hash_token(&token));
     let _: i64 = env.live.pool().del(key).await.unwrap();
     assert_status(who_is(&clients, &token).await, Code::Unauthenticated, "sign in again");
+}
+
+/// Calls `path` (a method ATTN does not serve) with an empty message.
+async fn call_unserved(channel: tonic::transport::Channel, path: &'static str, token: Option<&str>) -> Status {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("the channel is ready");
+    let mut request = tonic::Request::new(WhoAmIRequest {});
+    if let Some(token) = token {
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let codec = tonic_prost::ProstCodec::<WhoAmIRequest, pb::WhoAmIResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(request, path, codec).await.expect_err("no such method")
+}
+
+#[tokio::test]
+async fn a_method_attn_does_not_serve_is_permission_denied_for_every_role() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let sweeper = env.start_sweeper_with(|_| {}).await;
+    let mut tokens = vec![("nobody", None)];
+    for user in ["demo_student_1", "demo_teacher_1", "demo_admin"] {
+        tokens.push((user, Some(clients.login(user, "password").await.unwrap())));
+    }
+    let unserved = [
+        "/attn.v1.TeacherService/DropAllRecords",
+        "/attn.v1.StudentService/MarkEveryoneAttended",
+        "/attn.v1.SweeperService/DeleteEverything",
+        "/attn.v1.NoSuchService/Anything",
+        "/attn.v1.AuthService/login",
+        "/attn.v2.AuthService/Login",
+        "/not.attn.Service/Method",
+    ];
+    let ports = [
+        ("attendance-service", env.channel().await),
+        ("sweeper-service", sweeper.channel().await),
+        ("verification-service", env.verification_channel().await),
+    ];
+    for (service, channel) in &ports {
+        for path in unserved {
+            for (who, token) in &tokens {
+                let status = call_unserved(channel.clone(), path, token.as_deref()).await;
+                assert_eq!(status.code(), Code::PermissionDenied, "{who} calling {path} on {service}: {status:?}");
+                assert!(status.message().contains("no such method"), "{}", status.message());
+            }
+        }
+    }
 }

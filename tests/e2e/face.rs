@@ -74,7 +74,7 @@ async fn a_matching_face_is_attended_and_the_student_sees_it_live() {
     let _sweeper = env.start_sweeper().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut alice = clients.demo_student(1).await;
 
     let first = attend_with(&mut alice, &session.attendance_id, SELFIE).await.unwrap();
@@ -97,7 +97,7 @@ async fn a_face_that_does_not_match_fails_with_the_gateways_reason() {
     roster(&env, &standin, &["s_mismatch_1"]).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut mallory = student(&clients, "s_mismatch_1").await;
     attend_with(&mut mallory, &session.attendance_id, SELFIE).await.unwrap();
     let seen = watch_until_final(&mut mallory, &session.attendance_id).await;
@@ -113,7 +113,7 @@ async fn bad_or_missing_images_are_refused_plainly() {
     roster(&env, &standin, &["s_nophoto_1"]).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let id = session.attendance_id.as_str();
     let mut bob = clients.demo_student(2).await;
 
@@ -142,7 +142,7 @@ async fn a_student_with_no_reference_photo_gets_reference_image_not_found() {
     let env = face_env(&standin, |opts| opts.attendance.demo_photo_base_url = String::new()).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut carol = clients.demo_student(3).await;
     let record = attend_with(&mut carol, &session.attendance_id, SELFIE).await.unwrap();
     assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND");
@@ -163,7 +163,7 @@ async fn a_gateway_that_is_down_at_submit_fails_the_submission_and_a_retry_succe
     let _sweeper = env.start_sweeper().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut dave = clients.demo_student(4).await;
 
     proxy.cut();
@@ -191,7 +191,7 @@ async fn a_gateway_that_goes_away_while_polling_still_delivers_its_verdict_when_
     let sweeper = env.start_sweeper_with(|config| config.face_poll_interval_ms = 0).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut erin = clients.demo_student(5).await;
     attend_with(&mut erin, &session.attendance_id, SELFIE).await.unwrap();
 
@@ -225,7 +225,7 @@ async fn a_gateway_answering_garbage_fails_the_check_in_after_a_bounded_number_o
     roster(&env, &standin, &["s_garbage_1"]).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let mut frank = student(&clients, "s_garbage_1").await;
     attend_with(&mut frank, &session.attendance_id, SELFIE).await.unwrap();
     let seen = watch_until_final(&mut frank, &session.attendance_id).await;
@@ -251,7 +251,7 @@ async fn a_verdict_that_arrives_after_the_session_was_archived_updates_the_archi
     roster(&env, &standin, &["s_slow_1"]).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let id = session.attendance_id.clone();
     let mut grace = student(&clients, "s_slow_1").await;
     attend_with(&mut grace, &id, SELFIE).await.unwrap();
@@ -290,7 +290,7 @@ async fn a_hundred_students_checking_in_at_once_all_get_a_verdict_soon_after_the
     let _sweeper = env.start_sweeper().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
     let id = session.attendance_id.clone();
 
     let students = futures::future::join_all((1..=100).map(|n| {

@@ -17,7 +17,7 @@ async fn a_full_lesson_fills_the_live_roster_and_the_teacher_sees_every_change()
     let env = TestEnv::start().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Linear Algebra", 2, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Linear Algebra", 2, &["127.0.0.0/16"]).await.unwrap();
     assert!(session.is_active);
     let id = session.attendance_id.clone();
 

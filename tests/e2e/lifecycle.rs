@@ -58,7 +58,7 @@ async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavai
     let env = TestEnv::start_with(|opts| opts.attendance.verification_url = slow).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Last lesson", 2, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Last lesson", 2, &["127.0.0.0/16"]).await.unwrap();
     let mut roster = teacher
         .watch_records(WatchRecordsRequest { attendance_id: session.attendance_id.clone() })
         .await

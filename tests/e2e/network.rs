@@ -51,8 +51,8 @@ async fn option_2_admits_a_student_inside_the_session_networks() {
     let env = TestEnv::start().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Physics", 2, &["192.0.2.0/24", "127.0.0.0/8"]).await.unwrap();
-    assert_eq!(session.networks, vec!["192.0.2.0/24", "127.0.0.0/8"]);
+    let session = start(&mut teacher, "Physics", 2, &["192.0.2.0/24", "127.0.0.0/16"]).await.unwrap();
+    assert_eq!(session.networks, vec!["192.0.2.0/24", "127.0.0.0/16"]);
     let mut student = clients.demo_student(1).await;
     assert_attended(&attend(&mut student, &session.attendance_id, "r").await.unwrap());
 }
@@ -135,7 +135,7 @@ async fn a_trusted_proxy_reports_the_students_address() {
     let mut teacher_a = clients.demo_teacher(1).await;
     let mut teacher_b = clients.demo_teacher(2).await;
     let classroom = start(&mut teacher_a, "Physics", 2, &["10.9.9.0/24"]).await.unwrap();
-    let loopback = start(&mut teacher_b, "Chemistry", 2, &["127.0.0.0/8"]).await.unwrap();
+    let loopback = start(&mut teacher_b, "Chemistry", 2, &["127.0.0.0/16"]).await.unwrap();
 
     let mut student = student_forwarded_as(&clients, 1, "10.9.9.7").await;
     assert_attended(&attend(&mut student, &classroom.attendance_id, "r").await.unwrap());
@@ -153,7 +153,7 @@ async fn without_trusted_proxies_a_forwarded_header_changes_nothing() {
     let mut teacher_a = clients.demo_teacher(1).await;
     let mut teacher_b = clients.demo_teacher(2).await;
     let classroom = start(&mut teacher_a, "Physics", 2, &["10.9.9.0/24"]).await.unwrap();
-    let loopback = start(&mut teacher_b, "Chemistry", 2, &["127.0.0.0/8"]).await.unwrap();
+    let loopback = start(&mut teacher_b, "Chemistry", 2, &["127.0.0.0/16"]).await.unwrap();
 
     // The client claims to be in the classroom; its TCP peer says otherwise.
     let mut student = student_forwarded_as(&clients, 1, "10.9.9.7").await;
@@ -169,8 +169,8 @@ async fn a_trusted_proxy_that_names_no_client_gives_wifi_required_but_ip_missing
     let env = TestEnv::start_with(|opts| opts.attendance.trusted_proxies = TRUST_LOOPBACK.into()).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
-    // Wide open, so only a missing address can fail.
-    let session = start(&mut teacher, "Physics", 2, &["0.0.0.0/0", "::/0"]).await.unwrap();
+    // Only a missing address can fail here.
+    let session = start(&mut teacher, "Physics", 2, &["10.9.0.0/16", "203.0.113.0/24"]).await.unwrap();
     let id = session.attendance_id;
 
     let mut unknown = student_forwarded_as(&clients, 1, "unknown").await;
@@ -187,7 +187,7 @@ async fn a_trusted_proxy_that_names_no_client_gives_wifi_required_but_ip_missing
 }
 
 #[tokio::test]
-async fn a_forged_leftmost_hop_is_ignored_for_the_rightmost_untrusted_one() {
+async fn a_forged_leftmost_hop_is_ignored_for_the_one_the_proxy_appended() {
     let env = TestEnv::start_with(|opts| opts.attendance.trusted_proxies = TRUST_LOOPBACK.into()).await;
     let clients = env.clients().await;
     let mut teacher_a = clients.demo_teacher(1).await;
@@ -199,9 +199,146 @@ async fn a_forged_leftmost_hop_is_ignored_for_the_rightmost_untrusted_one() {
     let mut student = student_forwarded_as(&clients, 1, "10.9.9.7, 203.0.113.5").await;
     assert_failed(&attend(&mut student, &classroom.attendance_id, "r").await.unwrap(), "WIFI_FAILED");
     assert_attended(&attend(&mut student, &home.attendance_id, "r").await.unwrap());
+}
 
-    // Trusted hops on the right (a chain of proxies) are skipped.
-    let mut chained = student_forwarded_as(&clients, 2, "10.9.9.7, 203.0.113.6, 127.0.0.9").await;
-    assert_failed(&attend(&mut chained, &classroom.attendance_id, "r").await.unwrap(), "WIFI_FAILED");
-    assert_attended(&attend(&mut chained, &home.attendance_id, "r").await.unwrap());
+/// The Kubernetes base trusts 10.0.0.0/8 as the proxies' range, and campus
+/// Wi-Fi is often 10.x too: a student inside it must not be able to pick an
+/// address by writing it into the header.
+#[tokio::test]
+async fn a_student_inside_the_trusted_range_cannot_forge_a_hop() {
+    let env =
+        TestEnv::start_with(|opts| opts.attendance.trusted_proxies = format!("{TRUST_LOOPBACK},10.0.0.0/8")).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let classroom = start(&mut teacher, "Physics", 2, &["10.20.30.0/24"]).await.unwrap();
+    let id = classroom.attendance_id;
+
+    // At 10.50.3.17 and wrote "10.20.30.77"; the front door appended 10.50.3.17.
+    let mut forger = student_forwarded_as(&clients, 1, "10.20.30.77, 10.50.3.17").await;
+    assert_failed(&attend(&mut forger, &id, "r").await.unwrap(), "WIFI_FAILED");
+    // Every hop in the trusted range: still only the one the front door appended.
+    let mut chained = student_forwarded_as(&clients, 2, "10.20.30.77, 10.1.1.1, 10.50.3.18").await;
+    assert_failed(&attend(&mut chained, &id, "r").await.unwrap(), "WIFI_FAILED");
+    // The header sent twice: the values are one list, and the last hop counts.
+    let token = clients.login("demo_student_3", "password").await.unwrap();
+    let mut twice = clients
+        .student(attn_e2e::bearer(&token).with("x-forwarded-for", "10.20.30.77").with("x-forwarded-for", "10.50.3.19"));
+    assert_failed(&attend(&mut twice, &id, "r").await.unwrap(), "WIFI_FAILED");
+    // A student really in the classroom passes through the same front door.
+    let mut present = student_forwarded_as(&clients, 4, "10.20.30.77, 10.20.30.40").await;
+    assert_attended(&attend(&mut present, &id, "r").await.unwrap());
+}
+
+/// Campus load balancer → Envoy → attendance-service: two hops are the
+/// proxies', the client is the second from the right.
+#[tokio::test]
+async fn behind_two_proxies_the_hop_the_outer_one_appended_is_the_client() {
+    let env = TestEnv::start_with(|opts| {
+        opts.attendance.trusted_proxies = TRUST_LOOPBACK.into();
+        opts.attendance.trusted_proxy_hops = 2;
+    })
+    .await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let classroom = start(&mut teacher, "Physics", 2, &["10.9.9.0/24"]).await.unwrap();
+    let id = classroom.attendance_id;
+
+    let mut present = student_forwarded_as(&clients, 1, "203.0.113.66, 10.9.9.7, 192.0.2.10").await;
+    assert_attended(&attend(&mut present, &id, "r").await.unwrap());
+    let mut forger = student_forwarded_as(&clients, 2, "10.9.9.7, 203.0.113.6, 192.0.2.10").await;
+    assert_failed(&attend(&mut forger, &id, "r").await.unwrap(), "WIFI_FAILED");
+    // Fewer hops than proxies: the chain was bypassed, so nothing is believed.
+    let mut short = student_forwarded_as(&clients, 3, "10.9.9.7").await;
+    assert_failed(&attend(&mut short, &id, "r").await.unwrap(), "WIFI_REQUIRED_BUT_IP_MISSING");
+}
+
+/// A session's networks say which address to claim; students are not told.
+#[tokio::test]
+async fn only_the_owning_teacher_is_shown_a_sessions_networks() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Physics", 2, &["127.0.0.0/16"]).await.unwrap();
+    let id = session.attendance_id.clone();
+    assert_eq!(session.networks, ["127.0.0.0/16"]);
+
+    let mut student = clients.demo_student(1).await;
+    let found = student
+        .find_active_attendances(pb::FindActiveAttendancesRequest {
+            lesson_name: "Physics".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attendances;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].attendance_id, id);
+    assert!(found[0].networks.is_empty(), "{:?}", found[0]);
+    attend(&mut student, &id, "r").await.unwrap();
+    let mine = |student: &mut attn_e2e::StudentClient| {
+        let mut student = student.clone();
+        async move { student.list_my_attendance(pb::ListMyAttendanceRequest::default()).await.unwrap().into_inner().entries }
+    };
+    let live = mine(&mut student).await;
+    assert!(live[0].attendance.as_ref().unwrap().networks.is_empty(), "{:?}", live[0]);
+
+    // The owner sees them everywhere.
+    assert_eq!(list_records(&mut teacher, &id).await.attendance.unwrap().networks, ["127.0.0.0/16"]);
+    let open = teacher.get_live_attendance(pb::GetLiveAttendanceRequest {}).await.unwrap().into_inner();
+    assert_eq!(open.attendance.unwrap().networks, ["127.0.0.0/16"]);
+
+    // And once archived, still only the owner.
+    crate::common::finish_and_archive(&env, &teacher, &id).await;
+    let archived = mine(&mut student).await;
+    assert!(archived[0].attendance.as_ref().unwrap().is_archived);
+    assert!(archived[0].attendance.as_ref().unwrap().networks.is_empty(), "{:?}", archived[0]);
+    assert_eq!(list_records(&mut teacher, &id).await.attendance.unwrap().networks, ["127.0.0.0/16"]);
+}
+
+#[tokio::test]
+async fn a_session_open_to_everyone_is_refused_naming_networks() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    for wide in ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32", "::ffff:0.0.0.0/96"] {
+        for option in [2, 3] {
+            let result = start(&mut teacher, "Physics", option, &["10.9.9.0/24", wide]).await;
+            let status = result.expect_err(wide);
+            assert_eq!(status.code(), Code::InvalidArgument, "{wide}: {status:?}");
+            assert!(status.message().starts_with("networks:"), "{}", status.message());
+            assert!(status.message().contains("ATTN_CAMPUS_NETWORKS"), "{}", status.message());
+        }
+    }
+    // The widest allowed: a /16 and a /48.
+    start(&mut teacher, "Physics", 2, &["10.9.0.0/16", "2001:db8:1::/48"]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_teacher_whose_networks_are_all_of_the_other_family_is_told_at_start() {
+    let env = TestEnv::start_with(|opts| opts.attendance.trusted_proxies = TRUST_LOOPBACK.into()).await;
+    let clients = env.clients().await;
+
+    // On IPv6, listing only IPv4: students on IPv6 like the teacher would all fail.
+    let mut on_ipv6 = teacher_forwarded_as(&clients, 1, "2001:db8:1:2::10").await;
+    assert_status(start(&mut on_ipv6, "Physics", 2, &["10.9.9.0/24"]).await, Code::FailedPrecondition, "IPv6");
+    assert_status(start(&mut on_ipv6, "Physics", 3, &["10.9.9.0/24"]).await, Code::FailedPrecondition, "IPv6");
+    // On IPv4, listing only IPv6: the reverse.
+    let mut on_ipv4 = teacher_forwarded_as(&clients, 2, "10.9.9.1").await;
+    assert_status(start(&mut on_ipv4, "Physics", 2, &["2001:db8:1:2::/64"]).await, Code::FailedPrecondition, "IPv4");
+    // Option 1 checks no network; both families together are fine.
+    start(&mut on_ipv6, "Physics", 1, &["10.9.9.0/24"]).await.unwrap();
+    start(&mut on_ipv4, "Physics", 2, &["2001:db8:1:2::/64", "10.9.9.0/24"]).await.unwrap();
+}
+
+#[tokio::test]
+async fn campus_networks_of_the_teachers_family_make_a_one_family_session_fine() {
+    let env = TestEnv::start_with(|opts| {
+        opts.attendance.trusted_proxies = TRUST_LOOPBACK.into();
+        opts.verification.campus_networks = "2001:db8::/32".into();
+    })
+    .await;
+    let clients = env.clients().await;
+    let mut on_ipv6 = teacher_forwarded_as(&clients, 1, "2001:db8:1:2::10").await;
+    start(&mut on_ipv6, "Physics", 2, &["10.9.9.0/24"]).await.unwrap();
 }

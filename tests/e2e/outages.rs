@@ -159,7 +159,7 @@ async fn verification_outage(go_down: fn(&Proxy)) {
     let mut teacher = clients.demo_teacher(1).await;
     let mut manual_teacher = clients.demo_teacher(2).await;
     let mut face_teacher = clients.demo_teacher(3).await;
-    let session = start(&mut teacher, "Physics", 2, &["127.0.0.0/8"]).await.unwrap();
+    let session = start(&mut teacher, "Physics", 2, &["127.0.0.0/16"]).await.unwrap();
     let manual = start(&mut manual_teacher, "Chemistry", 1, &[]).await.unwrap();
     let id = session.attendance_id;
     let mut first = clients.demo_student(1).await;

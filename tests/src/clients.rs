@@ -27,7 +27,8 @@ impl Bearer {
         Self { token: None, extra: Vec::new() }
     }
 
-    /// Also send this metadata on every call (e.g. a forged x-forwarded-for).
+    /// Also send this metadata on every call (e.g. a forged x-forwarded-for);
+    /// the same key twice sends it twice.
     pub fn with(mut self, key: &'static str, value: &str) -> Self {
         self.extra.push((key, value.to_owned()));
         self
@@ -41,7 +42,8 @@ impl Interceptor for Bearer {
             request.metadata_mut().insert("authorization", value);
         }
         for (key, value) in &self.extra {
-            request.metadata_mut().insert(*key, value.parse().expect("ascii metadata"));
+            // Appended, so a test can send a header more than once.
+            request.metadata_mut().append(*key, value.parse().expect("ascii metadata"));
         }
         Ok(request)
     }

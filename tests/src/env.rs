@@ -154,6 +154,10 @@ impl TestEnv {
         connect(self.attendance_addr).await
     }
 
+    pub async fn verification_channel(&self) -> Channel {
+        connect(self.verification_addr).await
+    }
+
     pub async fn clients(&self) -> Clients {
         self.clients_of(self.attendance_addr).await
     }
@@ -172,12 +176,12 @@ impl TestEnv {
     }
 }
 
-async fn connect(attendance: SocketAddr) -> Channel {
-    Endpoint::from_shared(format!("http://{attendance}"))
+pub(crate) async fn connect(server: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{server}"))
         .expect("valid address")
         .connect()
         .await
-        .unwrap_or_else(|err| panic!("attendance-service at {attendance} refuses connections: {err}"))
+        .unwrap_or_else(|err| panic!("the ATTN service at {server} refuses connections: {err}"))
 }
 
 async fn admin_connection() -> PgConnection {

@@ -15,6 +15,12 @@ pub struct SweeperReplica {
     pub shutdown: Shutdown,
 }
 
+impl SweeperReplica {
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        crate::env::connect(self.addr).await
+    }
+}
+
 impl TestEnv {
     pub async fn start_sweeper(&self) -> SweeperReplica {
         self.start_sweeper_with(|_| {}).await

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use attn_domain::client_address::{MAX_TRUSTED_HOPS, TrustedProxies};
 use attn_runtime::settings::{self, DatabaseConfig, RedisConfig, ServerConfig};
 use attn_telemetry::LogFormat;
 use http::HeaderValue;
-use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -28,6 +28,11 @@ pub struct Config {
     /// ATTN_TRUSTED_PROXIES: CIDRs of proxies whose x-forwarded-for is believed.
     #[serde(default)]
     pub trusted_proxies: String,
+    /// ATTN_TRUSTED_PROXY_HOPS: proxies in the chain in front of the service,
+    /// each appending one x-forwarded-for hop (Envoy alone: 1; a campus load
+    /// balancer in front of Envoy: 2). Envoy's `xff_num_trusted_hops` is one less.
+    #[serde(default = "defaults::trusted_proxy_hops")]
+    pub trusted_proxy_hops: usize,
     /// ATTN_TEACHER_TOKEN_TTL_SECS
     #[serde(default = "defaults::teacher_ttl")]
     pub teacher_token_ttl_secs: u64,
@@ -90,8 +95,16 @@ impl settings::Settings for Config {
 }
 
 impl Config {
-    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<IpNet>> {
-        settings::parse_cidr_list("ATTN_TRUSTED_PROXIES", &self.trusted_proxies)
+    pub fn trusted_proxies(&self) -> anyhow::Result<TrustedProxies> {
+        anyhow::ensure!(
+            (1..=MAX_TRUSTED_HOPS).contains(&self.trusted_proxy_hops),
+            "ATTN_TRUSTED_PROXY_HOPS must be 1 to {MAX_TRUSTED_HOPS}, not {}",
+            self.trusted_proxy_hops
+        );
+        Ok(TrustedProxies {
+            networks: settings::parse_cidr_list("ATTN_TRUSTED_PROXIES", &self.trusted_proxies)?,
+            hops: self.trusted_proxy_hops,
+        })
     }
 
     pub fn cors_origins(&self) -> anyhow::Result<Vec<HeaderValue>> {
@@ -142,6 +155,7 @@ impl Default for Config {
             verification_timeout_ms: defaults::verification_timeout_ms(),
             internal_token: None,
             trusted_proxies: String::new(),
+            trusted_proxy_hops: defaults::trusted_proxy_hops(),
             teacher_token_ttl_secs: defaults::teacher_ttl(),
             student_token_ttl_secs: defaults::student_ttl(),
             admin_token_ttl_secs: defaults::teacher_ttl(),
@@ -170,6 +184,9 @@ mod defaults {
     }
     pub fn verification_timeout_ms() -> u64 {
         3_000
+    }
+    pub fn trusted_proxy_hops() -> usize {
+        1
     }
     pub fn teacher_ttl() -> u64 {
         3_600
@@ -213,6 +230,15 @@ mod tests {
         {
             let err = origins(bad).unwrap_err().to_string();
             assert!(err.contains("ATTN_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxy_hops_are_one_by_default_and_bounded() {
+        assert_eq!(Config::default().trusted_proxies().unwrap().hops, 1);
+        for bad in [0, MAX_TRUSTED_HOPS + 1] {
+            let err = Config { trusted_proxy_hops: bad, ..Config::default() }.trusted_proxies().unwrap_err();
+            assert!(err.to_string().contains("ATTN_TRUSTED_PROXY_HOPS"), "{err}");
         }
     }
 

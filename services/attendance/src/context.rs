@@ -3,9 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use attn_domain::SecurityOption;
+use attn_domain::{SecurityOption, network::parse_networks};
 use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
 use attn_store::{Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue};
+use ipnet::IpNet;
 use uuid::Uuid;
 
 use crate::limits::RateLimits;
@@ -47,14 +48,27 @@ pub fn now_ms() -> i64 {
 }
 
 impl Context {
-    /// Does this deployment's verification-service have a face gateway?
-    pub async fn face_checks_available(&self) -> ApiResult<bool> {
+    /// What this deployment's verification-service offers.
+    async fn capabilities(&self) -> ApiResult<attn_proto::v1::GetCapabilitiesResponse> {
         let response = self
             .verification
             .clone()
             .get_capabilities(attn_proto::v1::GetCapabilitiesRequest {})
             .await
             .map_err(ApiError::from)?;
-        Ok(response.into_inner().face_checks)
+        Ok(response.into_inner())
+    }
+
+    /// Does this deployment's verification-service have a face gateway?
+    pub async fn face_checks_available(&self) -> ApiResult<bool> {
+        Ok(self.capabilities().await?.face_checks)
+    }
+
+    /// The deployment's campus networks (verification-service's
+    /// ATTN_CAMPUS_NETWORKS), which pass the network check for every session.
+    pub async fn campus_networks(&self) -> ApiResult<Vec<IpNet>> {
+        let campus = self.capabilities().await?.campus_networks;
+        parse_networks("campus_networks", &campus)
+            .map_err(|err| ApiError::Internal(format!("verification-service sent bad campus networks: {err}")))
     }
 }

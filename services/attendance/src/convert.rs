@@ -51,6 +51,12 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
     }
 }
 
+/// A session as a student sees it: without its networks, which would tell
+/// the student which address to claim, and without a roster count.
+pub fn attendance_for_student(meta: &SessionMeta, now_ms: i64, archived: bool) -> pb::Attendance {
+    pb::Attendance { networks: Vec::new(), ..attendance(meta, now_ms, archived, 0) }
+}
+
 pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecord {
     pb::AttendanceRecord {
         attendance_id: attendance_id.to_string(),

@@ -15,6 +15,7 @@ mod service;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use attn_domain::client_address::TrustedProxies;
 use attn_proto::v1::sweeper_service_server::SweeperServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
@@ -100,7 +101,7 @@ impl App {
         let routes = Routes::new(SweeperServiceServer::new(service::Operators { jobs: self.jobs.clone() }));
         let (routes, health) = standard_routes(routes, &[attn_proto::v1::sweeper_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
-            auth: AuthLayer::new(Some(self.tokens), None, Vec::new()),
+            auth: AuthLayer::new(Some(self.tokens), None, TrustedProxies::none()),
             accept_http1: false,
             server: self.config.server.clone(),
             browsers: BrowserAccess::default(),

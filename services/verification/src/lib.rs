@@ -10,6 +10,7 @@ mod service;
 
 use std::net::SocketAddr;
 
+use attn_domain::client_address::TrustedProxies;
 use attn_proto::v1::verification_service_server::VerificationServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
@@ -59,7 +60,7 @@ impl App {
         let routes = Routes::new(service);
         let (routes, health) = standard_routes(routes, &[attn_proto::v1::verification_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
-            auth: AuthLayer::new(None, self.config.internal_token.clone(), Vec::new()),
+            auth: AuthLayer::new(None, self.config.internal_token.clone(), TrustedProxies::none()),
             accept_http1: false,
             server: self.config.server.clone(),
             browsers: BrowserAccess::default(),

@@ -47,29 +47,65 @@ pub enum Access {
     SignedIn,
     /// A signed-in user of this role.
     Role(Role),
-    /// Another ATTN service (the internal token, when one is configured).
+    /// Another ATTN service, presenting the internal token.
     Internal,
+    /// Not a method ATTN serves: refused for everyone, signed in or not.
+    Denied,
 }
 
+/// Every method ATTN serves and what it needs. A method missing here is
+/// refused (deny by default), so a new RPC is unreachable until someone
+/// decides who may call it; a test checks this table against the protos.
+const METHODS: &[(&str, &[&str], Access)] = &[
+    ("attn.v1.AuthService", &["Login"], Access::Public),
+    ("attn.v1.AuthService", &["Logout", "WhoAmI"], Access::SignedIn),
+    (
+        "attn.v1.TeacherService",
+        &[
+            "StartAttendance",
+            "FinishAttendance",
+            "GetLiveAttendance",
+            "ListAttendances",
+            "ListRecords",
+            "WatchRecords",
+            "AcceptStudent",
+            "FailStudent",
+            "AddStudent",
+            "DeleteRecord",
+            "DeleteAttendance",
+        ],
+        Access::Role(Role::Teacher),
+    ),
+    (
+        "attn.v1.StudentService",
+        &["FindActiveAttendances", "Attend", "GetMyRecord", "WatchMyRecord", "ListMyAttendance"],
+        Access::Role(Role::Student),
+    ),
+    ("attn.v1.SweeperService", &["ListJobs", "RunJob"], Access::Role(Role::Admin)),
+    (
+        "attn.v1.VerificationService",
+        &["CheckNetwork", "SubmitFaceCheck", "GetFaceCheck", "GetCapabilities"],
+        Access::Internal,
+    ),
+    ("grpc.health.v1.Health", &["Check", "Watch"], Access::Public),
+    ("grpc.reflection.v1.ServerReflection", &["ServerReflectionInfo"], Access::Public),
+    ("grpc.reflection.v1alpha.ServerReflection", &["ServerReflectionInfo"], Access::Public),
+];
+
 /// The access rule for a gRPC path such as `/attn.v1.TeacherService/StartAttendance`.
-/// Unknown `attn.*` paths need a signed-in user, so nothing new is ever
-/// public by accident; tonic answers them UNIMPLEMENTED once let through.
 pub fn required_access(path: &str) -> Access {
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let service = parts.next().unwrap_or_default();
-    let method = parts.next().unwrap_or_default();
-    match service {
-        "attn.v1.AuthService" if method == "Login" => Access::Public,
-        "attn.v1.AuthService" => Access::SignedIn,
-        "attn.v1.TeacherService" => Access::Role(Role::Teacher),
-        "attn.v1.StudentService" => Access::Role(Role::Student),
-        "attn.v1.SweeperService" => Access::Role(Role::Admin),
-        "attn.v1.VerificationService" => Access::Internal,
-        "grpc.health.v1.Health"
-        | "grpc.reflection.v1.ServerReflection"
-        | "grpc.reflection.v1alpha.ServerReflection" => Access::Public,
-        _ => Access::SignedIn,
-    }
+    let Some((service, method)) = path.strip_prefix('/').and_then(|path| path.split_once('/')) else {
+        return Access::Denied;
+    };
+    METHODS
+        .iter()
+        .find(|(name, methods, _)| *name == service && methods.contains(&method))
+        .map_or(Access::Denied, |(_, _, access)| *access)
+}
+
+/// Every `(service, method)` in the table, for checking it against the protos.
+pub fn known_methods() -> impl Iterator<Item = (&'static str, &'static str)> {
+    METHODS.iter().flat_map(|(service, methods, _)| methods.iter().map(move |method| (*service, *method)))
 }
 
 #[cfg(test)]
@@ -93,10 +129,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_paths_are_never_public() {
-        assert_eq!(required_access("/attn.v1.NewService/Anything"), Access::SignedIn);
-        assert_eq!(required_access("/something"), Access::SignedIn);
-        assert_eq!(required_access(""), Access::SignedIn);
+    fn unknown_methods_and_paths_are_denied() {
+        for path in [
+            "/attn.v1.NewService/Anything",
+            "/attn.v1.TeacherService/DropDatabase",
+            "/attn.v1.AuthService/Login/extra",
+            "/attn.v1.AuthService/login",
+            "/attn.v1.StudentService/",
+            "attn.v1.AuthService/Login",
+            "/something",
+            "/",
+            "",
+        ] {
+            assert_eq!(required_access(path), Access::Denied, "{path:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,12 @@ use crate::{Invalid, record::fail_reason};
 /// Most networks one session may list; more is a mistake, not a classroom.
 pub const MAX_SESSION_NETWORKS: usize = 32;
 
+/// The widest network a session may list, by family: a /16 of IPv4 or a /48
+/// of IPv6 is a building, not the internet. Campus-wide ranges belong in
+/// the deployment's `ATTN_CAMPUS_NETWORKS`.
+pub const SESSION_MIN_PREFIX_V4: u8 = 16;
+pub const SESSION_MIN_PREFIX_V6: u8 = 48;
+
 /// Compares IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) as the IPv4
 /// address they carry, so a dual-stack socket does not defeat the check.
 pub fn canonical(addr: IpAddr) -> IpAddr {
@@ -27,6 +33,42 @@ pub fn parse_networks(field: &'static str, items: &[String]) -> Result<Vec<IpNet
         return Err(Invalid::new(field, format!("at most {MAX_SESSION_NETWORKS} networks, not {}", items.len())));
     }
     items.iter().map(|item| parse_network(field, item)).collect()
+}
+
+/// A teacher's networks for one session: [`parse_networks`], and none wider
+/// than a /16 (IPv4) or a /48 (IPv6), so `0.0.0.0/0` cannot switch the
+/// network check off.
+pub fn parse_session_networks(items: &[String]) -> Result<Vec<IpNet>, Invalid> {
+    let networks = parse_networks("networks", items)?;
+    if let Some(wide) = networks.iter().find(|net| net.prefix_len() < min_session_prefix(net)) {
+        return Err(Invalid::new(
+            "networks",
+            format!(
+                "{wide} is wider than a session may list (at most /{SESSION_MIN_PREFIX_V4} for IPv4, \
+                 /{SESSION_MIN_PREFIX_V6} for IPv6); campus-wide ranges belong in the deployment's ATTN_CAMPUS_NETWORKS"
+            ),
+        ));
+    }
+    Ok(networks)
+}
+
+fn min_session_prefix(net: &IpNet) -> u8 {
+    match net {
+        IpNet::V4(_) => SESSION_MIN_PREFIX_V4,
+        IpNet::V6(_) => SESSION_MIN_PREFIX_V6,
+    }
+}
+
+/// Does any of `networks` hold addresses of the same family (IPv4 or IPv6)
+/// as `addr`? If not, a client connected the way `addr` is can never pass.
+pub fn admits_family_of(networks: &[IpNet], addr: IpAddr) -> bool {
+    let v4 = canonical(addr).is_ipv4();
+    networks.iter().any(|net| matches!(canonical_net(*net), IpNet::V4(_)) == v4)
+}
+
+/// "IPv4" or "IPv6", for messages.
+pub fn family_name(addr: IpAddr) -> &'static str {
+    if canonical(addr).is_ipv4() { "IPv4" } else { "IPv6" }
 }
 
 fn parse_network(field: &'static str, item: &str) -> Result<IpNet, Invalid> {
@@ -188,6 +230,34 @@ mod tests {
             let err = parse_networks("networks", &[bad.to_string()]).unwrap_err();
             assert_eq!(err.field, "networks", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_session_may_not_list_a_network_wider_than_a_slash_16_or_slash_48() {
+        let session = |items: &[&str]| parse_session_networks(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for wide in
+            ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/15", "::/0", "2001:db8::/32", "2001:db8::/47", "::ffff:0.0.0.0/96"]
+        {
+            let err = session(&[wide]).unwrap_err();
+            assert_eq!(err.field, "networks", "{wide}");
+            assert!(err.message.contains("ATTN_CAMPUS_NETWORKS"), "{wide}: {}", err.message);
+        }
+        assert!(session(&["10.9.0.0/16", "2001:db8:1::/48", "10.9.9.7", "::ffff:10.1.0.0/112"]).is_ok());
+        // A wide one anywhere in the list refuses the list.
+        assert!(session(&["10.9.9.0/24", "0.0.0.0/0"]).is_err());
+    }
+
+    #[test]
+    fn a_list_admits_a_family_only_if_one_of_its_networks_is_of_that_family() {
+        let v4_only = nets(&["10.9.9.0/24"]);
+        assert!(admits_family_of(&v4_only, ip("10.1.1.1")));
+        assert!(admits_family_of(&v4_only, ip("::ffff:192.0.2.1")), "IPv4-mapped is IPv4");
+        assert!(!admits_family_of(&v4_only, ip("2001:db8::1")));
+        let both = nets(&["10.9.9.0/24", "2001:db8:1:2::/64"]);
+        assert!(admits_family_of(&both, ip("2001:db8::1")));
+        assert!(!admits_family_of(&[], ip("10.1.1.1")));
+        assert_eq!(family_name(ip("::ffff:10.0.0.1")), "IPv4");
+        assert_eq!(family_name(ip("2001:db8::1")), "IPv6");
     }
 
     #[test]

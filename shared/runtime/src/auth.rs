@@ -15,12 +15,15 @@ use std::{
     task::{Context, Poll},
 };
 
-use attn_domain::{Access, Role, access::required_access, client_address::resolve_client_address};
+use attn_domain::{
+    Access, Role,
+    access::required_access,
+    client_address::{TrustedProxies, resolve_client_address},
+};
 use attn_store::{
     TokenStore,
     tokens::{SignIn, hash_token},
 };
-use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Status, body::Body, transport::server::TcpConnectInfo};
 use tower::{Layer, Service};
@@ -69,7 +72,7 @@ struct AuthConfig {
     tokens: Option<TokenStore>,
     /// Required from other ATTN services when set.
     internal_token: Option<SecretString>,
-    trusted_proxies: Vec<IpNet>,
+    trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone)]
@@ -78,7 +81,11 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    pub fn new(tokens: Option<TokenStore>, internal_token: Option<SecretString>, trusted_proxies: Vec<IpNet>) -> Self {
+    pub fn new(
+        tokens: Option<TokenStore>,
+        internal_token: Option<SecretString>,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
         Self {
             config: Arc::new(AuthConfig {
                 tokens,
@@ -109,6 +116,15 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
+/// Every `x-forwarded-for` value in order, joined with commas, as one list
+/// (a client may send the header more than once); `None` if a value is not
+/// readable text.
+fn forwarded_for(headers: &http::HeaderMap) -> Option<String> {
+    let values: Option<Vec<&str>> =
+        headers.get_all("x-forwarded-for").iter().map(|value| value.to_str().ok()).collect();
+    Some(values?.join(","))
+}
+
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -127,6 +143,7 @@ impl AuthConfig {
         let role = match access {
             Access::Public => return Ok(None),
             Access::Internal => {
+                // Without a token (development mode only) there is nothing to check.
                 let Some(expected) = &self.internal_token else {
                     return Ok(None);
                 };
@@ -135,6 +152,7 @@ impl AuthConfig {
                     _ => Err(Status::unauthenticated("internal service token missing or wrong")),
                 };
             }
+            Access::Denied => return Err(Status::permission_denied("ATTN serves no such method")),
             Access::SignedIn => None,
             Access::Role(role) => Some(role),
         };
@@ -189,8 +207,8 @@ where
                 .get::<TcpConnectInfo>()
                 .and_then(TcpConnectInfo::remote_addr)
                 .map(|addr| addr.ip());
-            let forwarded_for = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            let client = resolve_client_address(peer, forwarded_for, &config.trusted_proxies);
+            let forwarded_for = forwarded_for(request.headers());
+            let client = resolve_client_address(peer, forwarded_for.as_deref(), &config.trusted_proxies);
             let access = required_access(request.uri().path());
             match config.authorize(access, request.headers()).await {
                 Ok(caller) => {
@@ -220,6 +238,17 @@ mod tests {
         assert_eq!(bearer(&headers), None);
         headers.insert("authorization", "Bearer ".parse().unwrap());
         assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn every_forwarded_for_header_is_read_in_order() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(forwarded_for(&headers).as_deref(), Some(""));
+        headers.append("x-forwarded-for", "10.20.30.77".parse().unwrap());
+        headers.append("x-forwarded-for", "10.1.1.1, 10.50.3.17".parse().unwrap());
+        assert_eq!(forwarded_for(&headers).as_deref(), Some("10.20.30.77,10.1.1.1, 10.50.3.17"));
+        headers.append("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(forwarded_for(&headers), None);
     }
 
     #[test]

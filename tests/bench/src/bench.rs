@@ -105,7 +105,7 @@ impl<'a> Bench<'a> {
 
     /// Opens a session for an hour; option 2 and 3 sessions accept loopback.
     pub async fn start_session(&self, lesson: &str, option: SecurityOption) -> Result<Attendance, Status> {
-        let networks = if option == SecurityOption::Manual { Vec::new() } else { vec!["127.0.0.0/8".to_owned()] };
+        let networks = if option == SecurityOption::Manual { Vec::new() } else { vec!["127.0.0.0/16".to_owned()] };
         let request = StartAttendanceRequest {
             lesson_name: lesson.to_owned(),
             ends: Some(Ends::Duration(prost_types::Duration { seconds: 3600, nanos: 0 })),

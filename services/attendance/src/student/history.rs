@@ -42,7 +42,7 @@ pub async fn find_active(ctx: &Context, lesson_name: &str, teacher_name: &str) -
         .collect();
     found.sort_by_key(|meta| std::cmp::Reverse(meta.start_ms));
     found.truncate(SEARCH_MAX_RESULTS);
-    Ok(found.iter().map(|meta| convert::attendance(meta, now, false, 0)).collect())
+    Ok(found.iter().map(|meta| convert::attendance_for_student(meta, now, false)).collect())
 }
 
 pub async fn my_record(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::AttendanceRecord> {
@@ -96,7 +96,7 @@ pub async fn list_mine(
         entries: items
             .into_iter()
             .map(|(_, meta, record, archived)| pb::list_my_attendance_response::Entry {
-                attendance: Some(convert::attendance(&meta, now, archived, 0)),
+                attendance: Some(convert::attendance_for_student(&meta, now, archived)),
                 record: Some(convert::record(meta.attendance_id, &record)),
             })
             .collect(),

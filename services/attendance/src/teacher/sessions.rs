@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use attn_domain::{
     AuditEntry, SecurityOption, SessionMeta,
     audit::snapshot_of,
-    network::{classroom_network, parse_networks},
+    network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
     validate::{self, SessionEnd},
 };
@@ -13,6 +13,7 @@ use attn_proto::v1::{self as pb, start_attendance_request::Ends};
 use attn_runtime::{ApiError, ApiResult, Caller};
 use attn_store::live::{ClaimOutcome, WriteOutcome};
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::no_such_session;
@@ -48,7 +49,7 @@ pub async fn start(
     let security_option = SecurityOption::from_number(request.security_option)?;
     let now = Utc::now();
     let end = validate::end_time(now, session_end(request.ends))?;
-    let mut networks = parse_networks("networks", &request.networks)?;
+    let mut networks = parse_session_networks(&request.networks)?;
     if networks.is_empty() && security_option.checks_network() {
         let Some(address) = teacher_address else {
             return Err(ApiError::precondition(
@@ -56,6 +57,9 @@ pub async fn start(
             ));
         };
         networks.push(classroom_network(address));
+    }
+    if security_option.checks_network() {
+        refuse_other_family(ctx, teacher_address, &networks).await?;
     }
     if security_option.checks_face() && !ctx.face_checks_available().await? {
         return Err(ApiError::precondition(
@@ -84,6 +88,29 @@ pub async fn start(
             "you already have an active attendance session ({open}); finish it before starting another"
         ))),
     }
+}
+
+/// Students connect the way their teacher in the same room does. A session
+/// whose networks (with the campus networks) hold no address of the family
+/// the teacher is connected over (IPv4 or IPv6) would fail every such
+/// student with WIFI_FAILED; say so now instead.
+async fn refuse_other_family(ctx: &Context, teacher: Option<IpAddr>, networks: &[IpNet]) -> ApiResult<()> {
+    let Some(teacher) = teacher else {
+        return Ok(());
+    };
+    if admits_family_of(networks, teacher) {
+        return Ok(());
+    }
+    let campus = ctx.campus_networks().await?;
+    if admits_family_of(&campus, teacher) {
+        return Ok(());
+    }
+    let family = family_name(teacher);
+    Err(ApiError::precondition(format!(
+        "networks: you are connected over {family} ({teacher}), but every network given is of the other family, \
+         so students connecting over {family} as you are would all fail the network check; \
+         add the classroom's {family} network"
+    )))
 }
 
 pub async fn finish(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::Attendance> {
