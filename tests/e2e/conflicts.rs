@@ -71,6 +71,44 @@ async fn concurrent_starts_by_one_teacher_open_exactly_one_session() {
     for result in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(result.code(), Code::AlreadyExists, "{}", result.message());
     }
+    // The refused starts leave no session keys behind.
+    let metas = env.scan_keys(&format!("{}:{{a:*}}:meta", env.key_prefix)).await;
+    assert_eq!(metas.len(), 1, "{metas:?}");
+}
+
+/// A crash between claiming "the teacher's open session" and writing the
+/// session (or a failover that lost the session but kept the indexes) must
+/// not lock the teacher out nor leave students a session that leads nowhere.
+#[tokio::test]
+async fn a_claim_with_no_session_behind_it_does_not_lock_the_teacher_out() {
+    use fred::interfaces::{HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface};
+
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    // The claim alone, as the old two-step start left it after a crash.
+    let keys = env.live.keys().clone();
+    let phantom = Uuid::now_v7();
+    let end_ms = now_ms() + 30 * 60_000;
+    let pool = env.live.pool();
+    let _: () = pool.hset(keys.teacher_active(), ("demo_teacher_1", phantom.to_string())).await.unwrap();
+    let _: () = pool.zadd(keys.ending(), None, None, false, false, (end_ms as f64, phantom.to_string())).await.unwrap();
+    let _: () = pool.hset(keys.active(), (phantom.to_string(), "{}")).await.unwrap();
+    let _: () = pool.sadd(keys.teacher_sessions("demo_teacher_1"), phantom.to_string()).await.unwrap();
+
+    let session = start(&mut teacher, "Physics", 1, &[]).await.expect("the phantom claim is replaced");
+    let live = teacher.get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap().into_inner();
+    assert_eq!(live.attendance.unwrap().attendance_id, session.attendance_id);
+    // The phantom is gone from every index, and the real session stays (no expiry).
+    let listed: bool = pool.hexists(keys.active(), phantom.to_string()).await.unwrap();
+    let ending: Option<f64> = pool.zscore(keys.ending(), phantom.to_string()).await.unwrap();
+    let mine: bool = pool.sismember(keys.teacher_sessions("demo_teacher_1"), phantom.to_string()).await.unwrap();
+    assert!(!listed && ending.is_none() && !mine, "phantom still indexed: {listed} {ending:?} {mine}");
+    let id = Uuid::parse_str(&session.attendance_id).unwrap();
+    let ttl: i64 = pool.pttl(keys.meta(id)).await.unwrap();
+    assert_eq!(ttl, -1, "a claimed session never expires by itself");
+    // And a real open session still refuses a second start.
+    assert_status(start(&mut teacher, "Chemistry", 1, &[]).await, Code::AlreadyExists, &session.attendance_id);
 }
 
 #[tokio::test]

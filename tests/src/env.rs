@@ -228,18 +228,30 @@ impl Drop for TestEnv {
     }
 }
 
-/// Tests only: SCAN is fine here, never in the services.
-async fn delete_keys(settings: &RedisSettings, prefix: &str) -> anyhow::Result<()> {
+impl TestEnv {
+    /// Every key matching `pattern` (tests only: SCAN is never used in the services).
+    pub async fn scan_keys(&self, pattern: &str) -> Vec<String> {
+        scan(self.live.pool().next(), pattern).await.expect("Redis answers SCAN")
+    }
+}
+
+async fn scan(client: &fred::clients::Client, pattern: &str) -> anyhow::Result<Vec<String>> {
     use futures::TryStreamExt;
-    let pool = attn_store::redis::connect_pool(settings).await?;
-    let client = pool.next().clone();
     let mut keys: Vec<String> = Vec::new();
-    let mut scan = client.scan(format!("{prefix}:*"), Some(1000), None);
+    let mut scan = client.scan(pattern, Some(1000), None);
     while let Some(mut page) = scan.try_next().await? {
         if let Some(results) = page.take_results() {
             keys.extend(results.into_iter().filter_map(|k| k.into_string()));
         }
     }
+    Ok(keys)
+}
+
+/// Tests only: SCAN is fine here, never in the services.
+async fn delete_keys(settings: &RedisSettings, prefix: &str) -> anyhow::Result<()> {
+    let pool = attn_store::redis::connect_pool(settings).await?;
+    let client = pool.next().clone();
+    let keys = scan(&client, &format!("{prefix}:*")).await?;
     for chunk in keys.chunks(500) {
         let _: i64 = client.del(chunk.to_vec()).await?;
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use attn_domain::{AuditEntry, Record, SessionMeta};
 use fred::{
     clients::Pool,
-    interfaces::{ClientLike, HashesInterface, SetsInterface, SortedSetsInterface},
+    interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface},
     types::Value,
 };
 use uuid::Uuid;
@@ -24,6 +24,10 @@ pub struct LiveStore {
     pool: Pool,
     keys: Keys,
 }
+
+/// How long a new session's keys outlive its end if it is never claimed
+/// (a crash between writing and claiming it).
+const UNCLAIMED_SESSION_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A session and the version its state had when read.
 #[derive(Debug, Clone)]
@@ -181,51 +185,66 @@ impl LiveStore {
 
     // === sessions ===
 
-    /// Lists a new session in the indexes and writes it, unless its teacher
-    /// already has an open session. The index entry comes first: if we
-    /// crash in between, the sweeper finds an index entry with no session
-    /// and drops it, rather than a session no index leads to.
+    /// Writes a new session, then claims it as its teacher's open session
+    /// and lists it in the indexes, unless the teacher already has an open
+    /// one. The session's keys come first (with an expiry lifted after the
+    /// claim), so a crash in between leaves neither a claim that locks the
+    /// teacher out nor a listing that leads students nowhere. A claim found
+    /// with no session behind it is replaced.
     pub async fn create_session(&self, meta: &SessionMeta, now_ms: i64) -> StoreResult<ClaimOutcome> {
         let id = meta.attendance_id;
         let json = meta.to_json();
-        let (status, items) = reply(
-            self.run(
-                &scripts::CLAIM_SESSION,
-                vec![
-                    self.keys.teacher_active(),
-                    self.keys.ending(),
-                    self.keys.active(),
-                    self.keys.teacher_sessions(&meta.teacher_school_number),
-                ],
-                vec![
-                    meta.teacher_school_number.clone(),
-                    id.to_string(),
-                    meta.end_ms.to_string(),
-                    now_ms.to_string(),
-                    json.clone(),
-                ],
-            )
-            .await?,
-        )?;
-        if status == "exists" {
+        let meta_key = self.keys.meta(id);
+        // Long past any end: only a crash between the steps leaves it set.
+        let expiry_ms = (meta.end_ms - now_ms).max(0) + UNCLAIMED_SESSION_GRACE_MS;
+        self.run(
+            &scripts::CREATE_META,
+            vec![meta_key.clone()],
+            vec![
+                json.clone(),
+                meta.end_ms.to_string(),
+                flag(meta.is_deleted).into(),
+                meta.teacher_school_number.clone(),
+                expiry_ms.to_string(),
+            ],
+        )
+        .await?;
+        let mut replace = String::new();
+        loop {
+            let (status, items) = reply(
+                self.run(
+                    &scripts::CLAIM_SESSION,
+                    vec![
+                        self.keys.teacher_active(),
+                        self.keys.ending(),
+                        self.keys.active(),
+                        self.keys.teacher_sessions(&meta.teacher_school_number),
+                    ],
+                    vec![
+                        meta.teacher_school_number.clone(),
+                        id.to_string(),
+                        meta.end_ms.to_string(),
+                        now_ms.to_string(),
+                        json.clone(),
+                        replace.clone(),
+                    ],
+                )
+                .await?,
+            )?;
+            if status == "claimed" {
+                let _: bool = self.pool.persist(&meta_key).await?;
+                return Ok(ClaimOutcome::Claimed);
+            }
             let current = string_at(&items, 0)?;
-            let current = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("the teacher index", err))?;
-            return Ok(ClaimOutcome::TeacherHasOpenSession(current));
+            let current_id = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("the teacher index", err))?;
+            let exists: bool = self.pool.exists(self.keys.meta(current_id)).await?;
+            if exists || replace == current {
+                let _: i64 = self.pool.del(&meta_key).await?;
+                return Ok(ClaimOutcome::TeacherHasOpenSession(current_id));
+            }
+            tracing::warn!(teacher = %meta.teacher_school_number, phantom = %current_id, "replacing a claim with no session behind it");
+            replace = current;
         }
-        let _: () = self
-            .pool
-            .hset(
-                self.keys.meta(id),
-                vec![
-                    ("json", json),
-                    ("end_ms", meta.end_ms.to_string()),
-                    ("deleted", flag(meta.is_deleted).into()),
-                    ("teacher", meta.teacher_school_number.clone()),
-                    ("version", "0".into()),
-                ],
-            )
-            .await?;
-        Ok(ClaimOutcome::Claimed)
     }
 
     pub async fn session(&self, id: Uuid) -> StoreResult<Option<LiveSession>> {

@@ -97,17 +97,40 @@ return {meta[1], meta[2], redis.call('HGETALL', KEYS[2])}
     )
 });
 
+/// Writes a new session's own keys, with an expiry that [`CLAIM_SESSION`]'s
+/// caller removes once the session is claimed: a crash before the claim
+/// leaves nothing that lasts.
+///
+/// KEYS: meta. ARGV: session JSON, end (ms), deleted, teacher, expiry (ms).
+pub static CREATE_META: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'end_ms', ARGV[2], 'deleted', ARGV[3], 'teacher', ARGV[4], 'version', '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"#,
+    )
+});
+
 /// Claims "the teacher's one open session" and lists a new session in the
-/// indexes, unless the teacher already has an open one.
+/// indexes, unless the teacher already has an open one. `replace` names a
+/// claim the caller found to have no session behind it (a crash between
+/// claiming and writing, from before sessions were written first, or a
+/// failover that lost the session but not the index): that one is dropped
+/// from the indexes and replaced.
 ///
 /// KEYS: teacher_active, ending, active, teacher_sessions.
-/// ARGV: teacher, id, end (ms), now (ms), session JSON.
+/// ARGV: teacher, id, end (ms), now (ms), session JSON, replace ('' = none).
 /// Returns {'exists', id} | {'claimed'}.
 pub static CLAIM_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
+if current and current == ARGV[6] then
+  redis.call('ZREM', KEYS[2], current)
+  redis.call('HDEL', KEYS[3], current)
+  redis.call('SREM', KEYS[4], current)
+elseif current then
   local ends = redis.call('ZSCORE', KEYS[2], current)
   local open = redis.call('HEXISTS', KEYS[3], current)
   if ends and open == 1 and tonumber(ends) > tonumber(ARGV[4]) then
@@ -176,6 +199,16 @@ return 1
     )
 });
 
-pub fn all() -> [&'static Script; 8] {
-    [&ATTEND, &WRITE_RECORD, &WRITE_META, &SNAPSHOT, &CLAIM_SESSION, &CLOSE_SESSION, &REMOVE_ARCHIVED, &UNINDEX_SESSION]
+pub fn all() -> [&'static Script; 9] {
+    [
+        &ATTEND,
+        &WRITE_RECORD,
+        &WRITE_META,
+        &SNAPSHOT,
+        &CREATE_META,
+        &CLAIM_SESSION,
+        &CLOSE_SESSION,
+        &REMOVE_ARCHIVED,
+        &UNINDEX_SESSION,
+    ]
 }
