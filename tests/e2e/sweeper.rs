@@ -12,7 +12,7 @@ use attn_proto::v1::{
 };
 use fred::interfaces::{HashesInterface, KeysInterface, SortedSetsInterface};
 use secrecy::ExposeSecret;
-use sweeper_service::{JobName, jobs::sweep_attendances};
+use sweeper_service::JobName;
 use tonic::{Code, transport::Endpoint};
 use uuid::Uuid;
 
@@ -148,7 +148,7 @@ async fn two_sweepers_at_once_archive_each_session_exactly_once() {
     // compare-and-set removal still leave exactly one copy.
     let mut teacher = clients.demo_teacher(4).await;
     let id = finished_session(&env, &mut teacher, "Lesson 4", 40).await;
-    let (a, b) = tokio::join!(sweep_attendances(&first.jobs.deps), sweep_attendances(&second.jobs.deps));
+    let (a, b) = tokio::join!(first.sweep_attendances(), second.sweep_attendances());
     assert!(a.error.is_none() && b.error.is_none(), "{a:?} {b:?}");
     assert!(a.count("sessions_archived") + b.count("sessions_archived") >= 1);
     assert!(!still_in_redis(&env, id).await);
@@ -216,14 +216,14 @@ async fn teacher_edits_racing_the_sweep_all_end_up_in_postgres() {
     };
     let mut rounds = 0;
     while !editor.is_finished() {
-        let summary = sweep_attendances(&sweeper.jobs.deps).await;
+        let summary = sweeper.sweep_attendances().await;
         assert!(summary.error.is_none() && summary.failures.is_empty(), "{summary:?}");
         rounds += 1;
         rounds_done.send_replace(rounds);
     }
     let expected = editor.await.unwrap();
     eventually(Duration::from_secs(20), "the session to leave Redis", || async {
-        sweep_attendances(&sweeper.jobs.deps).await;
+        sweeper.sweep_attendances().await;
         (!still_in_redis(&env, id).await).then_some(())
     })
     .await;
@@ -382,6 +382,7 @@ async fn an_edit_between_the_archives_read_and_its_removal_keeps_the_session_for
     env.archive
         .archive_session(attn_store::archive::SessionToArchive {
             meta: &snapshot.meta,
+            version: snapshot.version,
             records: &snapshot.records,
             audit: &audit,
         })
@@ -428,4 +429,187 @@ async fn redis_going_away_fails_the_round_cleanly_and_the_next_round_archives_ev
     .await;
     assert_eq!(run.summary.count("records_written"), 10);
     assert!(!still_in_redis(&env, id).await);
+}
+
+/// A Redis failover, or a sweeper that lost its lease mid-round, can bring
+/// an older snapshot to the archive after a newer one: it must not win.
+#[tokio::test]
+async fn an_older_snapshot_archived_after_a_newer_one_changes_nothing() {
+    use attn_store::archive::{Archived, SessionToArchive};
+
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Failover", 2).await;
+    let snapshot = env.live.snapshot(id).await.unwrap().unwrap();
+    let pending = Record::pending_face_check("demo_student_1", "Demo Student 1", "job-1");
+    let verified = pending.face_verified(chrono_now());
+    let with = |record: &Record| {
+        let mut records = snapshot.records.clone();
+        records[0] = record.clone();
+        records
+    };
+    let (older, newer) = (with(&pending), with(&verified));
+    let archive = |version, records: &[Record]| {
+        let meta = snapshot.meta.clone();
+        let records = records.to_vec();
+        let archive = env.archive.clone();
+        async move {
+            archive.archive_session(SessionToArchive { meta: &meta, version, records: &records, audit: &[] }).await
+        }
+    };
+
+    // The face verdict at version 6 first, then the pending record of version 5.
+    assert_eq!(archive(6, &newer).await.unwrap(), Archived::Written(2));
+    assert_eq!(archive(5, &older).await.unwrap(), Archived::Stale);
+    let one = env.archive.record(id, "demo_student_1").await.unwrap().unwrap();
+    assert!(one.is_attended, "the verdict survives: {one:?}");
+    // The same version again is no news either; a newer one is.
+    assert_eq!(archive(6, &older).await.unwrap(), Archived::Stale);
+    assert_eq!(archive(7, &older).await.unwrap(), Archived::Written(2));
+    assert!(!env.archive.record(id, "demo_student_1").await.unwrap().unwrap().is_attended);
+
+    // An edit of the archive moves past every snapshot read before it.
+    env.live.remove_archived(id, snapshot.version).await.unwrap();
+    env.live.unindex(id, &snapshot.meta.teacher_school_number).await.unwrap();
+    teacher
+        .accept_student(AcceptStudentRequest { attendance_id: id.to_string(), student_number: "demo_student_1".into() })
+        .await
+        .unwrap();
+    assert_eq!(archive(8, &older).await.unwrap(), Archived::Stale, "version 8 was read before the edit (7 + 1)");
+    assert!(env.archive.record(id, "demo_student_1").await.unwrap().unwrap().is_attended);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_whose_lease_is_lost_stops_before_committing() {
+    use fred::interfaces::KeysInterface;
+
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Lost lease", 5).await;
+
+    let lease = sweeper.own_lease(Duration::from_millis(600)).await;
+    let guard = lease.guard();
+    // Another replica takes the key (as after an expiry during a pause).
+    let key = {
+        let keys: Vec<String> = env.scan_keys(&format!("{}:{{idx}}:lease:forced-*", env.key_prefix)).await;
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        keys.into_iter().next().unwrap()
+    };
+    let _: () = env.live.pool().set(&key, "another-replica", None, None, false).await.unwrap();
+    eventually(Duration::from_secs(5), "the renewer to notice", || async { guard.check().err() }).await;
+
+    let summary = sweeper_service::jobs::sweep_attendances(&sweeper.jobs.deps, &guard).await;
+    assert!(summary.error.as_deref().unwrap_or_default().contains("lease was lost"), "{summary:?}");
+    assert_eq!(summary.count("sessions_archived"), 0);
+    assert!(still_in_redis(&env, id).await);
+    assert!(env.archive.attendance(id).await.unwrap().is_none(), "nothing was committed");
+    drop(lease);
+
+    // A round that holds its lease archives it.
+    let summary = sweeper.sweep_attendances().await;
+    assert_eq!(summary.count("sessions_archived"), 1, "{summary:?}");
+}
+
+/// Two sweepers whose leases overlap (each holds a lease of its own), both
+/// sweeping while a teacher's edits race them: every edit's final state
+/// ends up in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_with_overlapping_leases_and_200_racing_edits_lose_nothing() {
+    const STUDENTS: usize = 20;
+    const EDITS_EACH: usize = 10;
+    let env = TestEnv::start().await;
+    let first = env.start_sweeper().await;
+    let second = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Overlap", STUDENTS).await;
+
+    // One editor per student, so each student's last edit is well defined.
+    let editors: Vec<_> = (1..=STUDENTS)
+        .map(|n| {
+            let mut teacher = teacher.clone();
+            tokio::spawn(async move {
+                let student = format!("demo_student_{n}");
+                let mut last = (true, String::new());
+                for i in 0..EDITS_EACH {
+                    if (i + n) % 2 == 0 {
+                        let reason = format!("edit {i} of {student}");
+                        let request = FailStudentRequest {
+                            attendance_id: id.to_string(),
+                            student_number: student.clone(),
+                            reason: reason.clone(),
+                        };
+                        teacher.fail_student(request).await.unwrap();
+                        last = (false, reason);
+                    } else {
+                        let request =
+                            AcceptStudentRequest { attendance_id: id.to_string(), student_number: student.clone() };
+                        teacher.accept_student(request).await.unwrap();
+                        last = (true, String::new());
+                    }
+                }
+                (student, last)
+            })
+        })
+        .collect();
+    let editing_done = std::sync::atomic::AtomicBool::new(false);
+    let collect = async {
+        let mut expected = HashMap::new();
+        for editor in editors {
+            let (student, last) = editor.await.unwrap();
+            expected.insert(student, last);
+        }
+        editing_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        expected
+    };
+    let ((first_archived, second_archived), expected) = tokio::join!(
+        async {
+            tokio::join!(
+                sweep_until_done(&env, &first, id, &editing_done),
+                sweep_until_done(&env, &second, id, &editing_done)
+            )
+        },
+        collect
+    );
+    assert!(first_archived + second_archived >= 1);
+
+    let archived = records_of(&mut teacher, id).await;
+    assert!(archived.attendance.unwrap().is_archived);
+    assert_eq!(archived.records.len(), STUDENTS);
+    for record in &archived.records {
+        let (attended, reason) = &expected[&record.student_number];
+        assert_eq!((record.is_attended, &record.fail_reason), (*attended, reason), "{record:?}");
+    }
+    let edits: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE attendance_id = $1 AND action IN ('fail_student', 'accept_student')",
+    )
+    .bind(id)
+    .fetch_one(env.archive.pool())
+    .await
+    .unwrap();
+    assert_eq!(edits, (STUDENTS * EDITS_EACH) as i64, "every edit is in the audit trail exactly once");
+}
+
+/// Sweeps under the replica's own lease until `editing_done` and the session
+/// has left Redis; the sessions this replica archived.
+async fn sweep_until_done(
+    env: &TestEnv,
+    replica: &attn_e2e::SweeperReplica,
+    id: Uuid,
+    editing_done: &std::sync::atomic::AtomicBool,
+) -> u64 {
+    let lease = replica.own_lease(Duration::from_secs(120)).await;
+    let mut archived = 0;
+    loop {
+        let finished = editing_done.load(std::sync::atomic::Ordering::SeqCst);
+        let summary = sweeper_service::jobs::sweep_attendances(&replica.jobs.deps, &lease.guard()).await;
+        assert!(summary.error.is_none() && summary.failures.is_empty(), "{summary:?}");
+        archived += summary.count("sessions_archived");
+        if finished && !still_in_redis(env, id).await {
+            return archived;
+        }
+    }
 }

@@ -19,6 +19,23 @@ impl SweeperReplica {
     pub async fn channel(&self) -> tonic::transport::Channel {
         crate::env::connect(self.addr).await
     }
+
+    /// A lease of this replica's own, on a key no other round uses: rounds
+    /// run with it overlap by force, as they would after a lease was lost.
+    pub async fn own_lease(&self, ttl: std::time::Duration) -> attn_store::lease::Lease {
+        let deps = &self.jobs.deps;
+        let key = deps.live.keys().job_lease(&format!("forced-{}", uuid::Uuid::new_v4()));
+        attn_store::lease::Lease::try_acquire(deps.live.pool(), key, format!("test-{}", self.addr), ttl)
+            .await
+            .expect("Redis answers")
+            .expect("a fresh key is free")
+    }
+
+    /// One `sweep_attendances` round outside the scheduler, under [`Self::own_lease`].
+    pub async fn sweep_attendances(&self) -> sweeper_service::Summary {
+        let lease = self.own_lease(std::time::Duration::from_secs(60)).await;
+        sweeper_service::jobs::sweep_attendances(&self.jobs.deps, &lease.guard()).await
+    }
 }
 
 impl TestEnv {

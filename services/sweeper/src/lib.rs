@@ -29,7 +29,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tonic::service::Routes;
 
 pub use config::Config;
-pub use jobs::{Deps, JobName, Jobs, SweepSettings};
+pub use jobs::{Deps, JobName, Jobs, Summary, SweepSettings};
 
 pub struct App {
     listener: TcpListener,

@@ -14,9 +14,20 @@
 //! latest state). A change that comes after the removal finds no session in
 //! Redis, and the caller writes to PostgreSQL instead, where the committed
 //! archive already is.
+//!
+//! Why an older snapshot never wins: the archive keeps the live version each
+//! row was written from and replaces a row only with a newer one, so two
+//! rounds that overlap (a lease lost mid-round, a Redis failover that brought
+//! back an older copy) cannot commit a stale state over a newer one. A round
+//! also stops before its next commit once its lease is lost.
 
 use attn_domain::RecordStatus;
-use attn_store::{StoreError, archive::SessionToArchive, live::RemoveOutcome};
+use attn_store::{
+    StoreError,
+    archive::{Archived as Written, SessionToArchive},
+    lease::{LeaseGuard, LeaseLost},
+    live::RemoveOutcome,
+};
 use futures::StreamExt;
 use uuid::Uuid;
 
@@ -25,6 +36,9 @@ use super::{Deps, Summary};
 enum Archived {
     /// Written and removed from Redis: (records written).
     Done(u64),
+    /// The archive already held this version or a newer one; removed from
+    /// Redis if it had not changed.
+    AlreadyArchived,
     /// Written, but changed meanwhile: stays in Redis for the next round.
     ChangedMeanwhile,
     /// Ended, but face checks are still pending within the grace period.
@@ -33,7 +47,8 @@ enum Archived {
     Orphan,
 }
 
-pub async fn sweep_attendances(deps: &Deps) -> Summary {
+/// One round. `lease` is checked before each session's commit.
+pub async fn sweep_attendances(deps: &Deps, lease: &LeaseGuard) -> Summary {
     let mut summary = Summary::default();
     let now = chrono::Utc::now().timestamp_millis();
     let ended = match deps.live.ended_sessions(now, deps.settings.batch_size).await {
@@ -45,7 +60,7 @@ pub async fn sweep_attendances(deps: &Deps) -> Summary {
     };
     summary.add("sessions_found", ended.len() as u64);
     let mut results = futures::stream::iter(ended)
-        .map(|id| async move { (id, archive_one(deps, id, now).await) })
+        .map(|id| async move { (id, archive_one(deps, lease, id, now).await) })
         .buffer_unordered(deps.settings.concurrency.max(1));
     while let Some((id, result)) = results.next().await {
         match result {
@@ -53,16 +68,22 @@ pub async fn sweep_attendances(deps: &Deps) -> Summary {
                 summary.add("sessions_archived", 1);
                 summary.add("records_written", records);
             }
+            Ok(Archived::AlreadyArchived) => summary.add("sessions_already_archived", 1),
             Ok(Archived::ChangedMeanwhile) => summary.add("sessions_changed_while_archiving", 1),
             Ok(Archived::Waiting) => summary.add("sessions_waiting_for_face_checks", 1),
             Ok(Archived::Orphan) => summary.add("orphan_index_entries_dropped", 1),
             // The store itself is down: every other session would fail the same
             // way after its own timeout, so stop and let the next round retry.
-            Err(err) if err.is_unavailable() => {
+            Err(Failed::Store(err)) if err.is_unavailable() => {
                 summary.fail_round(&err);
                 break;
             }
-            Err(err) => {
+            // Another replica runs the job now; it will archive the rest.
+            Err(Failed::Lease(lost)) => {
+                summary.fail_round_because(lost.to_string());
+                break;
+            }
+            Err(Failed::Store(err)) => {
                 tracing::error!(attendance_id = %id, error = %err, "could not archive session; will retry next round");
                 summary.fail_item(format!("{id}: {err}"));
             }
@@ -71,7 +92,18 @@ pub async fn sweep_attendances(deps: &Deps) -> Summary {
     summary
 }
 
-async fn archive_one(deps: &Deps, id: Uuid, now: i64) -> Result<Archived, StoreError> {
+enum Failed {
+    Store(StoreError),
+    Lease(LeaseLost),
+}
+
+impl From<StoreError> for Failed {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Result<Archived, Failed> {
     let Some(snapshot) = deps.live.snapshot(id).await? else {
         deps.live.drop_orphan_index_entry(id).await?;
         return Ok(Archived::Orphan);
@@ -80,7 +112,8 @@ async fn archive_one(deps: &Deps, id: Uuid, now: i64) -> Result<Archived, StoreE
         return Err(StoreError::corrupt(
             format!("record {student:?} of session {id} ({} unreadable)", snapshot.malformed.len()),
             why,
-        ));
+        )
+        .into());
     }
     let pending = snapshot.records.iter().any(|r| r.status() == RecordStatus::Pending);
     let grace_ms = deps.settings.grace.as_millis() as i64;
@@ -88,15 +121,26 @@ async fn archive_one(deps: &Deps, id: Uuid, now: i64) -> Result<Archived, StoreE
         return Ok(Archived::Waiting);
     }
     let audit = deps.live.audit_entries(id).await?;
+    lease.check().map_err(Failed::Lease)?;
     let written = deps
         .archive
-        .archive_session(SessionToArchive { meta: &snapshot.meta, records: &snapshot.records, audit: &audit })
+        .archive_session(SessionToArchive {
+            meta: &snapshot.meta,
+            version: snapshot.version,
+            records: &snapshot.records,
+            audit: &audit,
+        })
         .await?;
-    match deps.live.remove_archived(id, snapshot.version).await? {
-        RemoveOutcome::Removed | RemoveOutcome::Gone => {
+    // Gone: another round archived and removed it (an equal or newer
+    // version, since the removal compares versions); nothing is left to do.
+    match (deps.live.remove_archived(id, snapshot.version).await?, written) {
+        (RemoveOutcome::Changed, _) => Ok(Archived::ChangedMeanwhile),
+        (RemoveOutcome::Removed | RemoveOutcome::Gone, outcome) => {
             deps.live.unindex(id, &snapshot.meta.teacher_school_number).await?;
-            Ok(Archived::Done(written))
+            Ok(match outcome {
+                Written::Written(records) => Archived::Done(records),
+                Written::Stale => Archived::AlreadyArchived,
+            })
         }
-        RemoveOutcome::Changed => Ok(Archived::ChangedMeanwhile),
     }
 }

@@ -78,7 +78,11 @@ impl Summary {
     }
 
     pub fn fail_round(&mut self, error: &StoreError) {
-        self.error = Some(error.to_string());
+        self.fail_round_because(error.to_string());
+    }
+
+    pub fn fail_round_because(&mut self, why: String) {
+        self.error = Some(why);
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -159,7 +163,7 @@ impl Jobs {
         let deps = &self.deps;
         let key = deps.live.keys().job_lease(job.as_str());
         let lease = match Lease::try_acquire(deps.live.pool(), key, self.replica.clone(), deps.settings.lease).await {
-            Ok(Some(lease)) => Some(lease),
+            Ok(Some(lease)) => lease,
             Ok(None) => return Err(JobBusy),
             // Redis is down: the round can't do anything, but it is recorded as failed.
             Err(err) => {
@@ -174,14 +178,13 @@ impl Jobs {
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         self.mark_running(job, started_at);
+        let guard = lease.guard();
         let summary = match job {
-            JobName::SweepAttendances => sweep_attendances(deps).await,
+            JobName::SweepAttendances => sweep_attendances(deps, &guard).await,
             JobName::SweepUsers => sweep_users(deps).await,
             JobName::CheckFaceVerificationResults => check_face_verification_results(deps).await,
         };
-        if let Some(lease) = lease
-            && let Err(err) = lease.release().await
-        {
+        if let Err(err) = lease.release().await {
             tracing::warn!(job = job.as_str(), error = %err, "could not release the lease; it will expire");
         }
         let run = JobRun { started_at, finished_at: Some(chrono::Utc::now()), summary };

@@ -19,6 +19,8 @@ pub struct TeacherAttendance {
 #[derive(Debug, Clone, Copy)]
 pub struct SessionToArchive<'a> {
     pub meta: &'a SessionMeta,
+    /// The session's live version when the snapshot was read.
+    pub version: u64,
     pub records: &'a [Record],
     /// (the session version at the edit, the edit)
     pub audit: &'a [(i64, AuditEntry)],
@@ -98,6 +100,15 @@ impl From<RecordRow> for Record {
         // Recompute the derived flag through the one constructor that does.
         Record::from_json(&record.to_json()).expect("a record round-trips")
     }
+}
+
+/// What an archive write of a snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archived {
+    /// Written: the archive held an older version, or nothing (records written).
+    Written(u64),
+    /// Not written: the archive already holds this version or a newer one.
+    Stale,
 }
 
 /// An archived record locked for change; commit or drop (rolls back).
@@ -266,7 +277,8 @@ impl Archive {
     /// yet) for an edit. `None`: no such archived session.
     pub async fn begin_record_edit(&self, id: Uuid, student: &str) -> StoreResult<Option<ArchivedRecordEdit>> {
         let mut tx = self.pool().begin().await?;
-        let Some(meta) = lock_attendance(&mut tx, id, "FOR SHARE").await? else {
+        // FOR UPDATE, not SHARE: the edit bumps the session's version.
+        let Some(meta) = lock_attendance(&mut tx, id).await? else {
             return Ok(None);
         };
         let record = sqlx::query_as!(
@@ -287,18 +299,20 @@ impl Archive {
     /// Locks an archived session for an edit. `None`: no such archived session.
     pub async fn begin_session_edit(&self, id: Uuid) -> StoreResult<Option<ArchivedSessionEdit>> {
         let mut tx = self.pool().begin().await?;
-        let Some(meta) = lock_attendance(&mut tx, id, "FOR UPDATE").await? else {
+        let Some(meta) = lock_attendance(&mut tx, id).await? else {
             return Ok(None);
         };
         Ok(Some(ArchivedSessionEdit { tx, meta }))
     }
 
     /// Writes a finished session, its records and its live edits in one
-    /// transaction, with one statement per table. Upserts throughout, so
-    /// archiving the same session again converges on its latest state.
-    /// Returns how many records were written.
-    pub async fn archive_session(&self, session: SessionToArchive<'_>) -> StoreResult<u64> {
+    /// transaction, with one statement per table, if the archive holds an
+    /// older version of it (or none): archiving a newer snapshot converges
+    /// on its state, and an older snapshot never replaces a newer one.
+    pub async fn archive_session(&self, session: SessionToArchive<'_>) -> StoreResult<Archived> {
         let meta = session.meta;
+        let version = i64::try_from(session.version)
+            .map_err(|_| StoreError::corrupt(format!("session {}", meta.attendance_id), "version out of range"))?;
         let mut tx = self.pool().begin().await?;
 
         let mut numbers = vec![meta.teacher_school_number.as_str()];
@@ -326,21 +340,24 @@ impl Archive {
         // The common case is a session archived for the first time: its
         // records go in by COPY. A session archived again (an edit raced the
         // last round) is upserted instead, converging on its latest state.
-        let written = if write_attendance(&mut tx, meta).await? {
-            copy_records(&mut tx, meta.attendance_id, session.records).await?
-        } else {
-            upsert_records(&mut tx, meta.attendance_id, session.records).await?
+        // The session's row, once written or found newer, stays locked until
+        // the commit, so overlapping sweeps of one session take turns.
+        let written = match archive_attendance(&mut tx, meta, version).await? {
+            Some(Fresh::Inserted) => copy_records(&mut tx, meta.attendance_id, version, session.records).await?,
+            Some(Fresh::Updated) => upsert_records(&mut tx, meta.attendance_id, version, session.records).await?,
+            None => return Ok(Archived::Stale),
         };
 
         insert_audit(&mut tx, meta.attendance_id, session.audit).await?;
         tx.commit().await?;
-        Ok(written)
+        Ok(Archived::Written(written))
     }
 }
 
 impl ArchivedRecordEdit {
     pub async fn commit(mut self, new: &Record, audit: &AuditEntry) -> StoreResult<()> {
         let id = self.meta.attendance_id;
+        let version = bump_version(&mut self.tx, id).await?;
         sqlx::query!(
             r#"INSERT INTO users (school_number, full_name, role) VALUES ($1, $2, 'student')
                ON CONFLICT (school_number) DO NOTHING"#,
@@ -352,8 +369,8 @@ impl ArchivedRecordEdit {
         sqlx::query!(
             r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                   deletion_time, by_teacher, live_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
@@ -362,7 +379,8 @@ impl ArchivedRecordEdit {
                    is_deleted = EXCLUDED.is_deleted,
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
-                   by_teacher = EXCLUDED.by_teacher"#,
+                   by_teacher = EXCLUDED.by_teacher,
+                   live_version = EXCLUDED.live_version"#,
             id,
             new.student_number,
             new.student_full_name,
@@ -373,6 +391,7 @@ impl ArchivedRecordEdit {
             new.deletion_reason,
             new.deletion_time_ms.map(to_time),
             new.by_teacher,
+            version,
         )
         .execute(&mut *self.tx)
         .await?;
@@ -384,7 +403,7 @@ impl ArchivedRecordEdit {
 
 impl ArchivedSessionEdit {
     pub async fn commit(mut self, new: &SessionMeta, audit: &AuditEntry) -> StoreResult<()> {
-        write_attendance(&mut self.tx, new).await?;
+        update_attendance(&mut self.tx, new).await?;
         insert_audit(&mut self.tx, new.attendance_id, &[(-1, audit.clone())]).await?;
         self.tx.commit().await?;
         Ok(())
@@ -393,18 +412,23 @@ impl ArchivedSessionEdit {
 
 /// A new session's records, by COPY: the fastest way in, and safe because
 /// the session row was inserted by this same transaction, so none exist yet.
-async fn copy_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, records: &[Record]) -> StoreResult<u64> {
+async fn copy_records(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    version: i64,
+    records: &[Record],
+) -> StoreResult<u64> {
     if records.is_empty() {
         return Ok(0);
     }
     let mut csv = String::with_capacity(records.len() * 160);
     for record in records {
-        csv_row(&mut csv, id, record);
+        csv_row(&mut csv, id, version, record);
     }
     let mut copy = tx
         .copy_in_raw(
             "COPY attendance_records (attendance_id, student_number, student_full_name, is_attended, \
-             attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher) \
+             attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher, live_version) \
              FROM STDIN (FORMAT csv, NULL '\\N')",
         )
         .await?;
@@ -413,7 +437,7 @@ async fn copy_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, records
 }
 
 /// One record as a CSV line: text always quoted, `\N` (unquoted) for NULL.
-fn csv_row(out: &mut String, id: Uuid, record: &Record) {
+fn csv_row(out: &mut String, id: Uuid, version: i64, record: &Record) {
     use std::fmt::Write as _;
     fn text(out: &mut String, value: &str) {
         out.push('"');
@@ -439,12 +463,19 @@ fn csv_row(out: &mut String, id: Uuid, record: &Record) {
     optional(out, record.deletion_reason.as_deref());
     out.push(',');
     optional(out, time(record.deletion_time_ms).as_deref());
-    let _ = writeln!(out, ",{}", record.by_teacher);
+    let _ = writeln!(out, ",{},{version}", record.by_teacher);
 }
 
-/// Records of a session archived before, brought up to date in one statement.
-async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, records: &[Record]) -> StoreResult<u64> {
+/// Records of a session archived before, brought up to date in one
+/// statement; a row already written from a newer version stays.
+async fn upsert_records(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    version: i64,
+    records: &[Record],
+) -> StoreResult<u64> {
     let ids = vec![id; records.len()];
+    let versions = vec![version; records.len()];
     let students: Vec<&str> = records.iter().map(|r| r.student_number.as_str()).collect();
     let full_names: Vec<&str> = records.iter().map(|r| r.student_full_name.as_str()).collect();
     let attended: Vec<bool> = records.iter().map(|r| r.is_attended).collect();
@@ -457,9 +488,10 @@ async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, recor
     let written = sqlx::query!(
         r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher)
+                   deletion_time, by_teacher, live_version)
                SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
-                                    $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[])
+                                    $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[],
+                                    $11::int8[])
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
@@ -468,7 +500,9 @@ async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, recor
                    is_deleted = EXCLUDED.is_deleted,
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
-                   by_teacher = EXCLUDED.by_teacher"#,
+                   by_teacher = EXCLUDED.by_teacher,
+                   live_version = EXCLUDED.live_version
+               WHERE attendance_records.live_version < EXCLUDED.live_version"#,
         &ids,
         &students as &[&str],
         &full_names as &[&str],
@@ -479,6 +513,7 @@ async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, recor
         &deletion_reasons as &[Option<&str>],
         &deletion_times as &[Option<DateTime<Utc>>],
         &by_teacher,
+        &versions,
     )
     .execute(&mut **tx)
     .await?
@@ -486,52 +521,50 @@ async fn upsert_records(tx: &mut Transaction<'static, Postgres>, id: Uuid, recor
     Ok(written)
 }
 
-async fn lock_attendance(
-    tx: &mut Transaction<'static, Postgres>,
-    id: Uuid,
-    lock: &'static str,
-) -> StoreResult<Option<SessionMeta>> {
-    let row = if lock == "FOR UPDATE" {
-        sqlx::query_as!(
-            AttendanceRow,
-            r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
-                      start_time, end_time, security_option, networks, is_deleted,
-                      deletion_reason, deletion_time
-               FROM attendances WHERE attendance_id = $1 FOR UPDATE"#,
-            id
-        )
-        .fetch_optional(&mut **tx)
-        .await?
-    } else {
-        sqlx::query_as!(
-            AttendanceRow,
-            r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
-                      start_time, end_time, security_option, networks, is_deleted,
-                      deletion_reason, deletion_time
-               FROM attendances WHERE attendance_id = $1 FOR SHARE"#,
-            id
-        )
-        .fetch_optional(&mut **tx)
-        .await?
-    };
+/// Reads an archived session and locks its row for an edit.
+async fn lock_attendance(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> StoreResult<Option<SessionMeta>> {
+    let row = sqlx::query_as!(
+        AttendanceRow,
+        r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
+                  start_time, end_time, security_option, networks, is_deleted,
+                  deletion_reason, deletion_time
+           FROM attendances WHERE attendance_id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
     row.map(SessionMeta::try_from).transpose()
 }
 
-/// Inserts or updates an archived session; true if it was new. (`xmax` is 0
-/// exactly for a row this statement inserted rather than updated.)
-async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<bool> {
+/// How [`archive_attendance`] wrote a session's row.
+enum Fresh {
+    Inserted,
+    Updated,
+}
+
+/// Inserts an archived session, or updates it if the archive's copy is of
+/// an older version; `None` when the archive's copy is as new or newer.
+async fn archive_attendance(
+    tx: &mut Transaction<'static, Postgres>,
+    meta: &SessionMeta,
+    version: i64,
+) -> StoreResult<Option<Fresh>> {
     let networks: Vec<String> = meta.networks.iter().map(ToString::to_string).collect();
+    // `xmax` is 0 exactly for a row this statement inserted rather than updated.
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
-               start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time,
+               live_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (attendance_id) DO UPDATE SET
                lesson_name = EXCLUDED.lesson_name,
                end_time = EXCLUDED.end_time,
                networks = EXCLUDED.networks,
                is_deleted = EXCLUDED.is_deleted,
                deletion_reason = EXCLUDED.deletion_reason,
-               deletion_time = EXCLUDED.deletion_time
+               deletion_time = EXCLUDED.deletion_time,
+               live_version = EXCLUDED.live_version
+           WHERE attendances.live_version < EXCLUDED.live_version
            RETURNING (xmax = 0) AS "inserted!""#,
         meta.attendance_id,
         meta.lesson_name,
@@ -544,10 +577,43 @@ async fn write_attendance(tx: &mut Transaction<'static, Postgres>, meta: &Sessio
         meta.is_deleted,
         meta.deletion_reason,
         meta.deletion_time_ms.map(to_time),
+        version,
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted.map(|inserted| if inserted { Fresh::Inserted } else { Fresh::Updated }))
+}
+
+/// A teacher's edit of an archived session (locked by the caller), one
+/// version past everything archived so far.
+async fn update_attendance(tx: &mut Transaction<'static, Postgres>, meta: &SessionMeta) -> StoreResult<()> {
+    let networks: Vec<String> = meta.networks.iter().map(ToString::to_string).collect();
+    sqlx::query!(
+        r#"UPDATE attendances SET lesson_name = $2, end_time = $3, networks = $4, is_deleted = $5,
+               deletion_reason = $6, deletion_time = $7, live_version = live_version + 1
+           WHERE attendance_id = $1"#,
+        meta.attendance_id,
+        meta.lesson_name,
+        to_time(meta.end_ms),
+        &networks,
+        meta.is_deleted,
+        meta.deletion_reason,
+        meta.deletion_time_ms.map(to_time),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an archived session (locked by the caller) one version on, for an
+/// edit of one of its records; the new version.
+async fn bump_version(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE attendances SET live_version = live_version + 1 WHERE attendance_id = $1 RETURNING live_version",
+        id
     )
     .fetch_one(&mut **tx)
-    .await?;
-    Ok(inserted)
+    .await?)
 }
 
 /// `seq` -1 marks an edit of the archive itself (no live version).
@@ -604,11 +670,11 @@ mod tests {
         let mut record = Record::attended("s1", "Zoë \"Z\" O'Neil, Jr.", 1_780_000_000_123);
         record.fail_reason = None;
         let mut out = String::new();
-        csv_row(&mut out, Uuid::nil(), &record);
+        csv_row(&mut out, Uuid::nil(), 7, &record);
         assert_eq!(
             out,
             "00000000-0000-0000-0000-000000000000,\"s1\",\"Zoë \"\"Z\"\" O'Neil, Jr.\",true,\
-             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false\n"
+             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false,7\n"
         );
     }
 }

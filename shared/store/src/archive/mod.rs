@@ -17,7 +17,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-pub use attendances::{ArchivedRecordEdit, ArchivedSessionEdit, SessionToArchive, TeacherAttendance};
+pub use attendances::{Archived, ArchivedRecordEdit, ArchivedSessionEdit, SessionToArchive, TeacherAttendance};
 pub use users::{NewUser, UserRow};
 
 use crate::{StoreError, StoreResult};
