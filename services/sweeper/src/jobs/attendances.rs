@@ -24,7 +24,7 @@
 use attn_domain::RecordStatus;
 use attn_store::{
     StoreError,
-    archive::{Archived as Written, SessionToArchive},
+    archive::{Archived, SessionToArchive},
     lease::{LeaseGuard, LeaseLost},
     live::RemoveOutcome,
 };
@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::{Deps, Summary};
 
-enum Archived {
+enum Swept {
     /// Written and removed from Redis: (records written).
     Done(u64),
     /// The archive already held this version or a newer one; removed from
@@ -64,14 +64,14 @@ pub async fn sweep_attendances(deps: &Deps, lease: &LeaseGuard) -> Summary {
         .buffer_unordered(deps.settings.concurrency.max(1));
     while let Some((id, result)) = results.next().await {
         match result {
-            Ok(Archived::Done(records)) => {
+            Ok(Swept::Done(records)) => {
                 summary.add("sessions_archived", 1);
                 summary.add("records_written", records);
             }
-            Ok(Archived::AlreadyArchived) => summary.add("sessions_already_archived", 1),
-            Ok(Archived::ChangedMeanwhile) => summary.add("sessions_changed_while_archiving", 1),
-            Ok(Archived::Waiting) => summary.add("sessions_waiting_for_face_checks", 1),
-            Ok(Archived::Orphan) => summary.add("orphan_index_entries_dropped", 1),
+            Ok(Swept::AlreadyArchived) => summary.add("sessions_already_archived", 1),
+            Ok(Swept::ChangedMeanwhile) => summary.add("sessions_changed_while_archiving", 1),
+            Ok(Swept::Waiting) => summary.add("sessions_waiting_for_face_checks", 1),
+            Ok(Swept::Orphan) => summary.add("orphan_index_entries_dropped", 1),
             // The store itself is down: every other session would fail the same
             // way after its own timeout, so stop and let the next round retry.
             Err(Failed::Store(err)) if err.is_unavailable() => {
@@ -103,10 +103,10 @@ impl From<StoreError> for Failed {
     }
 }
 
-async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Result<Archived, Failed> {
+async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Result<Swept, Failed> {
     let Some(snapshot) = deps.live.snapshot(id).await? else {
         deps.live.drop_orphan_index_entry(id).await?;
-        return Ok(Archived::Orphan);
+        return Ok(Swept::Orphan);
     };
     if let Some((student, why)) = snapshot.malformed.first() {
         return Err(StoreError::corrupt(
@@ -118,7 +118,7 @@ async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Res
     let pending = snapshot.records.iter().any(|r| r.status() == RecordStatus::Pending);
     let grace_ms = deps.settings.grace.as_millis() as i64;
     if pending && now < snapshot.meta.end_ms + grace_ms {
-        return Ok(Archived::Waiting);
+        return Ok(Swept::Waiting);
     }
     let audit = deps.live.audit_entries(id).await?;
     lease.check().map_err(Failed::Lease)?;
@@ -134,12 +134,12 @@ async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Res
     // Gone: another round archived and removed it (an equal or newer
     // version, since the removal compares versions); nothing is left to do.
     match (deps.live.remove_archived(id, snapshot.version).await?, written) {
-        (RemoveOutcome::Changed, _) => Ok(Archived::ChangedMeanwhile),
+        (RemoveOutcome::Changed, _) => Ok(Swept::ChangedMeanwhile),
         (RemoveOutcome::Removed | RemoveOutcome::Gone, outcome) => {
             deps.live.unindex(id, &snapshot.meta.teacher_school_number).await?;
             Ok(match outcome {
-                Written::Written(records) => Archived::Done(records),
-                Written::Stale => Archived::AlreadyArchived,
+                Archived::Written(records) => Swept::Done(records),
+                Archived::Stale => Swept::AlreadyArchived,
             })
         }
     }
