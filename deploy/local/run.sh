@@ -30,6 +30,7 @@
 #   ATTN_REDIS_URL           redis://127.0.0.1:6379
 #   ATTN_DATABASE_URL        postgres://postgres@127.0.0.1:5432/attn
 #   ATTN_RUN_DIR             target/attn-run/<date-time>
+#   ATTN_DEV_MODE            true (development mode; see the README)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -65,6 +66,9 @@ export ATTN_STANDIN_ADDR="${ATTN_STANDIN_ADDR:-127.0.0.1:8090}"
 export ATTN_REDIS_URL="${ATTN_REDIS_URL:-redis://127.0.0.1:6379}"
 export ATTN_DATABASE_URL="${ATTN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/attn}"
 export ATTN_DEMO_ACCOUNTS="${ATTN_DEMO_ACCOUNTS:-true}"
+# A development machine: the services may run without ATTN_INTERNAL_TOKEN and
+# on a Redis that could evict keys, which they refuse in production.
+export ATTN_DEV_MODE="${ATTN_DEV_MODE:-true}"
 export ATTN_LOG_FORMAT="${ATTN_LOG_FORMAT:-pretty}"
 export NO_COLOR="${NO_COLOR:-1}" # the logs go to files
 export ATTN_WEB_DIR="${ATTN_WEB_DIR-$root/services/attendance/web/dist}"

@@ -10,5 +10,6 @@ mod lesson;
 mod lifecycle;
 mod network;
 mod outages;
+mod startup;
 mod streams;
 mod sweeper;

@@ -146,7 +146,11 @@ async fn verification_service_that_stops_answering_makes_network_checked_check_i
 async fn verification_outage(go_down: fn(&Proxy)) {
     // Our own verification-service, behind a proxy we can cut.
     let verification_shutdown = Shutdown::new();
-    let config = verification_service::Config { verification_addr: "127.0.0.1:0".into(), ..Default::default() };
+    let config = verification_service::Config {
+        verification_addr: "127.0.0.1:0".into(),
+        internal_token: Some(attn_e2e::TEST_INTERNAL_TOKEN.into()),
+        ..Default::default()
+    };
     let verification = verification_service::App::build(config).await.unwrap();
     let proxy = Proxy::start(verification.local_addr().to_string()).await;
     tokio::spawn(verification.run(verification_shutdown.clone()));

@@ -40,6 +40,9 @@ fn database_url_for(name: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// The services' shared secret in the tests (`ATTN_INTERNAL_TOKEN`).
+pub const TEST_INTERNAL_TOKEN: &str = "attn-test-internal-token";
+
 /// Changes to the services' settings for one test. They arrive filled in
 /// with this test's own database URL and key prefix, so `adjust` can route
 /// them elsewhere (e.g. through a [`crate::Proxy`] with [`crate::Proxy::reroute`]).
@@ -81,8 +84,11 @@ impl TestEnv {
             verification: verification_service::Config::default(),
         };
         options.verification.verification_addr = "127.0.0.1:0".into();
+        // Production rules: the services refuse to start without it.
+        options.verification.internal_token = Some(TEST_INTERNAL_TOKEN.into());
         let attendance = &mut options.attendance;
         attendance.attendance_addr = "127.0.0.1:0".into();
+        attendance.internal_token = Some(TEST_INTERNAL_TOKEN.into());
         attendance.demo_accounts = true;
         attendance.redis.redis_url = redis_url().into();
         attendance.redis.redis_key_prefix = key_prefix.clone();
@@ -135,6 +141,12 @@ impl TestEnv {
             attendance_config,
             shutdown,
         }
+    }
+
+    /// The settings attendance-service started with (demo accounts off),
+    /// for a test to change and build another from.
+    pub fn attendance_config(&self) -> attendance_service::Config {
+        attendance_service::Config { demo_accounts: false, ..self.attendance_config.clone() }
     }
 
     /// Starts another attendance-service replica on the same Redis prefix,

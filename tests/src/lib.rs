@@ -11,10 +11,12 @@ mod clients;
 mod env;
 mod face;
 mod proxy;
+mod spare_redis;
 mod sweeper;
 
 pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
-pub use env::{TestEnv, TestOptions, eventually, postgres_server, redis_server};
+pub use env::{TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server};
 pub use face::{JournalEntry, Standin};
 pub use proxy::{Proxy, server_of};
+pub use spare_redis::SpareRedis;
 pub use sweeper::SweeperReplica;

@@ -43,8 +43,8 @@ impl TestEnv {
         self.start_sweeper_with(|_| {}).await
     }
 
-    /// Starts a replica (call twice for two) after `adjust` has changed its settings.
-    pub async fn start_sweeper_with(&self, adjust: impl FnOnce(&mut sweeper_service::Config)) -> SweeperReplica {
+    /// A replica's settings on this test's database and prefix.
+    pub fn sweeper_config(&self) -> sweeper_service::Config {
         let mut config = sweeper_service::Config {
             sweeper_addr: "127.0.0.1:0".into(),
             scheduler_enabled: false,
@@ -57,7 +57,14 @@ impl TestEnv {
         config.database.database_url = self.database_url.clone().into();
         config.database.database_max_connections = 4;
         config.verification_url = format!("http://{}", self.verification_addr);
+        config.internal_token = Some(crate::env::TEST_INTERNAL_TOKEN.into());
         config.server.shutdown_grace_ms = 2_000;
+        config
+    }
+
+    /// Starts a replica (call twice for two) after `adjust` has changed its settings.
+    pub async fn start_sweeper_with(&self, adjust: impl FnOnce(&mut sweeper_service::Config)) -> SweeperReplica {
+        let mut config = self.sweeper_config();
         adjust(&mut config);
         // Stops with the test environment, or earlier through its own handle.
         let shutdown = Shutdown::new();

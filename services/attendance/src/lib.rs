@@ -26,6 +26,7 @@ use attn_proto::v1::{
 use attn_runtime::{
     AuthLayer, Shutdown,
     internal::verification_client,
+    preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
@@ -59,9 +60,11 @@ impl App {
     /// brings the schema up to date, creates demo accounts if asked, and
     /// binds the port (0 picks a free one; see [`App::local_addr`]).
     pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let keys = config.redis.keys()?;
         let redis = config.redis.store_settings();
         let live = LiveStore::connect(&redis, keys.clone()).await.context("cannot reach Redis (ATTN_REDIS_URL)")?;
+        preflight::check_redis(&live, &config.server).await.context("ATTN_REDIS_URL")?;
         let hub =
             EventHub::connect(&redis, keys.clone()).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
         let mut tokens = TokenStore::new(live.pool().clone(), keys.clone());
@@ -78,7 +81,7 @@ impl App {
         }
         let verification = verification_client(
             &config.verification_url,
-            config.internal_token.as_ref(),
+            internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
         )?;
         let decoy_hash = passwords::hash_password_bounded("decoy password for unknown users".into()).await?.into();

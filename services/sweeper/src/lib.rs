@@ -20,6 +20,7 @@ use attn_proto::v1::sweeper_service_server::SweeperServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
     internal::verification_client,
+    preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
@@ -41,16 +42,18 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let keys = config.redis.keys()?;
         let live = LiveStore::connect(&config.redis.store_settings(), keys.clone())
             .await
             .context("cannot reach Redis (ATTN_REDIS_URL)")?;
+        preflight::check_redis(&live, &config.server).await.context("ATTN_REDIS_URL")?;
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());
         let verification = verification_client(
             &config.verification_url,
-            config.internal_token.as_ref(),
+            internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
         )?;
         let deps = Deps {

@@ -36,7 +36,8 @@ pub struct App {
 impl App {
     /// Checks the settings and binds the port (use port 0 in tests and read
     /// [`App::local_addr`]).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        config.internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let gateway = config.face_gateway()?.map(FaceGateway::new).transpose()?;
         if let Some(gateway) = &gateway {
             tracing::info!(gateway = %gateway.base_url().origin().ascii_serialization(), "face checks go to the face gateway");

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod error;
 pub mod internal;
+pub mod preflight;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;

@@ -132,6 +132,39 @@ pub struct ServerConfig {
     /// Calls handled at once per connection before new ones wait.
     #[serde(default = "defaults::concurrency_per_connection")]
     pub concurrency_per_connection: usize,
+    /// ATTN_DEV_MODE: a development machine. Allows running without
+    /// ATTN_INTERNAL_TOKEN and on a Redis that may evict keys; never set it
+    /// in production.
+    #[serde(default)]
+    pub dev_mode: bool,
+}
+
+/// The shortest internal token accepted outside development mode.
+pub const MIN_INTERNAL_TOKEN_CHARS: usize = 16;
+
+impl ServerConfig {
+    /// The shared secret between ATTN's services (`ATTN_INTERNAL_TOKEN`).
+    /// Required, and at least [`MIN_INTERNAL_TOKEN_CHARS`] long, unless in
+    /// development mode: without it verification-service answers anyone who
+    /// reaches its port.
+    pub fn internal_token(&self, token: Option<&SecretString>) -> anyhow::Result<Option<SecretString>> {
+        use secrecy::ExposeSecret as _;
+        let token = token.filter(|token| !token.expose_secret().trim().is_empty());
+        match token {
+            None if self.dev_mode => {
+                tracing::warn!("ATTN_INTERNAL_TOKEN is not set: internal calls are not checked (ATTN_DEV_MODE)");
+                Ok(None)
+            }
+            None => anyhow::bail!(
+                "ATTN_INTERNAL_TOKEN is not set: verification-service would answer anyone who reaches its port. \
+                 Set the same secret on every ATTN service (or ATTN_DEV_MODE=true on a development machine)"
+            ),
+            Some(token) if !self.dev_mode && token.expose_secret().chars().count() < MIN_INTERNAL_TOKEN_CHARS => {
+                anyhow::bail!("ATTN_INTERNAL_TOKEN must be at least {MIN_INTERNAL_TOKEN_CHARS} characters long")
+            }
+            Some(token) => Ok(Some(token.clone())),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -140,6 +173,7 @@ impl Default for ServerConfig {
             request_timeout_ms: defaults::request_timeout_ms(),
             shutdown_grace_ms: defaults::shutdown_grace_ms(),
             concurrency_per_connection: defaults::concurrency_per_connection(),
+            dev_mode: false,
         }
     }
 }
@@ -206,6 +240,19 @@ mod tests {
         assert_eq!(nets.len(), 2);
         let err = parse_cidr_list("ATTN_TRUSTED_PROXIES", "10.0.0.0/8,nope").unwrap_err();
         assert!(err.to_string().contains("ATTN_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn the_internal_token_is_required_outside_development_mode() {
+        let production = ServerConfig::default();
+        let err = production.internal_token(None).unwrap_err().to_string();
+        assert!(err.contains("ATTN_INTERNAL_TOKEN"), "{err}");
+        assert!(production.internal_token(Some(&"  ".into())).is_err(), "blank is unset");
+        assert!(production.internal_token(Some(&"short".into())).is_err());
+        assert!(production.internal_token(Some(&"a-long-enough-secret".into())).unwrap().is_some());
+        let development = ServerConfig { dev_mode: true, ..ServerConfig::default() };
+        assert!(development.internal_token(None).unwrap().is_none());
+        assert!(development.internal_token(Some(&"short".into())).unwrap().is_some());
     }
 
     #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 //! apply live in `attn-domain`. Nothing here decides who may do what.
 
 pub mod archive;
+pub mod durability;
 mod error;
 pub mod events;
 pub mod face_queue;

@@ -115,6 +115,8 @@ impl Stack {
             ("ATTN_REDIS_URL", &self.redis_url),
             ("ATTN_REDIS_KEY_PREFIX", &self.key_prefix),
             ("ATTN_DATABASE_URL", &self.database_url),
+            // Production rules: the services refuse to start without one.
+            ("ATTN_INTERNAL_TOKEN", "attn-bench-internal-token"),
         ]);
         // --service-env goes last, so it wins over the defaults here.
         let extra = &settings.service_env;

@@ -6,17 +6,18 @@
 
 use std::time::{Duration, Instant};
 
-use attn_proto::v1::{
-    FaceCheckStatus, GetFaceCheckRequest, GetFaceCheckResponse, SubmitFaceCheckRequest,
-    verification_service_client::VerificationServiceClient,
-};
+use attn_proto::v1::{FaceCheckStatus, GetFaceCheckRequest, GetFaceCheckResponse, SubmitFaceCheckRequest};
 use attn_runtime::Shutdown;
 use face_gateway_standin::TINY_JPEG;
 use tokio::net::TcpListener;
-use tonic::{Status, transport::Channel};
+use tonic::Status;
 use verification_service::{App, Config};
 
-pub type Client = VerificationServiceClient<Channel>;
+/// A client that presents the internal token, as attendance-service does.
+pub type Client = attn_runtime::internal::VerificationClient;
+
+/// The services' shared secret in these tests.
+pub const INTERNAL_TOKEN: &str = "verification-test-internal-token";
 
 /// A JPEG by its magic bytes (the gateway stand-in does not decode images).
 pub fn selfie() -> Vec<u8> {
@@ -43,14 +44,23 @@ pub async fn nothing_listening() -> String {
 /// Starts verification-service with `gateway_url` (empty: no gateway) and
 /// any other settings `tweak` sets; a connected client.
 pub async fn start_verification(gateway_url: &str, tweak: impl FnOnce(&mut Config)) -> Client {
-    let mut config =
-        Config { verification_addr: "127.0.0.1:0".into(), face_gateway_url: gateway_url.into(), ..Config::default() };
+    let mut config = Config {
+        verification_addr: "127.0.0.1:0".into(),
+        face_gateway_url: gateway_url.into(),
+        internal_token: Some(INTERNAL_TOKEN.into()),
+        ..Config::default()
+    };
     tweak(&mut config);
     let app = App::build(config).await.unwrap();
     let address = app.local_addr();
     // The test's runtime ends the server with the test; the shutdown is never tripped.
     tokio::spawn(app.run(Shutdown::new()));
-    VerificationServiceClient::connect(format!("http://{address}")).await.unwrap()
+    attn_runtime::internal::verification_client(
+        &format!("http://{address}"),
+        Some(&INTERNAL_TOKEN.into()),
+        Duration::from_secs(10),
+    )
+    .unwrap()
 }
 
 /// The stand-in gateway and verification-service pointed at it.
