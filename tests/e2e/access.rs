@@ -1,6 +1,6 @@
 //! Who may call what: tokens, roles, owners, and the limits on trying.
 
-use attn_e2e::{Bearer, TestEnv, bearer};
+use attn_e2e::{Bearer, TestEnv, bearer, eventually};
 use attn_proto::v1::{
     self as pb, AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteRecordRequest,
     FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
@@ -542,5 +542,131 @@ async fn a_method_attn_does_not_serve_is_permission_denied_for_every_role() {
                 assert!(status.message().contains("no such method"), "{}", status.message());
             }
         }
+    }
+}
+
+/// Signs in as `user` from `forwarded_for` (through a trusted proxy).
+async fn login_from(
+    clients: &attn_e2e::Clients,
+    user: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> Result<(), Status> {
+    let mut request = tonic::Request::new(pb::LoginRequest { username: user.into(), password: password.into() });
+    request.metadata_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    clients.auth(Bearer::none()).login(request).await.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_ins_whose_callers_hang_up_while_queued_cost_almost_no_password_checks() {
+    use std::sync::atomic::Ordering::Relaxed;
+    const CALLERS: u64 = 200;
+    let env = TestEnv::start_with(|opts| opts.attendance.password_check_queue = 1_000).await;
+    let clients = env.clients().await;
+    let stats = env.password_checks.clone();
+    let before = stats.checked.load(Relaxed);
+    let callers: Vec<_> = (1..=CALLERS)
+        .map(|n| {
+            let clients = clients.clone();
+            tokio::spawn(async move { clients.login(&format!("demo_student_{n}"), "a wrong guess").await })
+        })
+        .collect();
+    // Once most of them wait for a password check, every caller hangs up.
+    eventually(std::time::Duration::from_secs(30), "the sign-ins to queue", || async {
+        (stats.queued.load(Relaxed) >= CALLERS * 3 / 4).then_some(())
+    })
+    .await;
+    for caller in &callers {
+        caller.abort();
+    }
+    let queued = eventually(std::time::Duration::from_secs(60), "the queue to drain", || async {
+        let queued = stats.queued.load(Relaxed);
+        let done = stats.checked.load(Relaxed) - before + stats.skipped.load(Relaxed);
+        (done >= queued && queued == stats.queued.load(Relaxed)).then_some(queued)
+    })
+    .await;
+    let checked = stats.checked.load(Relaxed) - before;
+    let skipped = stats.skipped.load(Relaxed);
+    println!("password checks: {queued} queued by {CALLERS} callers who hung up: {checked} run, {skipped} skipped");
+    assert!(skipped >= queued / 2, "most queued checks were skipped: {checked} run, {skipped} skipped");
+    assert!(checked <= queued / 2, "{checked} of {queued} checks ran for callers who had gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_sign_ins_from_one_ipv6_slash_64_is_limited_as_one_address() {
+    use futures::StreamExt;
+    // 5 per user name, so 50 per address bucket.
+    let env = TestEnv::start_with(|opts| {
+        opts.attendance.trusted_proxies = "127.0.0.0/8".into();
+        opts.attendance.login_attempts_per_minute = 5;
+    })
+    .await;
+    let clients = env.clients().await;
+    let burst = |addresses: Vec<String>| {
+        let clients = clients.clone();
+        async move {
+            let outcomes: Vec<Result<(), Status>> = futures::stream::iter(addresses.into_iter().enumerate())
+                .map(|(n, address)| {
+                    let clients = clients.clone();
+                    async move { login_from(&clients, &format!("demo_student_{}", n + 1), "guess", &address).await }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            let limited = outcomes
+                .iter()
+                .filter(|outcome| outcome.as_ref().is_err_and(|s| s.code() == Code::ResourceExhausted))
+                .count();
+            let let_through = outcomes
+                .iter()
+                .filter(|outcome| outcome.as_ref().is_err_and(|s| s.code() == Code::Unauthenticated))
+                .count();
+            (let_through, limited)
+        }
+    };
+    // 500 different addresses, one /64: one bucket.
+    let (let_through, limited) = burst((1..=500).map(|n| format!("2001:db8:7:7::{n:x}")).collect()).await;
+    println!("500 sign-ins from one /64: {let_through} let through to a password check, {limited} limited");
+    assert_eq!(let_through + limited, 500);
+    assert!((50..=55).contains(&let_through), "{let_through} let through");
+    // Another /64 has its own bucket.
+    let (let_through, _) = burst(vec!["2001:db8:7:8::1".into()]).await;
+    assert_eq!(let_through, 1);
+    // Callers whose address is unknown share one bucket too.
+    let (let_through, limited) = burst(vec!["unknown".to_owned(); 60]).await;
+    assert!(let_through <= 55 && limited >= 5, "{let_through} let through, {limited} limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_and_check_in_limits_hold_in_total_across_two_replicas() {
+    let env = TestEnv::start_with(|opts| {
+        opts.attendance.login_attempts_per_minute = 4;
+        opts.attendance.attend_attempts_per_minute = 4;
+    })
+    .await;
+    let replicas = [env.clients().await, env.clients_of(env.start_attendance_replica().await).await];
+
+    // Sign-in: four wrong guesses in all, alternating replicas; then even the right password waits.
+    for n in 0..4 {
+        assert_status(replicas[n % 2].login("demo_student_1", "guess").await, Code::Unauthenticated, "wrong");
+    }
+    let limited = replicas[0].login("demo_student_1", "password").await.unwrap_err();
+    assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
+    assert!(limited.message().contains("too many sign-in attempts"), "{}", limited.message());
+    assert_status(replicas[1].login("demo_student_1", "password").await, Code::ResourceExhausted, "too many");
+
+    // Check-in: a network check the student fails, retried four times in all across replicas.
+    let mut teacher = replicas[0].demo_teacher(1).await;
+    let session = start(&mut teacher, "Physics", 2, &["10.9.9.0/24"]).await.unwrap();
+    let token = replicas[0].login("demo_student_2", "password").await.unwrap();
+    let mut students = [replicas[0].student(bearer(&token)), replicas[1].student(bearer(&token))];
+    for n in 0..4 {
+        let record = attend(&mut students[n % 2], &session.attendance_id, &format!("r{n}")).await.unwrap();
+        assert_eq!(record.fail_reason, "WIFI_FAILED");
+    }
+    for student in &mut students {
+        let refused = attend(student, &session.attendance_id, "r9").await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("too many check-in attempts"), "{}", refused.message());
     }
 }

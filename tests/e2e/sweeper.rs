@@ -27,7 +27,7 @@ async fn finished_session(env: &TestEnv, teacher: &mut TeacherClient, lesson: &s
     let now = chrono_now();
     for n in 1..=students {
         let record = Record::attended(&format!("demo_student_{n}"), &format!("Demo Student {n}"), now);
-        env.live.attend(id, &record, None, now).await.unwrap();
+        env.live.attend(id, &record, None, now, 0).await.unwrap();
     }
     teacher.finish_attendance(FinishAttendanceRequest { attendance_id: id.to_string() }).await.unwrap();
     id

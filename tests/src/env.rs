@@ -61,6 +61,8 @@ pub struct TestEnv {
     pub live: LiveStore,
     pub archive: Archive,
     pub open_streams: Box<dyn Fn() -> usize + Send + Sync>,
+    /// What attendance-service's sign-in password checks have done.
+    pub password_checks: std::sync::Arc<attendance_service::CheckStats>,
     /// The settings attendance-service started with, for more replicas.
     attendance_config: attendance_service::Config,
     shutdown: Shutdown,
@@ -119,6 +121,7 @@ impl TestEnv {
             .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
         let attendance_addr = app.local_addr();
         let open_streams = Box::new(app.open_streams());
+        let password_checks = app.password_check_stats();
         tokio::spawn(app.run());
 
         let live = LiveStore::connect(&redis, keys)
@@ -138,6 +141,7 @@ impl TestEnv {
             live,
             archive,
             open_streams,
+            password_checks,
             attendance_config,
             shutdown,
         }

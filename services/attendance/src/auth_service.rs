@@ -15,7 +15,6 @@ use tonic::{Request, Response, Status};
 use crate::{
     context::{Context, now_ms},
     convert,
-    passwords::verify_password,
 };
 
 /// The same answer for an unknown user and a wrong password.
@@ -41,11 +40,11 @@ impl AuthService for Auth {
         if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
             return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()).into());
         }
-        self.ctx.limits.check_login(&username, address)?;
+        self.ctx.limits.check_login(&username, address).await?;
 
         let user = self.ctx.archive.user(&username).await.map_err(ApiError::from)?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        if !verify_password(password, stored, self.ctx.decoy_hash.clone()).await {
+        if !self.ctx.password_checks.verify(password, stored, self.ctx.decoy_hash.clone()).await? {
             tracing::info!(%username, "sign-in refused");
             return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()).into());
         }

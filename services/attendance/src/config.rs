@@ -63,6 +63,11 @@ pub struct Config {
     /// ATTN_ATTEND_ATTEMPTS_PER_MINUTE: check-in calls per student.
     #[serde(default = "defaults::attend_per_minute")]
     pub attend_attempts_per_minute: u32,
+    /// ATTN_PASSWORD_CHECK_QUEUE: sign-ins that may wait for a password
+    /// check on this replica; more are refused at once (RESOURCE_EXHAUSTED
+    /// with a hint of when to try again).
+    #[serde(default = "defaults::password_check_queue")]
+    pub password_check_queue: usize,
     /// ATTN_SELFIE_MAX_BYTES
     #[serde(default = "defaults::selfie_max_bytes")]
     pub selfie_max_bytes: usize,
@@ -164,6 +169,7 @@ impl Default for Config {
             demo_photo_base_url: String::new(),
             login_attempts_per_minute: defaults::login_per_minute(),
             attend_attempts_per_minute: defaults::attend_per_minute(),
+            password_check_queue: defaults::password_check_queue(),
             selfie_max_bytes: defaults::selfie_max_bytes(),
             cors_origins: String::new(),
             web_dir: None,
@@ -202,6 +208,11 @@ mod defaults {
     }
     pub fn attend_per_minute() -> u32 {
         30
+    }
+    /// A lecture hall signing in at once: ~128 checks wait a few seconds on
+    /// two cores, well inside a call's timeout.
+    pub fn password_check_queue() -> usize {
+        128
     }
     pub fn selfie_max_bytes() -> usize {
         2 * 1024 * 1024

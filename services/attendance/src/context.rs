@@ -9,7 +9,7 @@ use attn_store::{Archive, LiveStore, TokenStore, events::EventHub, face_queue::F
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use crate::limits::RateLimits;
+use crate::{limits::RateLimits, passwords::PasswordChecks};
 
 /// A session's check-in settings. They never change after StartAttendance,
 /// so each replica caches them and a check-in skips a Redis round trip.
@@ -27,6 +27,7 @@ pub struct Context {
     pub face_queue: FaceQueue,
     pub verification: VerificationClient,
     pub limits: Arc<RateLimits>,
+    pub password_checks: PasswordChecks,
     pub check_in_settings: quick_cache::sync::Cache<Uuid, CheckInSettings>,
     pub token_ttl: TokenTtl,
     pub selfie_max_bytes: usize,

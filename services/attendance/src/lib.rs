@@ -36,6 +36,7 @@ use tonic::service::Routes;
 
 pub use config::Config;
 pub use demo::{DEMO_PASSWORD, ensure_demo_accounts};
+pub use passwords::CheckStats;
 pub use roster_import::{ImportSummary, import_roster};
 
 use crate::context::{Context, TokenTtl};
@@ -85,7 +86,11 @@ impl App {
             Duration::from_millis(config.verification_timeout_ms),
         )?;
         let decoy_hash = passwords::hash_password_bounded("decoy password for unknown users".into()).await?.into();
-        let limits = limits::RateLimits::new(config.login_attempts_per_minute, config.attend_attempts_per_minute);
+        let limits = limits::RateLimits::new(
+            attn_store::rate_limits::RateLimits::new(live.pool().clone(), keys.clone()),
+            config.login_attempts_per_minute,
+            config.attend_attempts_per_minute,
+        );
         limits.spawn_cleanup(shutdown.clone());
         let ctx = Arc::new(Context {
             tokens,
@@ -95,6 +100,7 @@ impl App {
             hub,
             verification,
             limits,
+            password_checks: passwords::PasswordChecks::start(config.password_check_queue),
             check_in_settings: quick_cache::sync::Cache::new(CHECK_IN_SETTINGS_CACHED),
             token_ttl: TokenTtl {
                 teacher: Duration::from_secs(config.teacher_token_ttl_secs),
@@ -113,6 +119,11 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// What the sign-in password checks have done (for operators and tests).
+    pub fn password_check_stats(&self) -> Arc<passwords::CheckStats> {
+        self.ctx.password_checks.stats()
     }
 
     /// Roster streams open right now (for operators and tests).

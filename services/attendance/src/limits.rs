@@ -1,46 +1,75 @@
-//! Rate limits on sign-in and check-in, per replica.
+//! Rate limits on sign-in and check-in, held across every replica.
 //!
-//! In-process token buckets (governor): cheap enough for the hot path and
-//! no extra Redis round trip. With N replicas behind a balancer a client
-//! gets at most N times the quota, which still stops guessing and floods.
+//! - Sign-in: per user name, and ten times that per client address bucket
+//!   (an IPv4 address, an IPv6 /64, or one bucket for every caller whose
+//!   address is unknown), counted in Redis before any password is checked.
+//! - Check-in: per student and session, counted by the check-in script
+//!   itself in Redis (no extra round trip); and, before any verification
+//!   work, per student on this replica in memory, so a flood from one
+//!   student never reaches verification-service or the face gateway. With N
+//!   replicas that first line lets through at most N times the limit, and
+//!   the script still holds the total.
 
 use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
+use attn_domain::client_address::address_bucket;
 use attn_runtime::ApiError;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use attn_store::rate_limits::RateLimits as LimitStore;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+
+/// A lab or a NAT puts many students behind one address.
+const ADDRESS_FACTOR: u32 = 10;
 
 pub struct RateLimits {
-    login_by_user: DefaultKeyedRateLimiter<String>,
-    login_by_address: DefaultKeyedRateLimiter<IpAddr>,
-    attend_by_student: DefaultKeyedRateLimiter<String>,
+    store: LimitStore,
+    login_per_minute: u32,
+    attend_per_minute: u32,
+    attend_here: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"))
 }
 
+fn too_many_sign_ins(retry_after: Duration) -> ApiError {
+    ApiError::rate_limited("too many sign-in attempts", retry_after)
+}
+
+pub fn too_many_check_ins(retry_after: Duration) -> ApiError {
+    ApiError::rate_limited("too many check-in attempts", retry_after)
+}
+
 impl RateLimits {
-    pub fn new(login_per_minute: u32, attend_per_minute: u32) -> Arc<Self> {
+    pub fn new(store: LimitStore, login_per_minute: u32, attend_per_minute: u32) -> Arc<Self> {
         Arc::new(Self {
-            login_by_user: RateLimiter::keyed(per_minute(login_per_minute)),
-            // A lab or a NAT puts many students behind one address.
-            login_by_address: RateLimiter::keyed(per_minute(login_per_minute.saturating_mul(10))),
-            attend_by_student: RateLimiter::keyed(per_minute(attend_per_minute)),
+            store,
+            login_per_minute: login_per_minute.max(1),
+            attend_per_minute: attend_per_minute.max(1),
+            attend_here: RateLimiter::keyed(per_minute(attend_per_minute)),
         })
     }
 
-    pub fn check_login(&self, username: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
-        let by_address = address.is_none_or(|a| self.login_by_address.check_key(&a).is_ok());
-        if !by_address || self.login_by_user.check_key(&username.to_owned()).is_err() {
-            return Err(ApiError::RateLimited("too many sign-in attempts; wait a minute and try again".into()));
+    /// Counts a sign-in attempt; refused when the user name or the address
+    /// bucket is over its limit.
+    pub async fn check_login(&self, username: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let per_address = self.login_per_minute.saturating_mul(ADDRESS_FACTOR);
+        let bucket = address_bucket(address);
+        match self.store.sign_in(username, self.login_per_minute, &bucket, per_address).await? {
+            Some(wait) => Err(too_many_sign_ins(wait)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    pub fn check_attend(&self, student: &str) -> Result<(), ApiError> {
-        self.attend_by_student
-            .check_key(&student.to_owned())
-            .map_err(|_| ApiError::RateLimited("too many check-in attempts; wait a minute and try again".into()))
+    /// This replica's first line on check-ins, before any verification.
+    pub fn check_attend_here(&self, student: &str) -> Result<(), ApiError> {
+        self.attend_here.check_key(&student.to_owned()).map_err(|not_until| {
+            too_many_check_ins(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+        })
+    }
+
+    /// The limit the check-in script holds across replicas.
+    pub fn attend_per_minute(&self) -> u32 {
+        self.attend_per_minute
     }
 
     /// Forgets idle keys every minute so memory stays bounded.
@@ -54,34 +83,8 @@ impl RateLimits {
                     () = shutdown.triggered() => break,
                 }
                 let Some(limits) = limits.upgrade() else { break };
-                limits.login_by_user.retain_recent();
-                limits.login_by_address.retain_recent();
-                limits.attend_by_student.retain_recent();
+                limits.attend_here.retain_recent();
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sign_in_is_limited_per_user_name() {
-        let limits = RateLimits::new(3, 100);
-        for _ in 0..3 {
-            limits.check_login("alice", None).unwrap();
-        }
-        assert!(matches!(limits.check_login("alice", None), Err(ApiError::RateLimited(_))));
-        limits.check_login("bob", None).unwrap();
-    }
-
-    #[test]
-    fn check_in_is_limited_per_student() {
-        let limits = RateLimits::new(3, 2);
-        limits.check_attend("s1").unwrap();
-        limits.check_attend("s1").unwrap();
-        assert!(limits.check_attend("s1").is_err());
-        limits.check_attend("s2").unwrap();
     }
 }

@@ -66,6 +66,18 @@ pub fn resolve_client_address(
     parse_hop(hops[position]).map(canonical)
 }
 
+/// The bucket a client's per-address limits count in: the IPv4 address
+/// itself, the /64 of an IPv6 one (one subscriber or one Wi-Fi gets a whole
+/// /64, so counting single IPv6 addresses would give a flood 2^64 buckets),
+/// and one shared bucket for every caller whose address is unknown.
+pub fn address_bucket(client: Option<IpAddr>) -> String {
+    match client.map(canonical) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => ipnet::Ipv6Net::new(v6, 64).expect("64 is a valid prefix").trunc().to_string(),
+        None => "unknown".into(),
+    }
+}
+
 /// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:5678`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(addr) = hop.parse::<IpAddr>() {
@@ -161,6 +173,16 @@ mod tests {
         assert_eq!(resolve("10.0.0.5", Some("::ffff:192.0.2.1"), &envoy_alone()), Some(ip("192.0.2.1")));
         // A mapped peer outside the trusted range is the client, as IPv4.
         assert_eq!(resolve("::ffff:203.0.113.9", Some("10.0.0.1"), &envoy_alone()), Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_slash_64_and_unknown_ones_share_one() {
+        assert_eq!(address_bucket(Some(ip("2001:db8:1:2::1"))), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket(Some(ip("2001:db8:1:2:ffff::9"))), "2001:db8:1:2::/64");
+        assert_ne!(address_bucket(Some(ip("2001:db8:1:3::1"))), address_bucket(Some(ip("2001:db8:1:2::1"))));
+        assert_eq!(address_bucket(Some(ip("192.0.2.7"))), "192.0.2.7");
+        assert_eq!(address_bucket(Some(ip("::ffff:192.0.2.7"))), "192.0.2.7");
+        assert_eq!(address_bucket(None), "unknown");
     }
 
     #[test]

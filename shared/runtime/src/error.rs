@@ -23,8 +23,10 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many attempts, or too busy to take the call now: try again after
+    /// the duration (sent as `google.rpc.RetryInfo`).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: std::time::Duration },
     /// A dependency (Redis, PostgreSQL, another service) is down.
     #[error("{0}")]
     Unavailable(String),
@@ -36,6 +38,10 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::RateLimited { message: message.into(), retry_after }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())
     }
@@ -113,7 +119,16 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
-            ApiError::RateLimited(m) => Status::resource_exhausted(m),
+            ApiError::RateLimited { message, retry_after } => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                // Whole seconds, at least one, in the message for people; exact in RetryInfo for apps.
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0);
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("{message}; try again in {seconds} s"),
+                    ErrorDetails::with_retry_info(Some(retry_after)),
+                )
+            }
             ApiError::Unavailable(m) => Status::unavailable(m),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -125,6 +140,8 @@ impl From<ApiError> for Status {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -136,7 +153,7 @@ mod tests {
             (ApiError::NotFound("x".into()), Code::NotFound),
             (ApiError::AlreadyExists("x".into()), Code::AlreadyExists),
             (ApiError::FailedPrecondition("x".into()), Code::FailedPrecondition),
-            (ApiError::RateLimited("x".into()), Code::ResourceExhausted),
+            (ApiError::rate_limited("x", std::time::Duration::from_secs(1)), Code::ResourceExhausted),
             (ApiError::Unavailable("x".into()), Code::Unavailable),
             (ApiError::Internal("x".into()), Code::Internal),
         ];
@@ -170,6 +187,15 @@ mod tests {
         assert_eq!(Status::from(ApiError::from(status)).code(), Code::Unavailable);
         // An UNKNOWN the other service itself sent is still our problem.
         assert_eq!(Status::from(ApiError::from(Status::unknown("boom"))).code(), Code::Internal);
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_try_again_in_words_and_in_retry_info() {
+        use tonic_types::StatusExt;
+        let status = Status::from(ApiError::rate_limited("too many sign-in attempts", Duration::from_millis(1500)));
+        assert_eq!(status.message(), "too many sign-in attempts; try again in 2 s");
+        let retry = status.get_details_retry_info().expect("RetryInfo");
+        assert_eq!(retry.retry_delay, Some(Duration::from_millis(1500)));
     }
 
     #[test]

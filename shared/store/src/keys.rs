@@ -54,6 +54,22 @@ impl Keys {
         self.session(id, "audit")
     }
 
+    /// String with a TTL: the rate limit on one student's check-ins to this
+    /// session (in the session's slot, so the check-in script keeps it).
+    pub fn attend_limit(&self, id: Uuid, student: &str) -> String {
+        self.session(id, &format!("limit:{student}"))
+    }
+
+    /// String with a TTL: the rate limit on sign-ins to one user name.
+    pub fn login_limit_for_user(&self, username: &str) -> String {
+        format!("{}:{{login:{username}}}:limit", self.prefix)
+    }
+
+    /// String with a TTL: the rate limit on sign-ins from one address bucket.
+    pub fn login_limit_for_address(&self, bucket: &str) -> String {
+        format!("{}:{{addr:{bucket}}}:limit", self.prefix)
+    }
+
     /// Pub/sub channel of the session's changes: `<version>|<kind>|<payload>`.
     pub fn events(&self, id: Uuid) -> String {
         self.session(id, "events")

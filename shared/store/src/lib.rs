@@ -11,6 +11,7 @@ pub mod face_queue;
 pub mod keys;
 pub mod lease;
 pub mod live;
+pub mod rate_limits;
 pub mod redis;
 mod scripts;
 pub mod sign_in_cache;

@@ -57,6 +57,9 @@ pub enum ClaimOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttendOutcome {
+    /// Over the student's limit of check-in attempts for this session; try
+    /// again after this long.
+    Limited(std::time::Duration),
     Written(Record),
     /// The same request was answered before; this is that answer.
     Replayed(Record),
@@ -319,30 +322,40 @@ impl LiveStore {
         }))
     }
 
-    /// Check-in: one atomic script (see `scripts::ATTEND`).
+    /// Check-in: one atomic script (see `scripts::ATTEND`), which also counts
+    /// the attempt against `attempts_per_minute` (0: no limit) for this
+    /// student and session, on every replica alike.
     pub async fn attend(
         &self,
         id: Uuid,
         record: &Record,
         request_key: Option<&str>,
         now_ms: i64,
+        attempts_per_minute: u32,
     ) -> StoreResult<AttendOutcome> {
         let (status, items) = reply(
             self.run(
                 &scripts::ATTEND,
-                vec![self.keys.meta(id), self.keys.records(id), self.keys.requests(id)],
+                vec![
+                    self.keys.meta(id),
+                    self.keys.records(id),
+                    self.keys.requests(id),
+                    self.keys.attend_limit(id, &record.student_number),
+                ],
                 vec![
                     record.student_number.clone(),
                     request_key.unwrap_or("").to_owned(),
                     record.to_json(),
                     now_ms.to_string(),
                     self.keys.events(id),
+                    attempts_per_minute.to_string(),
                 ],
             )
             .await?,
         )?;
         let what = format!("record {} of {id}", record.student_number);
         Ok(match status.as_str() {
+            "limited" => AttendOutcome::Limited(std::time::Duration::from_millis(u64_at(&items, 0)?)),
             "written" => AttendOutcome::Written(parse_record(&what, &string_at(&items, 0)?)?),
             "replayed" => AttendOutcome::Replayed(parse_record(&what, &string_at(&items, 0)?)?),
             "conflict" => AttendOutcome::Conflict(parse_record(&what, &string_at(&items, 0)?)?),

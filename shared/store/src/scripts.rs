@@ -10,17 +10,49 @@ use std::sync::LazyLock;
 
 use fred::types::scripts::Script;
 
-/// Check-in. Replays an earlier answer to the same request, refuses unknown,
+/// A rate limit as a Lua function, for scripts to include: the generic cell
+/// rate algorithm, with Redis's own clock so every replica counts alike.
+/// `limited(key, per_minute)` lets `per_minute` calls through at once, then
+/// one every `60 s / per_minute`; it returns 0 when the call may go ahead
+/// (and counts it), else the milliseconds until one may.
+const GCRA: &str = r#"
+local function limited(key, per_minute)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local interval = 60000 / per_minute
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local allowed_at = tat + interval - 60000
+  if allowed_at > now then return math.ceil(allowed_at - now) end
+  redis.call('SET', key, tostring(tat + interval), 'PX', math.ceil(tat + interval - now) + 1)
+  return 0
+end
+"#;
+
+/// One rate limit. KEYS: the limit's key. ARGV: calls per minute.
+/// Returns 0 (go ahead, counted) or the milliseconds to wait.
+pub static RATE_LIMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(format!("{GCRA}\nreturn limited(KEYS[1], tonumber(ARGV[1]))")));
+
+/// Check-in. Counts the attempt against the student's limit for this
+/// session, replays an earlier answer to the same request, refuses unknown,
 /// deleted and ended sessions and records that may not be retried, else
 /// writes the record.
 ///
-/// KEYS: meta, records, requests. ARGV: student, request key ('' for none),
-/// record JSON, now (ms), events channel.
-/// Returns {'replayed', json} | {'not_found'} | {'deleted'} | {'ended'}
-///       | {'conflict', json} | {'written', json, version}.
+/// KEYS: meta, records, requests, the student's limit. ARGV: student,
+/// request key ('' for none), record JSON, now (ms), events channel,
+/// attempts per minute ('0': no limit).
+/// Returns {'limited', ms} | {'replayed', json} | {'not_found'} | {'deleted'}
+///       | {'ended'} | {'conflict', json} | {'written', json, version}.
 pub static ATTEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
+    Script::from_lua(format!(
+        "{GCRA}{}",
         r#"
+local per_minute = tonumber(ARGV[6])
+if per_minute > 0 then
+  local wait = limited(KEYS[4], per_minute)
+  if wait > 0 then return {'limited', wait} end
+end
 if ARGV[2] ~= '' then
   local prior = redis.call('HGET', KEYS[3], ARGV[2])
   if prior then return {'replayed', prior} end
@@ -38,8 +70,8 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('PUBLISH', ARGV[5], version .. '|r|' .. ARGV[3])
 return {'written', ARGV[3], version}
-"#,
-    )
+"#
+    ))
 });
 
 /// Compare-and-set of one record, for teacher edits and face results.
@@ -199,8 +231,9 @@ return 1
     )
 });
 
-pub fn all() -> [&'static Script; 9] {
+pub fn all() -> [&'static Script; 10] {
     [
+        &RATE_LIMIT,
         &ATTEND,
         &WRITE_RECORD,
         &WRITE_META,

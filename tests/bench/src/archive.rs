@@ -177,7 +177,7 @@ async fn write_records(bench: &Bench<'_>, live: &LiveStore, id: Uuid, records: u
         .map(|student| async move {
             let now = now_ms();
             let record = Record::attended(&student.number, &student.name, now);
-            live.attend(id, &record, None, now).await
+            live.attend(id, &record, None, now, 0).await
         })
         .buffer_unordered(64)
         .try_collect()

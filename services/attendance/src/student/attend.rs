@@ -26,6 +26,7 @@ use super::face;
 use crate::{
     context::{CheckInSettings, Context, now_ms},
     convert,
+    limits::too_many_check_ins,
 };
 
 pub async fn attend(
@@ -38,7 +39,7 @@ pub async fn attend(
     let request_id = validate::request_id(&request.request_id)?;
     let selfie = check_selfie(&request.selfie, ctx.selfie_max_bytes)?;
     let student = caller.school_number();
-    ctx.limits.check_attend(student)?;
+    ctx.limits.check_attend_here(student)?;
     let request_key = request_id.as_deref().map(|rid| request_key(student, rid));
 
     let settings = match ctx.check_in_settings.get(&id) {
@@ -88,7 +89,8 @@ pub async fn attend(
         Record::attended(student, name, now_ms())
     };
 
-    match ctx.live.attend(id, &record, request_key.as_deref(), now_ms()).await? {
+    match ctx.live.attend(id, &record, request_key.as_deref(), now_ms(), ctx.limits.attend_per_minute()).await? {
+        AttendOutcome::Limited(wait) => Err(too_many_check_ins(wait)),
         AttendOutcome::Written(record) | AttendOutcome::Replayed(record) => Ok(convert::record(id, &record)),
         AttendOutcome::Conflict(existing) => Err(existing
             .attend_conflict()
