@@ -222,5 +222,42 @@ def test_compose_and_kubernetes_trust_envoy_as_a_proxy():
     assert any(l.startswith("ATTN_TRUSTED_PROXIES=") and l.split("=", 1)[1] for l in literals)
 
 
+def deployment_settings(name: str) -> dict[str, dict[str, str]]:
+    """`name` as compose and each Kubernetes layout set it for attendance-service
+    (overlays inherit base's literals unless they merge their own)."""
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    found = {"compose": compose["services"]["attendance"]["environment"].get(name)}
+    k8s = REPO / "deploy" / "k8s"
+    layouts = {"base": k8s / "base", **{p.name: p for p in sorted((k8s / "overlays").iterdir())}}
+    for layout, folder in layouts.items():
+        values = {}
+        for source in ([k8s / "base"] if layout != "base" else []) + [folder]:
+            for generator in yaml.safe_load((source / "kustomization.yaml").read_text()).get("configMapGenerator", []):
+                if generator["name"] != "attn-settings":
+                    continue
+                for literal in generator.get("literals", []):
+                    key, _, value = literal.partition("=")
+                    if key == name:
+                        values["value"] = value
+        found[f"k8s {layout}"] = values.get("value")
+    return found
+
+
+def test_every_deployment_trusts_exactly_the_hops_in_front_of_attendance():
+    """attendance-service believes the x-forwarded-for hop ATTN_TRUSTED_PROXY_HOPS
+    places from the right, and only from ATTN_TRUSTED_PROXIES. Envoy appends one
+    hop and trusts xff_num_trusted_hops more in front of it, so the two must
+    agree: HOPS = xff_num_trusted_hops + 1. One too many and a client's own
+    header is believed; one too few and every student has Envoy's address."""
+    envoy_hops = connection_manager(load_config()).get("xff_num_trusted_hops", 0)
+    hops = deployment_settings("ATTN_TRUSTED_PROXY_HOPS")
+    proxies = deployment_settings("ATTN_TRUSTED_PROXIES")
+    assert {"compose", "k8s base", "k8s dev", "k8s production"} <= set(hops)
+    for where, value in hops.items():
+        assert value is not None, f"{where}: ATTN_TRUSTED_PROXY_HOPS is not set beside ATTN_TRUSTED_PROXIES"
+        assert int(value) == envoy_hops + 1, f"{where}: ATTN_TRUSTED_PROXY_HOPS={value}, Envoy appends 1 + {envoy_hops}"
+        assert proxies[where], f"{where}: ATTN_TRUSTED_PROXIES is empty"
+
+
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(pytest.main([str(Path(__file__))]))
