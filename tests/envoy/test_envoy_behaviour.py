@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import time
+import urllib.parse
 
 import grpc
 import pytest
@@ -216,3 +218,65 @@ def test_a_replica_that_reports_not_serving_stops_getting_calls(envoy, replicas)
     finally:
         draining.health = SERVING
     eventually(lambda: all_healthy(envoy, replicas), what="the replica to be healthy again")
+
+
+# === What the front door refuses, and how ===
+
+NOT_SERVED = "not served here"
+
+
+def list_services_then_wait():
+    yield b"\x3a\x00"
+    time.sleep(10)
+
+
+def test_health_and_reflection_are_refused_with_a_plain_status_and_never_reach_attendance(envoy, backend):
+    calls_before = len(backend.seen)
+    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as channel:
+        refusals = []
+        with pytest.raises(grpc.RpcError) as check:
+            channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=5)
+        refusals.append(check.value)
+        with pytest.raises(grpc.RpcError) as watch:
+            # Health/Watch never ends by itself: an anonymous stream for as long as the client likes.
+            list(channel.unary_stream("/grpc.health.v1.Health/Watch")(b"", timeout=5))
+        refusals.append(watch.value)
+        with pytest.raises(grpc.RpcError) as reflection:
+            # A bidirectional stream whose client never ends its side: refused
+            # on the headers, not after waiting for a body that never finishes.
+            info = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+            list(info(list_services_then_wait(), timeout=5))
+        refusals.append(reflection.value)
+    for refused in refusals:
+        assert refused.code() == grpc.StatusCode.UNIMPLEMENTED, refused
+        assert NOT_SERVED in refused.details(), refused.details()
+    assert len(backend.seen) == calls_before, "a refused call reached attendance-service"
+
+
+def test_a_browser_reads_the_same_refusal_over_grpc_web(envoy):
+    status, headers, _ = post(envoy, "/grpc.health.v1.Health/Check", grpc_web_frame(b""), grpc_web_headers())
+    assert status == 200 and headers["grpc-status"] == "12", (status, headers)
+    assert NOT_SERVED in urllib.parse.unquote(headers["grpc-message"])
+    # No CORS grant: Envoy's CORS filter answers only calls it routes. The app
+    # never calls these paths; a page of its own origin reads the status anyway.
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/upload"), ("PUT", "/"), ("DELETE", "/index.html")])
+def test_plain_http_outside_the_api_and_the_pages_gets_404(envoy, method: str, path: str):
+    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=10)
+    connection.request(method, path, body=b"x")
+    response = connection.getresponse()
+    assert response.status == 404
+    assert NOT_SERVED in response.read().decode()
+
+
+@pytest.mark.parametrize("path", ["/%67rpc.health.v1.Health/Watch", "//grpc.health.v1.Health/Watch",
+                                  "/assets/../grpc.health.v1.Health/Watch"])
+def test_another_spelling_of_a_refused_path_is_refused_too(envoy, backend, path: str):
+    """GET reaches attendance-service (the browser app), but not health by another name."""
+    calls_before = len(backend.seen)
+    connection = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=10)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    assert response.status == 404 and NOT_SERVED in response.read().decode()
+    assert len(backend.seen) == calls_before

@@ -10,6 +10,7 @@ fail the test as well, so the config stays on the current v3 API.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,13 +103,32 @@ def routes() -> list[dict]:
     return vhost["routes"]
 
 
-def route_for(path: str) -> dict:
-    """The first route that matches `path`, as Envoy picks it."""
+def matches(match: dict, method: str, path: str) -> bool:
+    """Envoy's route match, for the matchers envoy.yaml uses (others fail the test)."""
+    known = {"path", "prefix", "headers"}
+    assert set(match) <= known, f"the test's matcher does not know {set(match) - known}"
+    if "path" in match and match["path"] != path:
+        return False
+    if "prefix" in match and not path.startswith(match["prefix"]):
+        return False
+    for header in match.get("headers", []):
+        assert header["name"] == ":method" and set(header) == {"name", "string_match"}, header
+        rule = header["string_match"]
+        if "exact" in rule:
+            ok = method == rule["exact"]
+        else:
+            ok = re.fullmatch(rule["safe_regex"]["regex"], method) is not None
+        if not ok:
+            return False
+    return True
+
+
+def route_for(path: str, method: str = "POST") -> dict:
+    """The first route that matches `method path`, as Envoy picks it."""
     for route in routes():
-        match = route["match"]
-        if match.get("path") == path or ("prefix" in match and path.startswith(match["prefix"])):
+        if matches(route["match"], method, path):
             return route
-    raise AssertionError(f"no route matches {path}")
+    raise AssertionError(f"no route matches {method} {path}")
 
 
 def test_every_server_stream_in_the_protos_may_stay_open_for_a_lesson():
@@ -146,6 +166,52 @@ def test_attendance_is_reached_over_http2_and_health_checked_with_grpc():
     [check] = cluster["health_checks"]
     assert "grpc_health_check" in check
     assert cluster["circuit_breakers"]["thresholds"][0]["max_requests"] >= 10_000
+
+
+# === What the front door lets through ===
+
+PUBLIC = [
+    ("POST", "/attn.v1.AuthService/Login"),
+    ("POST", "/attn.v1.TeacherService/WatchRecords"),
+    ("POST", "/attn.v1.TeacherService/StartAttendance"),
+    ("POST", "/attn.v1.StudentService/Attend"),
+    ("POST", "/attn.v1.StudentService/WatchMyRecord"),
+    ("OPTIONS", "/attn.v1.StudentService/Attend"),  # CORS preflights (the cors filter answers them)
+    # The browser app's pages and files.
+    ("GET", "/"),
+    ("GET", "/assets/index-abc123.js"),
+    ("HEAD", "/index.html"),
+]
+REFUSED = [
+    ("POST", "/grpc.health.v1.Health/Check"),
+    ("POST", "/grpc.health.v1.Health/Watch"),
+    ("POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+    ("POST", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
+    ("GET", "/grpc.health.v1.Health/Watch"),
+    ("POST", "/attn.v1.SweeperService/RunJob"),
+    ("POST", "/attn.v1.VerificationService/CheckNetwork"),
+    ("POST", "/"),
+    ("PUT", "/index.html"),
+    ("DELETE", "/assets/index-abc123.js"),
+]
+
+
+@pytest.mark.parametrize("method,path", PUBLIC, ids=lambda v: v)
+def test_the_public_api_and_the_browser_app_reach_attendance(method: str, path: str):
+    assert route_for(path, method).get("route", {}).get("cluster") == "attendance"
+
+
+@pytest.mark.parametrize("method,path", REFUSED, ids=lambda v: v)
+def test_everything_else_is_refused_at_the_front_door(method: str, path: str):
+    """Health and reflection are for load balancers, Kubernetes and operators
+    on the service ports; through the internet-facing door they are anonymous
+    streams (Health/Watch never ends) and a map of the services."""
+    route = route_for(path, method)
+    assert "route" not in route, f"{method} {path} is routed to {route['route'].get('cluster')}"
+    assert route["direct_response"]["status"] == 404
+    assert route["direct_response"]["body"]["inline_string"], "a refusal says why (gRPC clients read it as grpc-message)"
+    # Refused on the headers: the buffer filter would first wait for the whole body.
+    assert route["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"] is True
 
 
 # === CORS origins from ATTN_CORS_ORIGINS ===
