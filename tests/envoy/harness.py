@@ -116,6 +116,14 @@ class FakeAttendance:
             ("attn.v1.TeacherService", "WatchRecords"): grpc.unary_stream_rpc_method_handler(
                 self._roster, **ident
             ),
+            # Streams that never end by themselves, to see what ends them.
+            ("attn.v1.StudentService", "WatchMyRecord"): grpc.unary_stream_rpc_method_handler(
+                self._endless, **ident
+            ),
+            ("grpc.health.v1.Health", "Watch"): grpc.unary_stream_rpc_method_handler(self._endless, **ident),
+            ("grpc.reflection.v1.ServerReflection", "ServerReflectionInfo"): grpc.stream_stream_rpc_method_handler(
+                self._reflect, **ident
+            ),
         }
         by_service: dict[str, dict] = {}
         for (service, method), handler in handlers.items():
@@ -148,6 +156,17 @@ class FakeAttendance:
         for i in range(3):
             time.sleep(0.2)
             yield f"change {i}".encode()
+
+    def _endless(self, request: bytes, ctx):
+        self._record(ctx)
+        while ctx.is_active():
+            yield self.health
+            time.sleep(0.2)
+
+    def _reflect(self, requests, ctx):
+        self._record(ctx)
+        for _ in requests:
+            yield b""
 
     def __enter__(self) -> "FakeAttendance":
         self._server.start()

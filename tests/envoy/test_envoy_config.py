@@ -10,6 +10,7 @@ fail the test as well, so the config stays on the current v3 API.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,13 +83,19 @@ def test_clients_addresses_come_from_envoy_not_from_their_own_headers():
     assert hcm.get("skip_xff_append", False) is False
 
 
-def test_filters_are_grpc_web_then_cors_then_the_size_limit_then_the_router():
+FILTER_ORDER = [
+    "envoy.filters.http.grpc_web",  # so the rate limit and refusals see gRPC, and answer grpc-web as gRPC
+    "envoy.filters.http.cors",  # so a browser can read a refusal's grpc-status
+    "envoy.filters.http.local_ratelimit",  # before the buffer: refused on the headers, no body held
+    "envoy.filters.http.buffer",
+    "envoy.filters.http.router",
+]
+
+
+def test_filters_are_grpc_web_cors_the_rate_limit_the_size_limit_then_the_router():
     names = [f["name"] for f in connection_manager(load_config())["http_filters"]]
     assert names[-1] == "envoy.filters.http.router"
-    order = [n for n in names if n in ("envoy.filters.http.grpc_web", "envoy.filters.http.cors",
-                                        "envoy.filters.http.buffer", "envoy.filters.http.router")]
-    assert order == ["envoy.filters.http.grpc_web", "envoy.filters.http.cors",
-                     "envoy.filters.http.buffer", "envoy.filters.http.router"]
+    assert [n for n in names if n in FILTER_ORDER] == FILTER_ORDER
 
 
 def test_the_request_limit_fits_a_selfie_and_not_much_more():
@@ -102,23 +109,70 @@ def routes() -> list[dict]:
     return vhost["routes"]
 
 
-def route_for(path: str) -> dict:
-    """The first route that matches `path`, as Envoy picks it."""
+def matches(match: dict, method: str, path: str) -> bool:
+    """Envoy's route match, for the matchers envoy.yaml uses (others fail the test)."""
+    known = {"path", "prefix", "headers"}
+    assert set(match) <= known, f"the test's matcher does not know {set(match) - known}"
+    if "path" in match and match["path"] != path:
+        return False
+    if "prefix" in match and not path.startswith(match["prefix"]):
+        return False
+    for header in match.get("headers", []):
+        assert header["name"] == ":method" and set(header) == {"name", "string_match"}, header
+        rule = header["string_match"]
+        if "exact" in rule:
+            ok = method == rule["exact"]
+        else:
+            ok = re.fullmatch(rule["safe_regex"]["regex"], method) is not None
+        if not ok:
+            return False
+    return True
+
+
+def route_for(path: str, method: str = "POST") -> dict:
+    """The first route that matches `method path`, as Envoy picks it."""
     for route in routes():
-        match = route["match"]
-        if match.get("path") == path or ("prefix" in match and path.startswith(match["prefix"])):
+        if matches(route["match"], method, path):
             return route
-    raise AssertionError(f"no route matches {path}")
+    raise AssertionError(f"no route matches {method} {path}")
 
 
-def test_every_server_stream_in_the_protos_may_stay_open_for_a_lesson():
+def seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+def test_every_server_stream_in_the_protos_may_stay_open_until_its_maximum_duration():
+    """No response timeout, and an idle timeout no shorter than the stream may last:
+    a quiet roster (nobody checking in) is not a dead one."""
     streams = server_streaming_rpcs()
     assert "/attn.v1.TeacherService/WatchRecords" in streams
     for path in streams:
         route = route_for(path)["route"]
         assert route["cluster"] == "attendance"
         assert route["timeout"] == "0s", f"{path} would be cut off after {route['timeout']}"
-        assert int(route["idle_timeout"].rstrip("s")) >= 3 * 3600, f"{path}: idle timeout shorter than a lesson"
+        longest = seconds(route.get("max_stream_duration", {}).get("max_stream_duration", "0s"))
+        assert seconds(route["idle_timeout"]) >= longest, f"{path}: idle timeout shorter than the stream may last"
+
+
+def test_every_server_stream_ends_after_about_the_longest_sign_in():
+    """A stream nobody ends holds a connection, a stream slot and a slot in the
+    circuit breaker. Clients reconnect and start from a snapshot, so cutting a
+    stream near the longest sign-in (a teacher's hour) costs nothing."""
+    for path in server_streaming_rpcs():
+        route = route_for(path)["route"]
+        assert "max_stream_duration" in route.get("max_stream_duration", {}), f"{path} may stay open forever"
+        assert 1800 <= seconds(route["max_stream_duration"]["max_stream_duration"]) <= 2 * 3600, path
+
+
+def test_a_request_body_must_arrive_within_a_bound_a_slow_phone_can_meet():
+    """The buffer filter holds a request until its body is complete, so
+    without request_timeout a body that never finishes holds a stream for
+    good. A 2 MiB selfie at 1 Mbit/s takes about 17 s."""
+    hcm = connection_manager(load_config())
+    assert "request_timeout" in hcm, "a request whose body never finishes is held until the stream idles out"
+    selfie_at_1_mbit = SELFIE_MAX_BYTES * 8 / 1_000_000
+    assert selfie_at_1_mbit <= seconds(hcm["request_timeout"]) <= 60
 
 
 def test_unary_calls_have_a_timeout():
@@ -146,6 +200,113 @@ def test_attendance_is_reached_over_http2_and_health_checked_with_grpc():
     [check] = cluster["health_checks"]
     assert "grpc_health_check" in check
     assert cluster["circuit_breakers"]["thresholds"][0]["max_requests"] >= 10_000
+
+
+# === What the front door lets through ===
+
+PUBLIC = [
+    ("POST", "/attn.v1.AuthService/Login"),
+    ("POST", "/attn.v1.TeacherService/WatchRecords"),
+    ("POST", "/attn.v1.TeacherService/StartAttendance"),
+    ("POST", "/attn.v1.StudentService/Attend"),
+    ("POST", "/attn.v1.StudentService/WatchMyRecord"),
+    ("OPTIONS", "/attn.v1.StudentService/Attend"),  # CORS preflights (the cors filter answers them)
+    # The browser app's pages and files.
+    ("GET", "/"),
+    ("GET", "/assets/index-abc123.js"),
+    ("HEAD", "/index.html"),
+]
+REFUSED = [
+    ("POST", "/grpc.health.v1.Health/Check"),
+    ("POST", "/grpc.health.v1.Health/Watch"),
+    ("POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+    ("POST", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
+    ("GET", "/grpc.health.v1.Health/Watch"),
+    ("POST", "/attn.v1.SweeperService/RunJob"),
+    ("POST", "/attn.v1.VerificationService/CheckNetwork"),
+    ("POST", "/"),
+    ("PUT", "/index.html"),
+    ("DELETE", "/assets/index-abc123.js"),
+]
+
+
+@pytest.mark.parametrize("method,path", PUBLIC, ids=lambda v: v)
+def test_the_public_api_and_the_browser_app_reach_attendance(method: str, path: str):
+    assert route_for(path, method).get("route", {}).get("cluster") == "attendance"
+
+
+@pytest.mark.parametrize("method,path", REFUSED, ids=lambda v: v)
+def test_everything_else_is_refused_at_the_front_door(method: str, path: str):
+    """Health and reflection are for load balancers, Kubernetes and operators
+    on the service ports; through the internet-facing door they are anonymous
+    streams (Health/Watch never ends) and a map of the services."""
+    route = route_for(path, method)
+    assert "route" not in route, f"{method} {path} is routed to {route['route'].get('cluster')}"
+    assert route["direct_response"]["status"] == 404
+    assert route["direct_response"]["body"]["inline_string"], "a refusal says why (gRPC clients read it as grpc-message)"
+    # Refused on the headers: the buffer filter would first wait for the whole body.
+    assert route["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"] is True
+
+
+def overload_manager() -> dict:
+    config = load_config()
+    assert "overload_manager" in config, "no overload manager: nothing sheds load when memory or connections run out"
+    return config["overload_manager"]
+
+
+def test_the_overload_manager_watches_memory_and_connections_and_sheds_load():
+    manager = overload_manager()
+    monitors = {m["name"]: m["typed_config"] for m in manager["resource_monitors"]}
+    assert "envoy.resource_monitors.fixed_heap" in monitors
+    assert monitors["envoy.resource_monitors.global_downstream_max_connections"]["max_active_downstream_connections"] > 0
+    actions = {a["name"]: a for a in manager["actions"]}
+    for action in ("envoy.overload_actions.stop_accepting_requests", "envoy.overload_actions.disable_http_keepalive",
+                   "envoy.overload_actions.reset_high_memory_stream"):
+        assert action in actions, f"no {action}"
+    for action in actions.values():
+        for trigger in action["triggers"]:
+            assert trigger["name"] in monitors, f"{action['name']} is triggered by an unconfigured {trigger['name']}"
+    # reset_high_memory_stream only sees streams that buffer accounting tracks (>= 1 MiB here: uploads).
+    assert manager["buffer_factory_config"]["minimum_account_to_track_power_of_two"] <= 21
+
+
+def test_each_downstream_connection_is_limited():
+    hcm = connection_manager(load_config())
+    assert hcm["http2_protocol_options"]["max_concurrent_streams"] <= 64
+    assert hcm["max_request_headers_kb"] <= 60
+    assert hcm["common_http_protocol_options"]["max_headers_count"] <= 100
+    [listener] = load_config()["static_resources"]["listeners"]
+    assert listener["per_connection_buffer_limit_bytes"] <= 1024 * 1024
+
+
+def test_the_circuit_breaker_admits_no_more_streams_than_envoy_admits_connections():
+    """Every open stream counts as an active request; each phone holds at most
+    one roster or record stream on its one connection."""
+    [cluster] = load_config()["static_resources"]["clusters"]
+    [limits] = cluster["circuit_breakers"]["thresholds"]
+    monitors = {m["name"]: m["typed_config"] for m in overload_manager()["resource_monitors"]}
+    connections = monitors["envoy.resource_monitors.global_downstream_max_connections"]["max_active_downstream_connections"]
+    assert limits["max_requests"] <= connections
+    assert limits["max_pending_requests"] <= limits["max_requests"]
+
+
+def test_every_client_address_has_its_own_rate_limit_answered_with_resource_exhausted():
+    filters = {f["name"]: f["typed_config"] for f in connection_manager(load_config())["http_filters"]}
+    assert "envoy.filters.http.local_ratelimit" in filters, "no rate limit per client address"
+    limit = filters["envoy.filters.http.local_ratelimit"]
+    for switch in ("filter_enabled", "filter_enforced"):
+        assert limit[switch]["default_value"] == {"numerator": 100, "denominator": "HUNDRED"}, switch
+    # gRPC callers read UNAVAILABLE as "retry now"; over the limit means "slow down".
+    assert limit["rate_limited_as_resource_exhausted"] is True
+    [rule] = limit["rate_limits"]
+    [action] = rule["actions"]
+    # The address Envoy trusts after x-forwarded-for (xff_num_trusted_hops), IPv6 by /64.
+    assert action["masked_remote_address"]["v4_prefix_mask_len"] == 32
+    assert action["masked_remote_address"]["v6_prefix_mask_len"] <= 64
+    # One bucket per value (a wildcard), for many more clients than one lecture hall.
+    wildcard = [d for d in limit["descriptors"] if d["entries"] == [{"key": "masked_remote_address", "value": ""}]]
+    assert wildcard, "no per-address (wildcard) descriptor"
+    assert limit["max_dynamic_descriptors"] >= 10_000
 
 
 # === CORS origins from ATTN_CORS_ORIGINS ===
@@ -220,6 +381,43 @@ def test_compose_and_kubernetes_trust_envoy_as_a_proxy():
     base = yaml.safe_load((REPO / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text())
     literals = [l for g in base["configMapGenerator"] for l in g.get("literals", [])]
     assert any(l.startswith("ATTN_TRUSTED_PROXIES=") and l.split("=", 1)[1] for l in literals)
+
+
+def deployment_settings(name: str) -> dict[str, dict[str, str]]:
+    """`name` as compose and each Kubernetes layout set it for attendance-service
+    (overlays inherit base's literals unless they merge their own)."""
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    found = {"compose": compose["services"]["attendance"]["environment"].get(name)}
+    k8s = REPO / "deploy" / "k8s"
+    layouts = {"base": k8s / "base", **{p.name: p for p in sorted((k8s / "overlays").iterdir())}}
+    for layout, folder in layouts.items():
+        values = {}
+        for source in ([k8s / "base"] if layout != "base" else []) + [folder]:
+            for generator in yaml.safe_load((source / "kustomization.yaml").read_text()).get("configMapGenerator", []):
+                if generator["name"] != "attn-settings":
+                    continue
+                for literal in generator.get("literals", []):
+                    key, _, value = literal.partition("=")
+                    if key == name:
+                        values["value"] = value
+        found[f"k8s {layout}"] = values.get("value")
+    return found
+
+
+def test_every_deployment_trusts_exactly_the_hops_in_front_of_attendance():
+    """attendance-service believes the x-forwarded-for hop ATTN_TRUSTED_PROXY_HOPS
+    places from the right, and only from ATTN_TRUSTED_PROXIES. Envoy appends one
+    hop and trusts xff_num_trusted_hops more in front of it, so the two must
+    agree: HOPS = xff_num_trusted_hops + 1. One too many and a client's own
+    header is believed; one too few and every student has Envoy's address."""
+    envoy_hops = connection_manager(load_config()).get("xff_num_trusted_hops", 0)
+    hops = deployment_settings("ATTN_TRUSTED_PROXY_HOPS")
+    proxies = deployment_settings("ATTN_TRUSTED_PROXIES")
+    assert {"compose", "k8s base", "k8s dev", "k8s production"} <= set(hops)
+    for where, value in hops.items():
+        assert value is not None, f"{where}: ATTN_TRUSTED_PROXY_HOPS is not set beside ATTN_TRUSTED_PROXIES"
+        assert int(value) == envoy_hops + 1, f"{where}: ATTN_TRUSTED_PROXY_HOPS={value}, Envoy appends 1 + {envoy_hops}"
+        assert proxies[where], f"{where}: ATTN_TRUSTED_PROXIES is empty"
 
 
 if __name__ == "__main__":  # pragma: no cover
