@@ -15,6 +15,6 @@ mod sweeper;
 
 pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
 pub use env::{TestEnv, TestOptions, eventually, postgres_server, redis_server};
-pub use face::{JournalEntry, Standin};
+pub use face::{JournalEntry, Standin, SubmitEntry};
 pub use proxy::{Proxy, server_of};
 pub use sweeper::SweeperReplica;
