@@ -81,6 +81,9 @@ impl TestEnv {
             verification: verification_service::Config::default(),
         };
         options.verification.verification_addr = "127.0.0.1:0".into();
+        // Tests serve reference photos from the stand-in on loopback, which
+        // is otherwise refused as an internal address.
+        options.verification.face_photo_allowed_hosts = "127.0.0.1".into();
         let attendance = &mut options.attendance;
         attendance.attendance_addr = "127.0.0.1:0".into();
         attendance.demo_accounts = true;

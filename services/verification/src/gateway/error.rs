@@ -8,13 +8,16 @@
 //!   answer ATTN cannot read (not JSON, a missing field, an unknown status,
 //!   too large): a broken answer says nothing about the student.
 //! - `FAILED_PRECONDITION`: the gateway refused this job (HTTP 4xx), or there
-//!   is no reference photo (`REFERENCE_IMAGE_NOT_FOUND…`), or no gateway is
-//!   configured. Asking again will not help.
+//!   is no reference photo (`REFERENCE_IMAGE_NOT_FOUND…`, also when its
+//!   address is not allowed), or no gateway is configured. Asking again will
+//!   not help.
 //! - `NOT_FOUND`: the gateway does not know the job id.
 //! - `INVALID_ARGUMENT`: a downloaded reference photo is too large.
 
 use attn_domain::Invalid;
 use attn_runtime::ApiError;
+
+use super::PhotoRefused;
 
 /// Who answered (or failed to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,8 @@ pub enum GatewayError {
     NoReferencePhoto,
     #[error("the reference photo's URL {detail}")]
     ReferencePhotoMissing { detail: String },
+    #[error("the reference photo's URL is not allowed: {0}")]
+    PhotoRefused(PhotoRefused),
 }
 
 impl From<GatewayError> for ApiError {
@@ -71,7 +76,7 @@ impl From<GatewayError> for ApiError {
             NotConfigured => Self::FailedPrecondition(
                 "no face gateway is configured (ATTN_FACE_GATEWAY_URL), so face checks are off".into(),
             ),
-            NoReferencePhoto | ReferencePhotoMissing { .. } => {
+            NoReferencePhoto | ReferencePhotoMissing { .. } | PhotoRefused(_) => {
                 Self::FailedPrecondition(format!("REFERENCE_IMAGE_NOT_FOUND: {err}"))
             }
             Refused { .. } => Self::FailedPrecondition(err.to_string()),
@@ -149,6 +154,18 @@ mod tests {
             assert_eq!(status.code(), Code::FailedPrecondition);
             assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
         }
+    }
+
+    #[test]
+    fn a_refused_photo_address_reads_as_a_missing_photo_and_names_no_url() {
+        let refused = PhotoRefused::Address {
+            host: "169.254.169.254".into(),
+            reason: attn_domain::download_address::Refusal::LinkLocal,
+        };
+        let status = Status::from(ApiError::from(GatewayError::PhotoRefused(refused)));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
+        assert!(status.message().contains("169.254.169.254 is a link-local address"), "{}", status.message());
     }
 
     #[test]

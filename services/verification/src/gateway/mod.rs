@@ -1,22 +1,25 @@
 //! The client of the external face gateway (DESIGN.md, "The face gateway"):
 //! `POST {gateway}/submit-job` and `GET {gateway}/results/{job_id}`, over
-//! one pooled reqwest client with timeouts, bounded retries and size limits.
+//! one pooled reqwest client with timeouts, bounded retries and size limits;
+//! reference photos over a second client kept to public addresses.
 //!
 //! Selfies and photos are never logged; job ids and student numbers are.
 
 mod error;
 mod photo;
+mod photo_guard;
 mod transport;
 mod wire;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use attn_domain::selfie::ImageKind;
+use attn_domain::{download_address::AllowList, selfie::ImageKind};
 use bytes::Bytes;
 use reqwest::{Client, StatusCode, Url, multipart};
 
 pub use error::{GatewayError, Upstream};
+pub use photo_guard::PhotoRefused;
 pub use wire::{JobResult, JobStatus};
 
 /// Gateway answers are a few short JSON fields; anything this big is broken.
@@ -35,6 +38,8 @@ pub struct GatewaySettings {
     /// Largest selfie or reference photo accepted or downloaded.
     pub max_image_bytes: usize,
     pub photo_timeout: Duration,
+    /// Photo hosts exempt from the public-addresses-only rule.
+    pub photo_allowed: AllowList,
 }
 
 /// An image already checked to be a JPEG or PNG within the limit.
@@ -47,6 +52,7 @@ pub struct Image {
 #[derive(Debug, Clone)]
 pub struct FaceGateway {
     client: Client,
+    photos: Client,
     settings: GatewaySettings,
 }
 
@@ -64,7 +70,8 @@ impl FaceGateway {
             .user_agent(concat!("attn-verification-service/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("could not build the face gateway's HTTP client")?;
-        Ok(Self { client, settings })
+        let photos = photo::photo_client(&settings)?;
+        Ok(Self { client, photos, settings })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -146,6 +153,7 @@ mod tests {
             retries: 0,
             max_image_bytes: 1024,
             photo_timeout: Duration::from_secs(1),
+            photo_allowed: AllowList::default(),
         })
         .unwrap()
     }

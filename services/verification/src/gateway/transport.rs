@@ -10,7 +10,7 @@ use std::{error::Error as _, time::Duration};
 use bytes::{Bytes, BytesMut};
 use reqwest::{RequestBuilder, Response};
 
-use super::{GatewayError, Upstream};
+use super::{GatewayError, Upstream, photo::refused, photo_guard::refusal_in};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -26,7 +26,14 @@ pub(super) async fn send(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let failure = match build().send().await {
+        let sent = build().send().await;
+        // A photo address the rules refuse: asking again gets the same refusal.
+        if let Err(err) = &sent
+            && let Some(refusal) = refusal_in(err)
+        {
+            return Err(refused(refusal));
+        }
+        let failure = match sent {
             Ok(response) if !response.status().is_server_error() => return Ok(response),
             Ok(response) => GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts },
             Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
