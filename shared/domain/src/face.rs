@@ -3,7 +3,8 @@
 //! Most jobs finish within a second or two, and a student is watching their
 //! phone: ask often at first, then back off so that a slow or stuck gateway
 //! is not hammered. Errors back off separately and harder, and after
-//! `max_errors` the check-in fails with a clear reason instead of waiting for ever.
+//! `max_errors` the check-in fails with a clear reason instead of waiting for
+//! ever; so does a job still unfinished `max_age` after it was submitted.
 
 /// Delay before the next look at a job submitted `age_ms` ago.
 pub fn next_poll_delay_ms(age_ms: i64) -> i64 {
@@ -20,9 +21,33 @@ pub fn error_retry_delay_ms(errors: u32) -> i64 {
     1_000i64.saturating_mul(1 << errors.saturating_sub(1).min(5)).min(30_000)
 }
 
+/// Has a job waited too long for a verdict? Then its check-in fails as
+/// timed out, and the student may try again.
+pub fn too_old(age_ms: i64, max_age_ms: i64) -> bool {
+    age_ms >= max_age_ms
+}
+
+/// When to look at a job next: `delay_ms` from now, but no later than the
+/// moment it becomes too old, so a stuck job fails on time.
+pub fn next_look_at_ms(now_ms: i64, delay_ms: i64, submitted_ms: i64, max_age_ms: i64) -> i64 {
+    now_ms.saturating_add(delay_ms).min(submitted_ms.saturating_add(max_age_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_is_too_old_from_its_max_age_on() {
+        assert!(!too_old(299_999, 300_000));
+        assert!(too_old(300_000, 300_000));
+    }
+
+    #[test]
+    fn the_next_look_never_comes_after_the_job_is_too_old() {
+        assert_eq!(next_look_at_ms(1_000, 100, 0, 300_000), 1_100);
+        assert_eq!(next_look_at_ms(299_000, 5_000, 0, 300_000), 300_000);
+    }
 
     #[test]
     fn fresh_jobs_are_polled_every_tenth_of_a_second_then_less_often() {
