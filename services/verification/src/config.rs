@@ -35,9 +35,10 @@ pub struct Config {
     /// deadline.
     #[serde(default = "default_face_timeout_ms")]
     pub face_timeout_ms: u64,
-    /// ATTN_FACE_RETRIES: extra attempts after a connect error or a 5xx
-    /// answer (with exponential backoff from 100 ms). Timeouts are not
-    /// retried: the gateway may have taken the job.
+    /// ATTN_FACE_RETRIES: extra attempts (with exponential backoff from
+    /// 100 ms) after a connect error or a 5xx to a read; a submission only
+    /// after a connect error, 503 or 429, which say the gateway did not take
+    /// it. Timeouts are not retried: the gateway may have taken the job.
     #[serde(default = "default_face_retries")]
     pub face_retries: u32,
     /// ATTN_FACE_MAX_IMAGE_BYTES: the largest selfie or reference photo

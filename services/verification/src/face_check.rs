@@ -11,6 +11,8 @@ use crate::gateway::{FaceGateway, GatewayError, Image, JobResult, JobStatus};
 
 /// Job ids come back from callers; a real one is far shorter than this.
 const MAX_JOB_ID_CHARS: usize = 256;
+/// A SHA-256 in hex is 64; room for a caller's own scheme, not for a payload.
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
 /// Face checks, or their absence when no gateway is configured.
 #[derive(Debug, Clone)]
@@ -42,7 +44,8 @@ impl FaceChecks {
             Some(reference) => reference,
             None => fetch_reference(gateway, request.reference_photo_url.trim(), limit).await?,
         };
-        let job_id = gateway.submit_job(&student, &selfie, &reference).await.inspect_err(|err| {
+        let key = idempotency_key(&request.idempotency_key)?;
+        let job_id = gateway.submit_job(&student, &selfie, &reference, &key).await.inspect_err(|err| {
             tracing::warn!(%student, attendance_id = %request.attendance_id, error = %err, "face check not submitted");
         })?;
         tracing::info!(%student, attendance_id = %request.attendance_id, %job_id, "face check submitted");
@@ -60,6 +63,22 @@ impl FaceChecks {
         tracing::debug!(%job_id, status = ?result.status, "face check result read");
         Ok(to_response(result))
     }
+}
+
+/// The caller's key, or a fresh one: every attempt at this submission
+/// carries it. It becomes an HTTP header, so printable ASCII only.
+fn idempotency_key(key: &str) -> Result<String, Invalid> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Invalid::new(
+            "idempotency_key",
+            format!("must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"),
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 /// Checks an image with the selfie rules, naming `field` in any error.
@@ -129,6 +148,21 @@ mod tests {
         let err = image(Bytes::from(vec![0xFF; 101]), 100, "reference_photo_url").unwrap_err();
         assert_eq!(err.field, "reference_photo_url");
         assert!(image(Bytes::new(), 100, "selfie").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_callers_idempotency_key_is_kept_and_a_missing_one_made_up() {
+        assert_eq!(idempotency_key(" attend-key-1 ").unwrap(), "attend-key-1");
+        let made_up = idempotency_key("").unwrap();
+        assert_eq!(made_up.len(), 36);
+        assert_ne!(made_up, idempotency_key("").unwrap());
+    }
+
+    #[test]
+    fn an_idempotency_key_that_cannot_be_a_header_is_invalid() {
+        for bad in ["has space", "new\nline", &"k".repeat(129)] {
+            assert_eq!(idempotency_key(bad).unwrap_err().field, "idempotency_key", "{bad:?}");
+        }
     }
 
     #[tokio::test]

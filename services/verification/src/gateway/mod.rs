@@ -20,8 +20,11 @@ use reqwest::{Client, StatusCode, Url, multipart};
 
 pub use error::{GatewayError, Upstream};
 pub use photo_guard::PhotoRefused;
+use transport::Retry;
 pub use wire::{JobResult, JobStatus};
 
+/// The header that lets the gateway recognise a submission it already took.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Gateway answers are a few short JSON fields; anything this big is broken.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Connecting should be quick on a campus network; a host that does not
@@ -82,15 +85,23 @@ impl FaceGateway {
         self.settings.max_image_bytes
     }
 
-    /// Posts the selfie and the reference photo; the gateway's job id.
-    pub async fn submit_job(&self, student: &str, selfie: &Image, reference: &Image) -> Result<String, GatewayError> {
+    /// Posts the selfie and the reference photo; the gateway's job id. Every
+    /// attempt carries `idempotency_key`, so a gateway that honours it makes
+    /// one job however many attempts reach it.
+    pub async fn submit_job(
+        &self,
+        student: &str,
+        selfie: &Image,
+        reference: &Image,
+        idempotency_key: &str,
+    ) -> Result<String, GatewayError> {
         let url = self.endpoint(&["submit-job"]);
-        let response = transport::send(Upstream::FaceGateway, self.settings.retries, || {
+        let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, self.settings.retries, || {
             let form = multipart::Form::new()
                 .part("picture", image_part(selfie, "selfie"))
                 .part("intended_picture", image_part(reference, "reference"))
                 .text("student_school_number", student.to_owned());
-            self.client.post(url.clone()).multipart(form)
+            self.client.post(url.clone()).header(IDEMPOTENCY_KEY, idempotency_key).multipart(form)
         })
         .await?;
         let status = response.status();
@@ -107,8 +118,10 @@ impl FaceGateway {
     /// Reads a job's result.
     pub async fn job_result(&self, job_id: &str) -> Result<JobResult, GatewayError> {
         let url = self.endpoint(&["results", job_id]);
-        let response =
-            transport::send(Upstream::FaceGateway, self.settings.retries, || self.client.get(url.clone())).await?;
+        let response = transport::send(Upstream::FaceGateway, Retry::AnyServerError, self.settings.retries, || {
+            self.client.get(url.clone())
+        })
+        .await?;
         let status = response.status();
         let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
         match status {

@@ -12,7 +12,7 @@ use reqwest::{Client, Url};
 use super::{
     FaceGateway, GatewayError, GatewaySettings, MAX_CONNECT_TIMEOUT, Upstream,
     photo_guard::{self, PublicOnly},
-    transport,
+    transport::{self, Retry},
 };
 
 /// The client for photo downloads only. No proxy: the address checks must
@@ -35,7 +35,7 @@ impl FaceGateway {
     /// The photo's bytes, unchecked: the caller checks they are an image.
     pub async fn fetch_reference_photo(&self, url: &Url) -> Result<Bytes, GatewayError> {
         photo_guard::check_literal(url, &self.settings.photo_allowed).map_err(refused)?;
-        let response = transport::send(Upstream::PhotoHost, self.settings.retries, || {
+        let response = transport::send(Upstream::PhotoHost, Retry::AnyServerError, self.settings.retries, || {
             self.photos.get(url.clone()).timeout(self.settings.photo_timeout)
         })
         .await?;

@@ -1,25 +1,47 @@
 //! Sending with bounded retries, and reading answers with a size limit.
 //!
-//! Only failures that cannot have reached the gateway's logic are retried:
-//! connect errors, and 5xx answers (the gateway says it failed). A timeout is
-//! not retried, since the gateway may have taken the job, and neither is a
-//! 4xx, since asking again would get the same answer.
+//! What is retried depends on whether asking twice is harmless ([`Retry`]):
+//! reads are retried after connect errors and any 5xx; a submission only
+//! when the gateway cannot have taken it — a connect error (it never got
+//! there), 503 or 429 (the gateway says it did not take it). Any other 5xx
+//! to a submission may come after the job was taken, so it is not retried.
+//! Timeouts are never retried (the gateway may have taken the job), and
+//! neither are 4xx (asking again would get the same answer).
 
 use std::{error::Error as _, time::Duration};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{RequestBuilder, Response, StatusCode};
 
 use super::{GatewayError, Upstream, photo::refused, photo_guard::refusal_in};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Sends the request `build` makes, up to `retries + 1` times. A 5xx on the
-/// last attempt is an error; any other answer is returned for the caller
-/// to judge.
+/// Which failed answers may be asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// Reads (results, photos): asking twice changes nothing.
+    AnyServerError,
+    /// Submissions: only answers saying the job was not taken.
+    OnlyIfNotTaken,
+}
+
+impl Retry {
+    fn retries(self, status: StatusCode) -> bool {
+        match self {
+            Self::AnyServerError => status.is_server_error(),
+            Self::OnlyIfNotTaken => matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+}
+
+/// Sends the request `build` makes, up to `retries + 1` times. A 5xx (or a
+/// retried 429) on the last attempt, or one not retried, is an error; any
+/// other answer is returned for the caller to judge.
 pub(super) async fn send(
     upstream: Upstream,
+    retry: Retry,
     retries: u32,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, GatewayError> {
@@ -34,8 +56,13 @@ pub(super) async fn send(
             return Err(refused(refusal));
         }
         let failure = match sent {
-            Ok(response) if !response.status().is_server_error() => return Ok(response),
-            Ok(response) => GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts },
+            Ok(response) if retry.retries(response.status()) => {
+                GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts }
+            }
+            Ok(response) if response.status().is_server_error() => {
+                return Err(GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts });
+            }
+            Ok(response) => return Ok(response),
             Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
             Err(err) => return Err(transport_error(upstream, attempts, &err)),
         };
@@ -111,6 +138,19 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_retry_every_5xx_and_submissions_only_what_was_not_taken() {
+        for status in [500, 502, 503, 504] {
+            assert!(Retry::AnyServerError.retries(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        assert!(!Retry::AnyServerError.retries(StatusCode::TOO_MANY_REQUESTS));
+        assert!(Retry::OnlyIfNotTaken.retries(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(Retry::OnlyIfNotTaken.retries(StatusCode::TOO_MANY_REQUESTS));
+        for status in [500, 502, 504] {
+            assert!(!Retry::OnlyIfNotTaken.retries(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {
