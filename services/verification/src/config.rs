@@ -31,8 +31,7 @@ pub struct Config {
     #[serde(default)]
     pub face_gateway_url: String,
     /// ATTN_FACE_TIMEOUT_MS: longest one HTTP request to the gateway may
-    /// take, per attempt. Keep `(retries + 1) × timeout` under the callers'
-    /// deadline.
+    /// take, per attempt; the caller's deadline bounds all attempts together.
     #[serde(default = "default_face_timeout_ms")]
     pub face_timeout_ms: u64,
     /// ATTN_FACE_RETRIES: extra attempts (with exponential backoff from

@@ -4,7 +4,8 @@
 //! The codes, for the callers (attendance-service at submit, the sweeper
 //! while polling):
 //! - `UNAVAILABLE`: transient; asking again later may work. The gateway was
-//!   unreachable, timed out, answered 5xx after every retry, or sent an
+//!   unreachable, timed out, answered 5xx after every retry, the caller's
+//!   deadline left no time to finish, or it sent an
 //!   answer ATTN cannot read (not JSON, a missing field, an unknown status,
 //!   too large): a broken answer says nothing about the student.
 //! - `FAILED_PRECONDITION`: the gateway refused this job (HTTP 4xx), or there
@@ -67,6 +68,8 @@ pub enum GatewayError {
     ReferencePhotoMissing { detail: String },
     #[error("the reference photo's URL is not allowed: {0}")]
     PhotoRefused(PhotoRefused),
+    #[error("the caller's deadline left no time to finish the face check")]
+    OutOfTime,
 }
 
 impl From<GatewayError> for ApiError {
@@ -85,6 +88,10 @@ impl From<GatewayError> for ApiError {
                 "reference_photo_url",
                 format!("the photo is larger than the {limit}-byte limit"),
             )),
+            OutOfTime => {
+                tracing::warn!(error = %err, "face check stopped at the caller's deadline");
+                Self::Unavailable("the face check could not be done in the time allowed; try again shortly".into())
+            }
             Unreachable { upstream, .. } | TimedOut { upstream } | ServerError { upstream, .. } => {
                 // The detail (addresses, OS errors) is for operators, not callers.
                 tracing::warn!(error = %err, "face check dependency unavailable");
@@ -125,6 +132,13 @@ mod tests {
         }));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains("10.0.0.9"), "{}", status.message());
+    }
+
+    #[test]
+    fn running_out_of_the_callers_time_is_unavailable_with_a_plain_reason() {
+        let status = Status::from(ApiError::from(GatewayError::OutOfTime));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("time allowed"), "{}", status.message());
     }
 
     #[test]

@@ -20,7 +20,8 @@ use reqwest::{Client, StatusCode, Url, multipart};
 
 pub use error::{GatewayError, Upstream};
 pub use photo_guard::PhotoRefused;
-use transport::Retry;
+use tokio::time::Instant;
+use transport::{Budget, Retry};
 pub use wire::{JobResult, JobStatus};
 
 /// The header that lets the gateway recognise a submission it already took.
@@ -94,9 +95,11 @@ impl FaceGateway {
         selfie: &Image,
         reference: &Image,
         idempotency_key: &str,
+        deadline: Instant,
     ) -> Result<String, GatewayError> {
         let url = self.endpoint(&["submit-job"]);
-        let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, self.settings.retries, || {
+        let budget = self.budget(self.settings.timeout, deadline);
+        let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
             let form = multipart::Form::new()
                 .part("picture", image_part(selfie, "selfie"))
                 .part("intended_picture", image_part(reference, "reference"))
@@ -116,12 +119,12 @@ impl FaceGateway {
     }
 
     /// Reads a job's result.
-    pub async fn job_result(&self, job_id: &str) -> Result<JobResult, GatewayError> {
+    pub async fn job_result(&self, job_id: &str, deadline: Instant) -> Result<JobResult, GatewayError> {
         let url = self.endpoint(&["results", job_id]);
-        let response = transport::send(Upstream::FaceGateway, Retry::AnyServerError, self.settings.retries, || {
-            self.client.get(url.clone())
-        })
-        .await?;
+        let budget = self.budget(self.settings.timeout, deadline);
+        let response =
+            transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || self.client.get(url.clone()))
+                .await?;
         let status = response.status();
         let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
         match status {
@@ -132,6 +135,10 @@ impl FaceGateway {
             }
             status => Err(GatewayError::UnexpectedStatus { status: status.as_u16() }),
         }
+    }
+
+    fn budget(&self, per_attempt: Duration, deadline: Instant) -> Budget {
+        Budget { retries: self.settings.retries, per_attempt, deadline }
     }
 
     /// The base URL with path segments added, each percent-encoded, so a job

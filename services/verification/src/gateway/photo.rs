@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 use reqwest::{Client, Url};
+use tokio::time::Instant;
 
 use super::{
     FaceGateway, GatewayError, GatewaySettings, MAX_CONNECT_TIMEOUT, Upstream,
@@ -33,12 +34,12 @@ pub(super) fn photo_client(settings: &GatewaySettings) -> anyhow::Result<Client>
 
 impl FaceGateway {
     /// The photo's bytes, unchecked: the caller checks they are an image.
-    pub async fn fetch_reference_photo(&self, url: &Url) -> Result<Bytes, GatewayError> {
+    pub async fn fetch_reference_photo(&self, url: &Url, deadline: Instant) -> Result<Bytes, GatewayError> {
         photo_guard::check_literal(url, &self.settings.photo_allowed).map_err(refused)?;
-        let response = transport::send(Upstream::PhotoHost, Retry::AnyServerError, self.settings.retries, || {
-            self.photos.get(url.clone()).timeout(self.settings.photo_timeout)
-        })
-        .await?;
+        let budget = self.budget(self.settings.photo_timeout, deadline);
+        let response =
+            transport::send(Upstream::PhotoHost, Retry::AnyServerError, budget, || self.photos.get(url.clone()))
+                .await?;
         let status = response.status();
         if status.is_success() {
             return transport::read_limited(Upstream::PhotoHost, response, self.settings.max_image_bytes).await;

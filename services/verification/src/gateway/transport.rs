@@ -7,11 +7,16 @@
 //! to a submission may come after the job was taken, so it is not retried.
 //! Timeouts are never retried (the gateway may have taken the job), and
 //! neither are 4xx (asking again would get the same answer).
+//!
+//! Every attempt, and every backoff sleep, fits inside the caller's
+//! deadline: an attempt gets at most the time left, and none is started (nor
+//! slept towards) once it could not finish in time.
 
 use std::{error::Error as _, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use tokio::time::Instant;
 
 use super::{GatewayError, Upstream, photo::refused, photo_guard::refusal_in};
 
@@ -36,19 +41,32 @@ impl Retry {
     }
 }
 
+/// How many attempts a call may make, how long each may take, and when all
+/// of them must be done.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Budget {
+    pub retries: u32,
+    pub per_attempt: Duration,
+    pub deadline: Instant,
+}
+
 /// Sends the request `build` makes, up to `retries + 1` times. A 5xx (or a
 /// retried 429) on the last attempt, or one not retried, is an error; any
 /// other answer is returned for the caller to judge.
 pub(super) async fn send(
     upstream: Upstream,
     retry: Retry,
-    retries: u32,
+    budget: Budget,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, GatewayError> {
     let mut attempts = 0;
     loop {
+        let left = budget.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(GatewayError::OutOfTime);
+        }
         attempts += 1;
-        let sent = build().send().await;
+        let sent = build().timeout(budget.per_attempt.min(left)).send().await;
         // A photo address the rules refuse: asking again gets the same refusal.
         if let Err(err) = &sent
             && let Some(refusal) = refusal_in(err)
@@ -63,13 +81,18 @@ pub(super) async fn send(
                 return Err(GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts });
             }
             Ok(response) => return Ok(response),
+            Err(err) if err.is_timeout() && Instant::now() >= budget.deadline => return Err(GatewayError::OutOfTime),
             Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
             Err(err) => return Err(transport_error(upstream, attempts, &err)),
         };
-        if attempts > retries {
+        if attempts > budget.retries {
             return Err(failure);
         }
         let backoff = backoff(attempts);
+        if Instant::now() + backoff >= budget.deadline {
+            tracing::debug!(error = %failure, "no time left for another attempt");
+            return Err(GatewayError::OutOfTime);
+        }
         tracing::debug!(error = %failure, ?backoff, "retrying");
         tokio::time::sleep(backoff).await;
     }
