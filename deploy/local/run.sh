@@ -10,8 +10,9 @@
 # database exists, then starts, in order, each once the one before is healthy:
 #
 #   face-gateway-standin   the development stand-in for the face gateway
-#   verification-service   ATTN_FACE_GATEWAY_URL → the stand-in
+#   verification-service   ATTN_FACE_GATEWAY_URL → the stand-in, whose host may serve photos
 #   attendance-service     the public API (gRPC + grpc-web) and the browser app, demo accounts on
+#                          with reference photos on the stand-in
 #   sweeper-service        scheduled jobs and the operators' SweeperService
 #
 # Health is asked of each service's grpc.health.v1.Health (with
@@ -27,6 +28,8 @@
 #   ATTN_VERIFICATION_ADDR   0.0.0.0:50052
 #   ATTN_SWEEPER_ADDR        0.0.0.0:50053
 #   ATTN_STANDIN_ADDR        127.0.0.1:8090
+#   ATTN_DEMO_PHOTO_BASE_URL       http://<the stand-in>/photos
+#   ATTN_FACE_PHOTO_ALLOWED_HOSTS  the stand-in's host
 #   ATTN_REDIS_URL           redis://127.0.0.1:6379
 #   ATTN_DATABASE_URL        postgres://postgres@127.0.0.1:5432/attn
 #   ATTN_RUN_DIR             target/attn-run/<date-time>
@@ -93,6 +96,10 @@ sweeper="$(dial "$ATTN_SWEEPER_ADDR")"
 standin="$(dial "$ATTN_STANDIN_ADDR")"
 export ATTN_VERIFICATION_URL="${ATTN_VERIFICATION_URL:-http://$verification}"
 export ATTN_FACE_GATEWAY_URL="${ATTN_FACE_GATEWAY_URL:-http://$standin}"
+# Demo students' reference photos are the stand-in's; loopback is refused
+# for photo downloads unless allow-listed, so its host is.
+export ATTN_DEMO_PHOTO_BASE_URL="${ATTN_DEMO_PHOTO_BASE_URL-http://$standin/photos}"
+export ATTN_FACE_PHOTO_ALLOWED_HOSTS="${ATTN_FACE_PHOTO_ALLOWED_HOSTS-${standin%:*}}"
 
 # host and port of a URL like redis://user:pass@host:port/db
 url_host() { local rest=${1#*://}; rest=${rest%%/*}; rest=${rest##*@}; echo "${rest%:*}"; }

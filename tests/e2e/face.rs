@@ -14,9 +14,9 @@ use tonic::Code;
 
 use crate::common::{assert_status, start, status_of};
 
-const SELFIE: &[u8] = &face_gateway_standin::TINY_JPEG;
+pub(crate) const SELFIE: &[u8] = &face_gateway_standin::TINY_JPEG;
 
-async fn face_env(standin: &Standin, adjust: impl FnOnce(&mut TestOptions)) -> TestEnv {
+pub(crate) async fn face_env(standin: &Standin, adjust: impl FnOnce(&mut TestOptions)) -> TestEnv {
     let url = standin.url();
     let photos = standin.photos_url();
     TestEnv::start_with(move |opts| {
@@ -29,7 +29,7 @@ async fn face_env(standin: &Standin, adjust: impl FnOnce(&mut TestOptions)) -> T
 }
 
 /// Adds students whose numbers choose the stand-in's outcome (e.g. `s_mismatch_1`).
-async fn roster(env: &TestEnv, standin: &Standin, numbers: &[&str]) {
+pub(crate) async fn roster(env: &TestEnv, standin: &Standin, numbers: &[&str]) {
     let mut csv = String::from("school_number,full_name,role,photo_url,password\n");
     for number in numbers {
         csv.push_str(&format!("{number},Student {number},student,{}/{number}.jpg,password\n", standin.photos_url()));
@@ -38,12 +38,12 @@ async fn roster(env: &TestEnv, standin: &Standin, numbers: &[&str]) {
     assert_eq!(summary.rejected, 0);
 }
 
-async fn student(clients: &Clients, number: &str) -> StudentClient {
+pub(crate) async fn student(clients: &Clients, number: &str) -> StudentClient {
     let token = clients.login(number, "password").await.unwrap();
     clients.student(attn_e2e::bearer(&token))
 }
 
-async fn attend_with(
+pub(crate) async fn attend_with(
     student: &mut StudentClient,
     id: &str,
     selfie: &[u8],
@@ -147,6 +147,32 @@ async fn a_student_with_no_reference_photo_gets_reference_image_not_found() {
     let record = attend_with(&mut carol, &session.attendance_id, SELFIE).await.unwrap();
     assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND");
     assert_eq!(status_of(&record), pb::RecordStatus::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reference_photos_on_internal_addresses_get_reference_image_not_found() {
+    let standin = Standin::start(Duration::from_millis(100)).await;
+    // Nothing allow-listed: the stand-in's photos on 127.0.0.1 are internal too.
+    let env = face_env(&standin, |opts| opts.verification.face_photo_allowed_hosts = String::new()).await;
+    // One roster entry on loopback (the stand-in would serve it), one
+    // pointing at the cloud metadata service.
+    let csv = format!(
+        "school_number,full_name,role,photo_url,password\n\
+         s_loopback_1,Student Loopback,student,{}/s_loopback_1.jpg,password\n\
+         s_metadata_1,Student Metadata,student,http://169.254.169.254/latest/meta-data/iam/security-credentials/,password\n",
+        standin.photos_url()
+    );
+    let summary = attendance_service::import_roster(&env.archive, &csv, false).await.unwrap();
+    assert_eq!(summary.rejected, 0);
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
+    for number in ["s_loopback_1", "s_metadata_1"] {
+        let mut mallory = student(&clients, number).await;
+        let record = attend_with(&mut mallory, &session.attendance_id, SELFIE).await.unwrap();
+        assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND", "{number}: {record:?}");
+    }
+    assert!(standin.submits().await.is_empty(), "nothing was sent to the gateway");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

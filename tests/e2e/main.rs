@@ -6,6 +6,7 @@ mod bad_input;
 mod common;
 mod conflicts;
 mod face;
+mod face_submission;
 mod lesson;
 mod lifecycle;
 mod network;

@@ -88,6 +88,9 @@ impl TestEnv {
         options.verification.verification_addr = "127.0.0.1:0".into();
         // Production rules: the services refuse to start without it.
         options.verification.internal_token = Some(TEST_INTERNAL_TOKEN.into());
+        // Tests serve reference photos from the stand-in on loopback, which
+        // is otherwise refused as an internal address.
+        options.verification.face_photo_allowed_hosts = "127.0.0.1".into();
         let attendance = &mut options.attendance;
         attendance.attendance_addr = "127.0.0.1:0".into();
         attendance.internal_token = Some(TEST_INTERNAL_TOKEN.into());

@@ -19,6 +19,22 @@ pub struct JournalEntry {
     pub finished_at_ms: i64,
 }
 
+/// One `POST /submit-job` as the stand-in's journal lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubmitEntry {
+    pub student_school_number: String,
+    pub idempotency_key: Option<String>,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+    pub job_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Journal {
+    jobs: Vec<JournalEntry>,
+    submits: Vec<SubmitEntry>,
+}
+
 impl Standin {
     /// Jobs become final `delay` after they are submitted.
     pub async fn start(delay: Duration) -> Self {
@@ -48,6 +64,24 @@ impl Standin {
 
     /// Every job the stand-in was given, with when it became final.
     pub async fn journal(&self) -> Vec<JournalEntry> {
+        self.read_journal().await.jobs
+    }
+
+    /// Every submission the stand-in got, oldest first.
+    pub async fn submits(&self) -> Vec<SubmitEntry> {
+        self.read_journal().await.submits
+    }
+
+    /// The jobs and the submissions of one student.
+    pub async fn journal_of(&self, student: &str) -> (Vec<JournalEntry>, Vec<SubmitEntry>) {
+        let journal = self.read_journal().await;
+        (
+            journal.jobs.into_iter().filter(|job| job.student_school_number == student).collect(),
+            journal.submits.into_iter().filter(|submit| submit.student_school_number == student).collect(),
+        )
+    }
+
+    async fn read_journal(&self) -> Journal {
         // reqwest here is built without a TLS provider of its own (ATTN uses ring).
         let _ = rustls::crypto::ring::default_provider().install_default();
         reqwest::get(format!("{}/jobs", self.url()))

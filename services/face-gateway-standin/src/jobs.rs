@@ -60,32 +60,87 @@ impl Job {
     }
 }
 
+/// One `POST /submit-job` as it arrived and how it was answered: tests
+/// count attempts and check the idempotency key each carried.
+#[derive(Debug, Clone)]
+pub struct SubmitAttempt {
+    pub student: String,
+    pub idempotency_key: Option<String>,
+    pub status: u16,
+    /// The job it created or was answered with; none when refused.
+    pub job_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    jobs: HashMap<String, Job>,
+    /// Idempotency key → the job it created.
+    keys: HashMap<String, String>,
+    submits: Vec<SubmitAttempt>,
+}
+
 #[derive(Debug, Default)]
 pub struct JobBook {
-    jobs: Mutex<HashMap<String, Job>>,
+    book: Mutex<Book>,
 }
 
 impl JobBook {
-    pub fn add(&self, job: Job) -> String {
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut jobs = self.jobs.lock().expect("job book lock");
-        if jobs.len() >= MAX_JOBS {
-            jobs.retain(|_, job| job.submitted.elapsed() < FORGET_AFTER);
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().expect("job book lock")
+    }
+
+    /// Takes a job, unless `key` already made one: `(job id, whether it is new)`.
+    pub fn take(&self, job: Job, key: Option<&str>) -> (String, bool) {
+        let mut book = self.book();
+        if let Some(id) = key.and_then(|key| book.keys.get(key)) {
+            return (id.clone(), false);
         }
-        jobs.insert(id.clone(), job);
-        id
+        if book.jobs.len() >= MAX_JOBS {
+            book.jobs.retain(|_, job| job.submitted.elapsed() < FORGET_AFTER);
+            let Book { jobs, keys, .. } = &mut *book;
+            keys.retain(|_, id| jobs.contains_key(id));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        if let Some(key) = key {
+            book.keys.insert(key.to_owned(), id.clone());
+        }
+        book.jobs.insert(id.clone(), job);
+        (id, true)
+    }
+
+    /// The job `key` made, if any.
+    pub fn job_for_key(&self, key: &str) -> Option<String> {
+        self.book().keys.get(key).cloned()
+    }
+
+    pub fn record_submit(&self, attempt: SubmitAttempt) {
+        let mut book = self.book();
+        if book.submits.len() >= MAX_JOBS {
+            book.submits.drain(..MAX_JOBS / 2);
+        }
+        book.submits.push(attempt);
+    }
+
+    /// How many submissions this student made before.
+    pub fn submits_by(&self, student: &str) -> usize {
+        self.book().submits.iter().filter(|attempt| attempt.student == student).count()
     }
 
     /// Every job: (id, student, when it becomes or became final in unix ms).
     pub fn journal(&self) -> Vec<(String, String, u64)> {
-        let jobs = self.jobs.lock().expect("job book lock");
-        jobs.iter().map(|(id, job)| (id.clone(), job.student.clone(), job.finishes_at_ms)).collect()
+        let book = self.book();
+        book.jobs.iter().map(|(id, job)| (id.clone(), job.student.clone(), job.finishes_at_ms)).collect()
+    }
+
+    /// Every submission, oldest first.
+    pub fn submits(&self) -> Vec<SubmitAttempt> {
+        self.book().submits.clone()
     }
 
     /// Looks a job up, counting the visit; `None` for an unknown id.
     pub fn visit<T>(&self, id: &str, look: impl FnOnce(&Job) -> T) -> Option<T> {
-        let mut jobs = self.jobs.lock().expect("job book lock");
-        let job = jobs.get_mut(id)?;
+        let mut book = self.book();
+        let job = book.jobs.get_mut(id)?;
         job.results_served += 1;
         Some(look(job))
     }
@@ -94,10 +149,10 @@ impl JobBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Outcome;
+    use crate::{Outcome, SubmitFault};
 
     fn plan() -> Plan {
-        Plan { outcome: Outcome::Match, slow: false }
+        Plan { outcome: Outcome::Match, slow: false, submit: SubmitFault::None }
     }
 
     #[test]
@@ -118,9 +173,22 @@ mod tests {
     #[test]
     fn visits_are_counted_and_unknown_jobs_are_none() {
         let book = JobBook::default();
-        let id = book.add(Job::new(plan(), Duration::ZERO, "s1"));
+        let (id, _) = book.take(Job::new(plan(), Duration::ZERO, "s1"), None);
         assert_eq!(book.visit(&id, |job| job.results_served), Some(1));
         assert_eq!(book.visit(&id, |job| job.results_served), Some(2));
         assert_eq!(book.visit("nope", |job| job.results_served), None);
+    }
+
+    #[test]
+    fn the_same_idempotency_key_gets_the_same_job_and_no_second_one() {
+        let book = JobBook::default();
+        let (first, new) = book.take(Job::new(plan(), Duration::ZERO, "s1"), Some("k1"));
+        assert!(new);
+        let (again, new) = book.take(Job::new(plan(), Duration::ZERO, "s1"), Some("k1"));
+        assert_eq!((again.as_str(), new), (first.as_str(), false));
+        let (other, _) = book.take(Job::new(plan(), Duration::ZERO, "s1"), None);
+        assert_ne!(other, first);
+        assert_eq!(book.journal().len(), 2);
+        assert_eq!(book.job_for_key("k1"), Some(first));
     }
 }

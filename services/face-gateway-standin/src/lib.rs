@@ -8,7 +8,8 @@
 //! ## Contract
 //!
 //! - `POST /submit-job`, multipart `picture`, `intended_picture`,
-//!   `student_school_number` → `202 {"job_id": "…"}`.
+//!   `student_school_number` → `202 {"job_id": "…"}`. An `Idempotency-Key`
+//!   header seen before gets the job it made, and no second job.
 //! - `GET /results/{job_id}` → `{"status": "PENDING" | "IN_PROGRESS" |
 //!   "SUCCESS" | "FAILURE", "verified": bool, "reason": "…"}`, plus
 //!   `finished_at_ms` (unix ms) once final — an extra the real gateway need
@@ -16,6 +17,8 @@
 //! - `GET /photos/{school_number}.jpg` → a tiny JPEG, the demo students'
 //!   reference photos.
 //! - `GET /healthz` → `ok`.
+//! - Stand-in only: `GET /jobs` (every job, and every submission with its
+//!   key and answer) and `GET /redirect?to=<url>` (a 302 to `<url>`).
 //!
 //! ## Outcome rules (by the student number, case-insensitive)
 //!
@@ -26,11 +29,17 @@
 //! | `flaky` | `GET /results` answers 500 twice, then as a match |
 //! | `garbage` | `GET /results` answers 200 with a body that is not JSON |
 //! | `mismatch` | FAILURE, `verified: false`, reason [`MISMATCH_REASON`] |
-//! | `slow` | the job takes `ATTN_STANDIN_SLOW_DELAY_MS` (combines with the others) |
+//! | `stuck` | `GET /results` answers PENDING for ever |
+//! | `slow` | the job takes `ATTN_STANDIN_SLOW_DELAY_MS` (combines with the others; `slowphoto` and `slowsubmit` do not count) |
 //! | `nophoto` | `GET /photos/{number}.jpg` answers 404 |
+//! | `slowphoto` | `GET /photos/{number}.jpg` answers after `ATTN_STANDIN_SLOW_DELAY_MS` |
+//! | `submit503` | the student's first submission answers 503 without taking the job |
+//! | `submit500` | the student's first submission takes the job, then answers 500 |
+//! | `slowsubmit` | the student's first submission takes the job, then answers after `ATTN_STANDIN_SLOW_DELAY_MS` |
 //! | anything else | SUCCESS, `verified: true` |
 //!
-//! The first of `reject`, `error`, `flaky`, `garbage`, `mismatch` found wins.
+//! The first of `reject`, `error`, `flaky`, `garbage`, `mismatch`, `stuck`
+//! found wins; the submit words combine with them.
 //! A job is PENDING for the first half of its delay, IN_PROGRESS for the
 //! second, then final.
 //!
@@ -52,7 +61,7 @@ use attn_telemetry::LogFormat;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-pub use outcome::{FLAKY_FAILURES, MISMATCH_REASON, Outcome, Plan};
+pub use outcome::{FLAKY_FAILURES, MISMATCH_REASON, Outcome, Plan, SubmitFault};
 pub use photo::TINY_JPEG;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,7 +72,8 @@ pub struct Config {
     /// ATTN_STANDIN_DELAY_MS: how long an ordinary job takes to become final.
     #[serde(default = "default_delay_ms")]
     pub standin_delay_ms: u64,
-    /// ATTN_STANDIN_SLOW_DELAY_MS: how long a `slow` job takes.
+    /// ATTN_STANDIN_SLOW_DELAY_MS: how long a `slow` job takes (and a
+    /// `slowphoto` photo, and a `slowsubmit` first answer).
     #[serde(default = "default_slow_delay_ms")]
     pub standin_slow_delay_ms: u64,
     #[serde(default)]

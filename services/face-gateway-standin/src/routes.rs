@@ -1,22 +1,28 @@
 //! The HTTP contract of the face gateway, as the stand-in answers it.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Multipart, Path, State},
-    http::{StatusCode, header},
+    extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Serialize;
 
 use crate::{
-    Config, FLAKY_FAILURES, MISMATCH_REASON, Outcome, Plan,
-    jobs::{Job, JobBook, Stage},
-    outcome::has_photo,
+    Config, FLAKY_FAILURES, MISMATCH_REASON, Outcome, Plan, SubmitFault,
+    jobs::{Job, JobBook, Stage, SubmitAttempt},
+    outcome::{has_photo, photo_is_slow},
     photo::TINY_JPEG,
 };
+
+/// The header a client sends so that a repeated submission makes no second job.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Two images at ATTN's largest limit and then some: the stand-in should
 /// never be the one refusing a size ATTN accepts.
@@ -39,6 +45,7 @@ pub fn router(state: Arc<Standin>) -> Router {
         .route("/results/{job_id}", get(results))
         .route("/photos/{file}", get(photo))
         .route("/jobs", get(journal))
+        .route("/redirect", get(redirect))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -53,7 +60,7 @@ fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
     (status, Json(Detail { detail: detail.into() })).into_response()
 }
 
-async fn submit_job(State(standin): State<Arc<Standin>>, mut form: Multipart) -> Response {
+async fn submit_job(State(standin): State<Arc<Standin>>, headers: HeaderMap, mut form: Multipart) -> Response {
     let (mut picture, mut intended, mut student) = (0usize, 0usize, String::new());
     loop {
         let field = match form.next_field().await {
@@ -80,14 +87,53 @@ async fn submit_job(State(standin): State<Arc<Standin>>, mut form: Multipart) ->
         }
     }
 
+    let key = headers.get(IDEMPOTENCY_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let first = standin.jobs.submits_by(&student) == 0;
+    let record = |status: StatusCode, job_id: Option<&str>| {
+        standin.jobs.record_submit(SubmitAttempt {
+            student: student.clone(),
+            idempotency_key: key.clone(),
+            status: status.as_u16(),
+            job_id: job_id.map(str::to_owned),
+        });
+    };
+    // A key seen before: the same job, whatever this student's number asks for.
+    if let Some(job_id) = key.as_deref().and_then(|key| standin.jobs.job_for_key(key)) {
+        tracing::info!(%job_id, %student, "stand-in: a repeated submission; the same job");
+        record(StatusCode::ACCEPTED, Some(&job_id));
+        return accepted(job_id);
+    }
     let plan = Plan::for_student(&student);
     if plan.outcome == Outcome::Reject {
         tracing::info!(%student, "stand-in rejects the job, as the number asks");
+        record(StatusCode::UNPROCESSABLE_ENTITY, None);
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "stand-in: this student number asks for a rejected job");
     }
-    let job_id = standin.jobs.add(Job::new(plan, standin.config.delay(plan), &student));
+    let fault = if first { plan.submit } else { SubmitFault::None };
+    if fault == SubmitFault::Unavailable {
+        record(StatusCode::SERVICE_UNAVAILABLE, None);
+        return detail(StatusCode::SERVICE_UNAVAILABLE, "stand-in: not taken; try again");
+    }
+    let (job_id, _) = standin.jobs.take(Job::new(plan, standin.config.delay(plan), &student), key.as_deref());
     tracing::info!(%job_id, %student, ?plan, "stand-in accepted a job");
+    match fault {
+        SubmitFault::TakenThenError => {
+            record(StatusCode::INTERNAL_SERVER_ERROR, Some(&job_id));
+            detail(StatusCode::INTERNAL_SERVER_ERROR, "stand-in: the job was taken, but this answer says it failed")
+        }
+        SubmitFault::TakenThenLate => {
+            record(StatusCode::ACCEPTED, Some(&job_id));
+            tokio::time::sleep(Duration::from_millis(standin.config.standin_slow_delay_ms)).await;
+            accepted(job_id)
+        }
+        SubmitFault::None | SubmitFault::Unavailable => {
+            record(StatusCode::ACCEPTED, Some(&job_id));
+            accepted(job_id)
+        }
+    }
+}
 
+fn accepted(job_id: String) -> Response {
     #[derive(Serialize)]
     struct Accepted {
         job_id: String,
@@ -124,6 +170,7 @@ async fn results(State(standin): State<Arc<Standin>>, Path(job_id): Path<String>
         }
         _ => {}
     }
+    let stage = if plan.outcome == Outcome::Stuck { Stage::Pending } else { stage };
     let body = match stage {
         Stage::Pending | Stage::InProgress => JobResult {
             status: if stage == Stage::Pending { "PENDING" } else { "IN_PROGRESS" },
@@ -146,27 +193,71 @@ async fn results(State(standin): State<Arc<Standin>>, Path(job_id): Path<String>
 
 /// `GET /jobs`: stand-in only, not part of the gateway contract. Every job
 /// with its student and when it becomes final, so tests and the benchmark can
-/// measure how long a verdict takes to reach the record.
+/// measure how long a verdict takes to reach the record; and every
+/// submission with the idempotency key it carried and the answer it got, so
+/// tests can count attempts and jobs.
 async fn journal(State(standin): State<Arc<Standin>>) -> Response {
     #[derive(Serialize)]
-    struct Entry {
+    struct JobEntry {
         job_id: String,
         student_school_number: String,
         finished_at_ms: u64,
     }
-    let entries: Vec<Entry> = standin
+    #[derive(Serialize)]
+    struct SubmitEntry {
+        student_school_number: String,
+        idempotency_key: Option<String>,
+        status: u16,
+        job_id: Option<String>,
+    }
+    #[derive(Serialize)]
+    struct Journal {
+        jobs: Vec<JobEntry>,
+        submits: Vec<SubmitEntry>,
+    }
+    let jobs = standin
         .jobs
         .journal()
         .into_iter()
-        .map(|(job_id, student_school_number, finished_at_ms)| Entry { job_id, student_school_number, finished_at_ms })
+        .map(|(job_id, student_school_number, finished_at_ms)| JobEntry {
+            job_id,
+            student_school_number,
+            finished_at_ms,
+        })
         .collect();
-    Json(entries).into_response()
+    let submits = standin
+        .jobs
+        .submits()
+        .into_iter()
+        .map(|attempt| SubmitEntry {
+            student_school_number: attempt.student,
+            idempotency_key: attempt.idempotency_key,
+            status: attempt.status,
+            job_id: attempt.job_id,
+        })
+        .collect();
+    Json(Journal { jobs, submits }).into_response()
+}
+
+/// `GET /redirect?to=<url>`: stand-in only. Answers 302 to whatever follows
+/// `to=`, as photo hosts and link shorteners do, so tests can check where
+/// ATTN lets a redirect take it.
+async fn redirect(RawQuery(query): RawQuery) -> Response {
+    match query.as_deref().and_then(|query| query.strip_prefix("to=")) {
+        Some(target) if !target.is_empty() => {
+            (StatusCode::FOUND, [(header::LOCATION, target.to_owned())]).into_response()
+        }
+        _ => detail(StatusCode::BAD_REQUEST, "stand-in: /redirect needs ?to=<url>"),
+    }
 }
 
 /// `GET /photos/{school_number}.jpg`: every demo student has the same tiny photo.
-async fn photo(Path(file): Path<String>) -> Response {
+async fn photo(State(standin): State<Arc<Standin>>, Path(file): Path<String>) -> Response {
     match file.strip_suffix(".jpg") {
         Some(number) if !number.is_empty() && has_photo(number) => {
+            if photo_is_slow(number) {
+                tokio::time::sleep(Duration::from_millis(standin.config.standin_slow_delay_ms)).await;
+            }
             ([(header::CONTENT_TYPE, "image/jpeg")], TINY_JPEG.as_slice()).into_response()
         }
         _ => detail(StatusCode::NOT_FOUND, format!("no photo {file}")),

@@ -9,12 +9,38 @@ use tokio::net::TcpListener;
 
 /// Binds port 0, then spawns the stand-in: it is ready as soon as this returns.
 async fn start(delay_ms: u64) -> (String, reqwest::Client) {
+    start_with(Config { standin_delay_ms: delay_ms, ..Config::default() }).await
+}
+
+async fn start_with(config: Config) -> (String, reqwest::Client) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config { standin_delay_ms: delay_ms, ..Config::default() };
     tokio::spawn(serve(listener, config, std::future::pending()));
     let _ = rustls::crypto::ring::default_provider().install_default();
-    (base, reqwest::Client::new())
+    // Redirects are the caller's to judge here.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    (base, client)
+}
+
+async fn submit_keyed(base: &str, client: &reqwest::Client, student: &str, key: &str) -> (StatusCode, Value) {
+    let response = client
+        .post(format!("{base}/submit-job"))
+        .header("Idempotency-Key", key)
+        .multipart(job_form(student))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn journal(base: &str, client: &reqwest::Client) -> Value {
+    client.get(format!("{base}/jobs")).send().await.unwrap().json().await.unwrap()
+}
+
+/// The journal's entries for one student, from its `jobs` or `submits` list.
+fn entries_of<'a>(journal: &'a Value, list: &str, student: &str) -> Vec<&'a Value> {
+    journal[list].as_array().unwrap().iter().filter(|entry| entry["student_school_number"] == student).collect()
 }
 
 fn job_form(student: &str) -> multipart::Form {
@@ -133,4 +159,86 @@ async fn demo_students_have_a_jpeg_reference_photo_unless_nophoto() {
         let response = client.get(format!("{base}/photos/{missing}")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
     }
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gets_the_same_job_and_no_second_one() {
+    let (base, client) = start(0).await;
+    let (status, first) = submit_keyed(&base, &client, "20231001", "key-1").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, again) = submit_keyed(&base, &client, "20231001", "key-1").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["job_id"], first["job_id"]);
+    let (_, other) = submit_keyed(&base, &client, "20231001", "key-2").await;
+    assert_ne!(other["job_id"], first["job_id"]);
+
+    let journal = journal(&base, &client).await;
+    assert_eq!(entries_of(&journal, "jobs", "20231001").len(), 2);
+    let keys: Vec<_> =
+        entries_of(&journal, "submits", "20231001").iter().map(|s| s["idempotency_key"].clone()).collect();
+    assert_eq!(keys, ["key-1", "key-1", "key-2"]);
+}
+
+#[tokio::test]
+async fn a_submit503_student_is_refused_once_without_a_job_then_taken() {
+    let (base, client) = start(0).await;
+    let (status, _) = submit_keyed(&base, &client, "s_submit503_1", "k").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = submit_keyed(&base, &client, "s_submit503_1", "k").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let journal = journal(&base, &client).await;
+    assert_eq!(entries_of(&journal, "jobs", "s_submit503_1").len(), 1);
+    let statuses: Vec<_> =
+        entries_of(&journal, "submits", "s_submit503_1").iter().map(|s| s["status"].clone()).collect();
+    assert_eq!(statuses, [503, 202]);
+}
+
+#[tokio::test]
+async fn a_submit500_student_has_the_job_taken_but_is_answered_500() {
+    let (base, client) = start(0).await;
+    let (status, _) = submit_keyed(&base, &client, "s_submit500_1", "k").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let journal = journal(&base, &client).await;
+    let jobs = entries_of(&journal, "jobs", "s_submit500_1");
+    assert_eq!(jobs.len(), 1, "the job was taken");
+    let submits = entries_of(&journal, "submits", "s_submit500_1");
+    assert_eq!(submits[0]["job_id"], jobs[0]["job_id"]);
+    // The same key later gets that job; a keyless retry would make a second.
+    let (status, again) = submit_keyed(&base, &client, "s_submit500_1", "k").await;
+    assert_eq!((status, &again["job_id"]), (StatusCode::ACCEPTED, &jobs[0]["job_id"]));
+}
+
+#[tokio::test]
+async fn a_stuck_student_stays_pending() {
+    let (base, client) = start(0).await;
+    let job_id = submit(&base, &client, "s_stuck_1").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (status, text) = result(&base, &client, &job_id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "PENDING");
+}
+
+#[tokio::test]
+async fn slowphoto_and_slowsubmit_students_wait_the_slow_delay() {
+    let (base, client) = start_with(Config { standin_slow_delay_ms: 300, ..Config::default() }).await;
+    let started = Instant::now();
+    let response = client.get(format!("{base}/photos/s_slowphoto_1.jpg")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+
+    let started = Instant::now();
+    let (status, _) = submit_keyed(&base, &client, "s_slowsubmit_1", "k").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    let started = Instant::now();
+    submit_keyed(&base, &client, "s_slowsubmit_1", "k").await;
+    assert!(started.elapsed() < Duration::from_millis(300), "a repeat is answered at once");
+}
+
+#[tokio::test]
+async fn redirect_answers_302_to_the_target() {
+    let (base, client) = start(0).await;
+    let response = client.get(format!("{base}/redirect?to=http://169.254.169.254/latest")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["location"], "http://169.254.169.254/latest");
 }

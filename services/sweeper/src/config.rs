@@ -27,6 +27,11 @@ pub struct Config {
     /// check-in fails with a clear reason.
     #[serde(default = "defaults::face_max_errors")]
     pub face_max_errors: u32,
+    /// ATTN_FACE_MAX_AGE_SECS: a face job with no verdict this long after it
+    /// was submitted (still pending, or its results still failing) fails its
+    /// check-in as FACE_VERIFICATION_TIMED_OUT, so the student can try again.
+    #[serde(default = "defaults::face_max_age_secs")]
+    pub face_max_age_secs: u64,
     /// ATTN_VERIFICATION_URL: how to reach verification-service.
     #[serde(default = "defaults::verification_url")]
     pub verification_url: String,
@@ -81,6 +86,7 @@ impl Default for Config {
             check_face_results_schedule: defaults::every_minute_at_15(),
             face_poll_interval_ms: defaults::face_poll_interval_ms(),
             face_max_errors: defaults::face_max_errors(),
+            face_max_age_secs: defaults::face_max_age_secs(),
             verification_url: defaults::verification_url(),
             verification_timeout_ms: defaults::verification_timeout_ms(),
             internal_token: None,
@@ -115,6 +121,9 @@ mod defaults {
     }
     pub fn face_max_errors() -> u32 {
         8
+    }
+    pub fn face_max_age_secs() -> u64 {
+        300
     }
     pub fn verification_url() -> String {
         "http://127.0.0.1:50052".into()

@@ -65,6 +65,7 @@ impl App {
             settings: SweepSettings {
                 grace: Duration::from_secs(config.sweep_grace_secs),
                 face_max_errors: config.face_max_errors.max(1),
+                face_max_age: Duration::from_secs(config.face_max_age_secs.max(1)),
                 batch_size: config.sweep_batch_size.max(1),
                 concurrency: config.sweep_concurrency.max(1),
                 lease: Duration::from_secs(config.job_lease_secs.max(1)),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use attn_domain::download_address::AllowList;
 use attn_runtime::settings::{self, ServerConfig};
 use attn_telemetry::LogFormat;
 use ipnet::IpNet;
@@ -30,13 +31,13 @@ pub struct Config {
     #[serde(default)]
     pub face_gateway_url: String,
     /// ATTN_FACE_TIMEOUT_MS: longest one HTTP request to the gateway may
-    /// take, per attempt. Keep `(retries + 1) × timeout` under the callers'
-    /// deadline.
+    /// take, per attempt; the caller's deadline bounds all attempts together.
     #[serde(default = "default_face_timeout_ms")]
     pub face_timeout_ms: u64,
-    /// ATTN_FACE_RETRIES: extra attempts after a connect error or a 5xx
-    /// answer (with exponential backoff from 100 ms). Timeouts are not
-    /// retried: the gateway may have taken the job.
+    /// ATTN_FACE_RETRIES: extra attempts (with exponential backoff from
+    /// 100 ms) after a connect error or a 5xx to a read; a submission only
+    /// after a connect error, 503 or 429, which say the gateway did not take
+    /// it. Timeouts are not retried: the gateway may have taken the job.
     #[serde(default = "default_face_retries")]
     pub face_retries: u32,
     /// ATTN_FACE_MAX_IMAGE_BYTES: the largest selfie or reference photo
@@ -47,6 +48,12 @@ pub struct Config {
     /// its URL may take.
     #[serde(default = "default_face_photo_timeout_ms")]
     pub face_photo_timeout_ms: u64,
+    /// ATTN_FACE_PHOTO_ALLOWED_HOSTS: comma-separated host names, addresses
+    /// or CIDRs photos may be downloaded from although they are loopback,
+    /// private or link-local (e.g. an on-campus photo server, or the
+    /// stand-in on 127.0.0.1). Every other non-public address is refused.
+    #[serde(default)]
+    pub face_photo_allowed_hosts: String,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(skip)]
@@ -100,12 +107,14 @@ impl Config {
         ensure!(self.face_photo_timeout_ms > 0, "ATTN_FACE_PHOTO_TIMEOUT_MS must be above 0");
         ensure!(self.face_max_image_bytes > 0, "ATTN_FACE_MAX_IMAGE_BYTES must be above 0");
         ensure!(self.face_retries <= 10, "ATTN_FACE_RETRIES must be at most 10");
+        let photo_allowed = AllowList::parse("ATTN_FACE_PHOTO_ALLOWED_HOSTS", &self.face_photo_allowed_hosts)?;
         Ok(Some(GatewaySettings {
             base_url,
             timeout: Duration::from_millis(self.face_timeout_ms),
             retries: self.face_retries,
             max_image_bytes: self.face_max_image_bytes,
             photo_timeout: Duration::from_millis(self.face_photo_timeout_ms),
+            photo_allowed,
         }))
     }
 }
@@ -121,6 +130,7 @@ impl Default for Config {
             face_retries: default_face_retries(),
             face_max_image_bytes: default_face_max_image_bytes(),
             face_photo_timeout_ms: default_face_photo_timeout_ms(),
+            face_photo_allowed_hosts: String::new(),
             log_format: LogFormat::default(),
             server: ServerConfig::default(),
         }
@@ -152,5 +162,17 @@ mod tests {
         assert_eq!(gateway.max_image_bytes, 2 * 1024 * 1024);
         assert_eq!(gateway.retries, 2);
         assert_eq!(gateway.timeout, Duration::from_secs(3));
+        assert_eq!(gateway.photo_allowed, AllowList::default(), "no photo host is exempt unless listed");
+    }
+
+    #[test]
+    fn a_bad_photo_allow_list_names_its_variable() {
+        let config = Config {
+            face_gateway_url: "https://faces.example.edu".into(),
+            face_photo_allowed_hosts: "http://127.0.0.1:8090".into(),
+            ..Config::default()
+        };
+        let err = config.face_gateway().unwrap_err();
+        assert!(err.to_string().contains("ATTN_FACE_PHOTO_ALLOWED_HOSTS"), "{err}");
     }
 }

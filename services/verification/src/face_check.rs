@@ -6,11 +6,14 @@ use attn_proto::v1::{FaceCheckStatus, GetFaceCheckResponse, SubmitFaceCheckReque
 use attn_runtime::{ApiError, ApiResult};
 use bytes::Bytes;
 use reqwest::Url;
+use tokio::time::Instant;
 
 use crate::gateway::{FaceGateway, GatewayError, Image, JobResult, JobStatus};
 
 /// Job ids come back from callers; a real one is far shorter than this.
 const MAX_JOB_ID_CHARS: usize = 256;
+/// A SHA-256 in hex is 64; room for a caller's own scheme, not for a payload.
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
 /// Face checks, or their absence when no gateway is configured.
 #[derive(Debug, Clone)]
@@ -31,35 +34,61 @@ impl FaceChecks {
         self.gateway.as_ref().ok_or(GatewayError::NotConfigured)
     }
 
-    /// Submits a job; its id.
-    pub async fn submit(&self, request: SubmitFaceCheckRequest) -> ApiResult<String> {
+    /// Submits a job; its id. The photo download and the submission, with
+    /// their retries, end by `deadline`.
+    pub async fn submit(&self, request: SubmitFaceCheckRequest, deadline: Instant) -> ApiResult<String> {
         let gateway = self.gateway()?;
         let student = validate::school_number("student_number", &request.student_number)?;
         let limit = gateway.max_image_bytes();
         let selfie = image(request.selfie.into(), limit, "selfie")?
             .ok_or_else(|| Invalid::new("selfie", "is required for a face check"))?;
-        let reference = match image(request.reference_photo.into(), limit, "reference_photo")? {
-            Some(reference) => reference,
-            None => fetch_reference(gateway, request.reference_photo_url.trim(), limit).await?,
+        let reference = image(request.reference_photo.into(), limit, "reference_photo")?;
+        let key = idempotency_key(&request.idempotency_key)?;
+        let fetch_and_submit = async {
+            let reference = match reference {
+                Some(reference) => reference,
+                None => fetch_reference(gateway, request.reference_photo_url.trim(), limit, deadline).await?,
+            };
+            Ok::<_, ApiError>(gateway.submit_job(&student, &selfie, &reference, &key, deadline).await?)
         };
-        let job_id = gateway.submit_job(&student, &selfie, &reference).await.inspect_err(|err| {
+        // Each step already stops at the deadline; this makes sure of it.
+        let submitted = tokio::time::timeout_at(deadline, fetch_and_submit)
+            .await
+            .unwrap_or_else(|_| Err(GatewayError::OutOfTime.into()));
+        let job_id = submitted.inspect_err(|err| {
             tracing::warn!(%student, attendance_id = %request.attendance_id, error = %err, "face check not submitted");
         })?;
         tracing::info!(%student, attendance_id = %request.attendance_id, %job_id, "face check submitted");
         Ok(job_id)
     }
 
-    /// Reads a job's result from the gateway.
-    pub async fn result(&self, job_id: &str) -> ApiResult<GetFaceCheckResponse> {
+    /// Reads a job's result from the gateway, by `deadline`.
+    pub async fn result(&self, job_id: &str, deadline: Instant) -> ApiResult<GetFaceCheckResponse> {
         let gateway = self.gateway()?;
         let job_id = job_id.trim();
         if job_id.is_empty() || job_id.chars().count() > MAX_JOB_ID_CHARS {
             return Err(Invalid::new("job_id", format!("must be 1 to {MAX_JOB_ID_CHARS} characters")).into());
         }
-        let result = gateway.job_result(job_id).await?;
+        let result = gateway.job_result(job_id, deadline).await?;
         tracing::debug!(%job_id, status = ?result.status, "face check result read");
         Ok(to_response(result))
     }
+}
+
+/// The caller's key, or a fresh one: every attempt at this submission
+/// carries it. It becomes an HTTP header, so printable ASCII only.
+fn idempotency_key(key: &str) -> Result<String, Invalid> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Invalid::new(
+            "idempotency_key",
+            format!("must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"),
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 /// Checks an image with the selfie rules, naming `field` in any error.
@@ -68,7 +97,7 @@ fn image(bytes: Bytes, limit: usize, field: &'static str) -> Result<Option<Image
     Ok(kind.map(|kind| Image { bytes, kind }))
 }
 
-async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize) -> ApiResult<Image> {
+async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize, deadline: Instant) -> ApiResult<Image> {
     if url.is_empty() {
         return Err(GatewayError::NoReferencePhoto.into());
     }
@@ -76,7 +105,7 @@ async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize) -> ApiR
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
         .ok_or_else(|| Invalid::new("reference_photo_url", "must be an http:// or https:// URL"))?;
-    let bytes = gateway.fetch_reference_photo(&url).await?;
+    let bytes = gateway.fetch_reference_photo(&url, deadline).await?;
     image(bytes, limit, "reference_photo_url")?.ok_or_else(|| {
         ApiError::from(GatewayError::ReferencePhotoMissing { detail: "answered with an empty body".into() })
     })
@@ -131,11 +160,26 @@ mod tests {
         assert!(image(Bytes::new(), 100, "selfie").unwrap().is_none());
     }
 
+    #[test]
+    fn a_callers_idempotency_key_is_kept_and_a_missing_one_made_up() {
+        assert_eq!(idempotency_key(" attend-key-1 ").unwrap(), "attend-key-1");
+        let made_up = idempotency_key("").unwrap();
+        assert_eq!(made_up.len(), 36);
+        assert_ne!(made_up, idempotency_key("").unwrap());
+    }
+
+    #[test]
+    fn an_idempotency_key_that_cannot_be_a_header_is_invalid() {
+        for bad in ["has space", "new\nline", &"k".repeat(129)] {
+            assert_eq!(idempotency_key(bad).unwrap_err().field, "idempotency_key", "{bad:?}");
+        }
+    }
+
     #[tokio::test]
     async fn without_a_gateway_face_checks_are_refused_plainly() {
         let checks = FaceChecks::new(None);
         assert!(!checks.enabled());
-        let err = checks.result("j1").await.unwrap_err();
+        let err = checks.result("j1", Instant::now()).await.unwrap_err();
         assert!(matches!(err, ApiError::FailedPrecondition(ref m) if m.starts_with("no face gateway is configured")));
     }
 }

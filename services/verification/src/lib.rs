@@ -42,7 +42,8 @@ impl App {
         if let Some(gateway) = &gateway {
             tracing::info!(gateway = %gateway.base_url().origin().ascii_serialization(), "face checks go to the face gateway");
         }
-        let verifier = Verifier::new(config.campus_networks()?, FaceChecks::new(gateway));
+        let request_timeout = std::time::Duration::from_millis(config.server.request_timeout_ms);
+        let verifier = Verifier::new(config.campus_networks()?, FaceChecks::new(gateway), request_timeout);
         let addr = settings::parse_listen_addr("ATTN_VERIFICATION_ADDR", &config.verification_addr)?;
         let listener = TcpListener::bind(addr).await?;
         Ok(Self { listener, config, verifier })

@@ -1,6 +1,6 @@
 //! The VerificationService RPCs.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use attn_domain::network::{check_network, parse_networks};
 use attn_proto::v1::{
@@ -8,21 +8,35 @@ use attn_proto::v1::{
     GetFaceCheckResponse, SubmitFaceCheckRequest, SubmitFaceCheckResponse,
     verification_service_server::VerificationService,
 };
-use attn_runtime::ApiError;
+use attn_runtime::{ApiError, deadline::grpc_timeout};
 use ipnet::IpNet;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::face_check::FaceChecks;
+
+/// Kept from the caller's deadline for the answer to travel back, so the
+/// caller hears our UNAVAILABLE rather than its own timeout.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct Verifier {
     campus_networks: Vec<IpNet>,
     face: FaceChecks,
+    /// The server's own limit on a call (ATTN_REQUEST_TIMEOUT_MS).
+    request_timeout: Duration,
 }
 
 impl Verifier {
-    pub fn new(campus_networks: Vec<IpNet>, face: FaceChecks) -> Self {
-        Self { campus_networks, face }
+    pub fn new(campus_networks: Vec<IpNet>, face: FaceChecks, request_timeout: Duration) -> Self {
+        Self { campus_networks, face, request_timeout }
+    }
+
+    /// When the work for `request` must be done: the caller's deadline or
+    /// the server's, whichever comes first, less the answer's margin.
+    fn deadline_of<T>(&self, request: &Request<T>) -> Instant {
+        let allowed = grpc_timeout(request.metadata()).map_or(self.request_timeout, |t| t.min(self.request_timeout));
+        Instant::now() + allowed.saturating_sub(ANSWER_MARGIN)
     }
 }
 
@@ -51,7 +65,8 @@ impl VerificationService for Verifier {
         &self,
         request: Request<SubmitFaceCheckRequest>,
     ) -> Result<Response<SubmitFaceCheckResponse>, Status> {
-        let job_id = self.face.submit(request.into_inner()).await?;
+        let deadline = self.deadline_of(&request);
+        let job_id = self.face.submit(request.into_inner(), deadline).await?;
         Ok(Response::new(SubmitFaceCheckResponse { job_id }))
     }
 
@@ -60,7 +75,8 @@ impl VerificationService for Verifier {
         &self,
         request: Request<GetFaceCheckRequest>,
     ) -> Result<Response<GetFaceCheckResponse>, Status> {
-        Ok(Response::new(self.face.result(&request.get_ref().job_id).await?))
+        let deadline = self.deadline_of(&request);
+        Ok(Response::new(self.face.result(&request.get_ref().job_id, deadline).await?))
     }
 
     async fn get_capabilities(

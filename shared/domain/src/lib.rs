@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audit;
 pub mod client_address;
+pub mod download_address;
 pub mod face;
 pub mod invalid;
 pub mod network;

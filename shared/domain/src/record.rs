@@ -16,6 +16,9 @@ pub mod fail_reason {
     pub const REFERENCE_IMAGE_NOT_FOUND: &str = "REFERENCE_IMAGE_NOT_FOUND";
     /// Followed by `: <the gateway's reason>`.
     pub const FACE_VERIFICATION_FAILED: &str = "FACE_VERIFICATION_FAILED";
+    /// The gateway gave no verdict within `ATTN_FACE_MAX_AGE_SECS`; the
+    /// student may check in again.
+    pub const FACE_VERIFICATION_TIMED_OUT: &str = "FACE_VERIFICATION_TIMED_OUT";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +237,16 @@ impl Record {
         record.sealed()
     }
 
+    /// The gateway never gave a verdict in time.
+    pub fn face_timed_out(&self) -> Self {
+        let mut record = self.clone();
+        record.is_attended = false;
+        record.attendance_time_ms = None;
+        record.fail_reason = Some(fail_reason::FACE_VERIFICATION_TIMED_OUT.to_owned());
+        record.face_job_id = None;
+        record.sealed()
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a record always serialises")
     }
@@ -326,6 +339,15 @@ mod tests {
         let bad = pending.face_failed("faces do not match");
         assert_eq!(bad.fail_reason.as_deref(), Some("FACE_VERIFICATION_FAILED: faces do not match"));
         assert!(bad.may_retry, "a failed face check may be retried like the seeds' other failures");
+    }
+
+    #[test]
+    fn a_face_check_that_timed_out_is_failed_and_may_be_retried() {
+        let timed_out = Record::pending_face_check("s1", "Ada", "job-1").face_timed_out();
+        assert_eq!(timed_out.status(), RecordStatus::Failed);
+        assert_eq!(timed_out.fail_reason.as_deref(), Some("FACE_VERIFICATION_TIMED_OUT"));
+        assert_eq!(timed_out.face_job_id, None);
+        assert!(timed_out.may_retry, "the student can check in again");
     }
 
     #[test]

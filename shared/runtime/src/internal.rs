@@ -1,5 +1,5 @@
-//! Calling another ATTN service: the internal token and the trace context
-//! ride along on every call.
+//! Calling another ATTN service: the internal token, the trace context and
+//! the deadline ride along on every call.
 
 use std::time::Duration;
 
@@ -15,12 +15,18 @@ use tonic::{
 #[derive(Clone)]
 pub struct InternalCalls {
     bearer: Option<MetadataValue<tonic::metadata::Ascii>>,
+    /// Sent as `grpc-timeout`: the channel's own timeout cuts the call off
+    /// here, but only the header tells the other service how long it has.
+    timeout: Duration,
 }
 
 impl Interceptor for InternalCalls {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(bearer) = &self.bearer {
             request.metadata_mut().insert("authorization", bearer.clone());
+        }
+        if !request.metadata().contains_key("grpc-timeout") {
+            request.set_timeout(self.timeout);
         }
         attn_telemetry::inject_trace_context(request.metadata_mut());
         Ok(request)
@@ -48,5 +54,27 @@ pub fn verification_client(
         .map(|token| format!("Bearer {}", token.expose_secret()).parse())
         .transpose()
         .map_err(|_| anyhow::anyhow!("ATTN_INTERNAL_TOKEN must be printable ASCII"))?;
-    Ok(VerificationServiceClient::with_interceptor(endpoint.connect_lazy(), InternalCalls { bearer }))
+    Ok(VerificationServiceClient::with_interceptor(endpoint.connect_lazy(), InternalCalls { bearer, timeout }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadline::grpc_timeout;
+
+    #[test]
+    fn every_internal_call_tells_the_other_service_its_deadline() {
+        let mut calls = InternalCalls { bearer: None, timeout: Duration::from_millis(3000) };
+        let request = calls.call(Request::new(())).unwrap();
+        assert_eq!(grpc_timeout(request.metadata()), Some(Duration::from_millis(3000)));
+    }
+
+    #[test]
+    fn a_shorter_deadline_set_by_the_caller_is_kept() {
+        let mut calls = InternalCalls { bearer: None, timeout: Duration::from_millis(3000) };
+        let mut request = Request::new(());
+        request.set_timeout(Duration::from_millis(500));
+        let request = calls.call(request).unwrap();
+        assert_eq!(grpc_timeout(request.metadata()), Some(Duration::from_millis(500)));
+    }
 }

@@ -6,8 +6,10 @@
 //! - [`auth`]: the one tower layer that checks tokens and roles and works out
 //!   the client's address.
 //! - [`error`]: the one place domain and store errors become gRPC statuses.
+//! - [`deadline`]: the caller's deadline, for handlers that must finish inside it.
 
 pub mod auth;
+pub mod deadline;
 pub mod error;
 pub mod internal;
 pub mod preflight;

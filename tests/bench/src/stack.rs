@@ -146,6 +146,10 @@ impl Stack {
 
         let mut verification_env = common.clone();
         verification_env.push(("ATTN_FACE_GATEWAY_URL".into(), gateway));
+        if self.standin_url.is_some() {
+            // Reference photos come from the stand-in on loopback, refused unless allow-listed.
+            verification_env.push(("ATTN_FACE_PHOTO_ALLOWED_HOSTS".into(), "127.0.0.1".into()));
+        }
         verification_env.extend(extra.iter().cloned());
         let (proc, verification_url) =
             spawn_grpc("verification-service", &self.bin_dir, "ATTN_VERIFICATION_ADDR", verification_env, log_dir)

@@ -78,7 +78,7 @@ pub async fn attend(
             Record::failed(student, name, &verdict.reason)
         } else if settings.security_option.checks_face() {
             let selfie = selfie.map(|_| request.selfie);
-            match face::submit(ctx, caller, id, selfie).await? {
+            match face::submit(ctx, caller, id, selfie, request_id.as_deref()).await? {
                 face::Submission::Refused(reason) => Record::failed(student, name, reason),
                 face::Submission::Queued(job_id) => Record::pending_face_check(student, name, &job_id),
             }

@@ -1,7 +1,10 @@
 //! Option 3's second half: hand the selfie to the face gateway (through
 //! verification-service) and queue the job, as the seeds describe.
 
-use attn_domain::{face::next_poll_delay_ms, record::fail_reason};
+use attn_domain::{
+    face::{next_poll_delay_ms, submission_key},
+    record::fail_reason,
+};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller};
 use attn_store::face_queue::FaceJob;
@@ -18,12 +21,14 @@ pub enum Submission {
 }
 
 /// `selfie`: the image bytes, already checked to be a JPEG or PNG within
-/// the limit, or None when the student sent none.
+/// the limit, or None when the student sent none. `request_id`: the
+/// Attend's, which makes a resent Attend reuse the gateway job it made.
 pub async fn submit(
     ctx: &Context,
     caller: &Caller,
     attendance_id: Uuid,
     selfie: Option<Vec<u8>>,
+    request_id: Option<&str>,
 ) -> ApiResult<Submission> {
     let student = caller.school_number();
     let Some(selfie) = selfie else {
@@ -41,6 +46,10 @@ pub async fn submit(
             selfie,
             reference_photo: Vec::new(),
             reference_photo_url: photo_url,
+            idempotency_key: match request_id {
+                Some(request_id) => submission_key(student, &attendance_id.to_string(), request_id),
+                None => Uuid::new_v4().to_string(),
+            },
         })
         .await;
     let job_id = match submitted {

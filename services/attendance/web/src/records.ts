@@ -43,6 +43,7 @@ const REASONS: Record<string, string> = {
   FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING: "This session needs a selfie.",
   REFERENCE_IMAGE_NOT_FOUND: "There is no reference photo on file for this student.",
   FACE_VERIFICATION_SUBMISSION_FAILED: "The face check could not be started. Try again.",
+  FACE_VERIFICATION_TIMED_OUT: "The face check took too long. Try again.",
 };
 
 /** A fail_reason in words; the teacher's own words are shown as they are. */

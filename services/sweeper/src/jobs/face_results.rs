@@ -5,8 +5,11 @@
 //! the gateway): SUCCESS → attended now; FAILURE → `FACE_VERIFICATION_FAILED:
 //! <reason>`; PENDING or IN_PROGRESS → look again soon; an error → look
 //! again later, and after `face_max_errors` in a row fail the check-in with
-//! a clear reason. A job whose record is gone or no longer waits for it is
-//! dropped. A result for a session already archived updates the archive.
+//! a clear reason. A job with no verdict `face_max_age` after it was
+//! submitted (still pending, or still erroring) fails its check-in as
+//! `FACE_VERIFICATION_TIMED_OUT`, which the student may retry. A job whose
+//! record is gone or no longer waits for it is dropped. A result for a
+//! session already archived updates the archive.
 //!
 //! The scheduler runs a round every minute (the durable path, the seeds'
 //! cron); the fast path runs a round every `ATTN_FACE_POLL_INTERVAL_MS`,
@@ -17,7 +20,7 @@
 use attn_domain::{
     AuditEntry, Record,
     audit::snapshot_of,
-    face::{error_retry_delay_ms, next_poll_delay_ms},
+    face::{error_retry_delay_ms, next_look_at_ms, next_poll_delay_ms, too_old},
 };
 use attn_proto::v1::{FaceCheckStatus, GetFaceCheckRequest};
 use attn_store::{StoreError, face_queue::FaceJob, live::WriteOutcome};
@@ -33,11 +36,14 @@ const WRITE_ATTEMPTS: usize = 8;
 enum Verdict {
     Verified,
     Failed(String),
+    /// No verdict within the job's maximum age.
+    TimedOut,
 }
 
 enum Checked {
     Verified,
     Failed,
+    TimedOut,
     StillPending,
     Error,
     /// The record no longer waits for this job (gone, or finished another way).
@@ -82,6 +88,7 @@ pub async fn check_face_verification_results(deps: &Deps) -> Summary {
         match result {
             Ok(Checked::Verified) => summary.add("verified", 1),
             Ok(Checked::Failed) => summary.add("failed", 1),
+            Ok(Checked::TimedOut) => summary.add("timed_out", 1),
             Ok(Checked::StillPending) => summary.add("still_pending", 1),
             Ok(Checked::Error) => summary.add("gateway_errors", 1),
             Ok(Checked::Dropped) => summary.add("dropped", 1),
@@ -101,6 +108,9 @@ pub async fn check_face_verification_results(deps: &Deps) -> Summary {
 async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {
     let answer = deps.verification.clone().get_face_check(GetFaceCheckRequest { job_id: job.job_id.clone() }).await;
     let now = chrono::Utc::now().timestamp_millis();
+    let max_age_ms = deps.settings.face_max_age.as_millis() as i64;
+    let overdue = too_old(now - job.submitted_ms, max_age_ms);
+    let next_look = |delay_ms| next_look_at_ms(now, delay_ms, job.submitted_ms, max_age_ms);
     let verdict = match answer {
         Ok(answer) => {
             let answer = answer.into_inner();
@@ -111,9 +121,10 @@ async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {
                 Ok(FaceCheckStatus::Success) if answer.verified => Verdict::Verified,
                 Ok(FaceCheckStatus::Success) => Verdict::Failed(reason("the gateway did not verify the face")),
                 Ok(FaceCheckStatus::Failure) => Verdict::Failed(reason("the gateway gave no reason")),
+                _ if overdue => Verdict::TimedOut,
                 _ => {
                     let next = FaceJob { errors: 0, ..job.clone() };
-                    deps.face_queue.put(&next, now + next_poll_delay_ms(now - job.submitted_ms)).await?;
+                    deps.face_queue.put(&next, next_look(next_poll_delay_ms(now - job.submitted_ms))).await?;
                     return Ok(Checked::StillPending);
                 }
             }
@@ -121,6 +132,7 @@ async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {
         Err(status) if status.code() == Code::NotFound => {
             Verdict::Failed("the face gateway has no record of this check".into())
         }
+        Err(_) if overdue => Verdict::TimedOut,
         Err(status) if job.errors + 1 >= deps.settings.face_max_errors => {
             tracing::warn!(job_id = %job.job_id, code = ?status.code(), message = %status.message(), "giving up on a face check");
             Verdict::Failed(format!("the face gateway could not give a result after {} attempts", job.errors + 1))
@@ -128,18 +140,21 @@ async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {
         Err(status) => {
             tracing::info!(job_id = %job.job_id, code = ?status.code(), message = %status.message(), "face check unreadable; will retry");
             let next = FaceJob { errors: job.errors + 1, ..job.clone() };
-            deps.face_queue.put(&next, now + error_retry_delay_ms(next.errors)).await?;
+            deps.face_queue.put(&next, next_look(error_retry_delay_ms(next.errors))).await?;
             return Ok(Checked::Error);
         }
     };
-    let verified = matches!(verdict, Verdict::Verified);
+    if matches!(verdict, Verdict::TimedOut) {
+        tracing::warn!(job_id = %job.job_id, age_ms = now - job.submitted_ms, "no face verdict in time; the check-in fails as timed out");
+    }
+    let checked = match verdict {
+        Verdict::Verified => Checked::Verified,
+        Verdict::Failed(_) => Checked::Failed,
+        Verdict::TimedOut => Checked::TimedOut,
+    };
     let applied = apply(deps, job, verdict).await?;
     deps.face_queue.remove(job).await?;
-    Ok(match (applied, verified) {
-        (false, _) => Checked::Dropped,
-        (true, true) => Checked::Verified,
-        (true, false) => Checked::Failed,
-    })
+    Ok(if applied { checked } else { Checked::Dropped })
 }
 
 /// Writes the verdict to the record wherever it is; false if no record
@@ -149,6 +164,7 @@ async fn apply(deps: &Deps, job: &FaceJob, verdict: Verdict) -> Result<bool, Sto
     let finish = |record: &Record, now: i64| match &verdict {
         Verdict::Verified => record.face_verified(now),
         Verdict::Failed(reason) => record.face_failed(reason),
+        Verdict::TimedOut => record.face_timed_out(),
     };
     for _ in 0..WRITE_ATTEMPTS {
         let Some((record, raw)) = deps.live.record(id, &job.student_number).await? else {

@@ -114,6 +114,8 @@ pub struct JobState {
 pub struct SweepSettings {
     pub grace: Duration,
     pub face_max_errors: u32,
+    /// A job with no verdict this long after submission fails as timed out.
+    pub face_max_age: Duration,
     pub batch_size: usize,
     pub concurrency: usize,
     pub lease: Duration,

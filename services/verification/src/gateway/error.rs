@@ -4,17 +4,21 @@
 //! The codes, for the callers (attendance-service at submit, the sweeper
 //! while polling):
 //! - `UNAVAILABLE`: transient; asking again later may work. The gateway was
-//!   unreachable, timed out, answered 5xx after every retry, or sent an
+//!   unreachable, timed out, answered 5xx after every retry, the caller's
+//!   deadline left no time to finish, or it sent an
 //!   answer ATTN cannot read (not JSON, a missing field, an unknown status,
 //!   too large): a broken answer says nothing about the student.
 //! - `FAILED_PRECONDITION`: the gateway refused this job (HTTP 4xx), or there
-//!   is no reference photo (`REFERENCE_IMAGE_NOT_FOUND…`), or no gateway is
-//!   configured. Asking again will not help.
+//!   is no reference photo (`REFERENCE_IMAGE_NOT_FOUND…`, also when its
+//!   address is not allowed), or no gateway is configured. Asking again will
+//!   not help.
 //! - `NOT_FOUND`: the gateway does not know the job id.
 //! - `INVALID_ARGUMENT`: a downloaded reference photo is too large.
 
 use attn_domain::Invalid;
 use attn_runtime::ApiError;
+
+use super::PhotoRefused;
 
 /// Who answered (or failed to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +66,10 @@ pub enum GatewayError {
     NoReferencePhoto,
     #[error("the reference photo's URL {detail}")]
     ReferencePhotoMissing { detail: String },
+    #[error("the reference photo's URL is not allowed: {0}")]
+    PhotoRefused(PhotoRefused),
+    #[error("the caller's deadline left no time to finish the face check")]
+    OutOfTime,
 }
 
 impl From<GatewayError> for ApiError {
@@ -71,7 +79,7 @@ impl From<GatewayError> for ApiError {
             NotConfigured => Self::FailedPrecondition(
                 "no face gateway is configured (ATTN_FACE_GATEWAY_URL), so face checks are off".into(),
             ),
-            NoReferencePhoto | ReferencePhotoMissing { .. } => {
+            NoReferencePhoto | ReferencePhotoMissing { .. } | PhotoRefused(_) => {
                 Self::FailedPrecondition(format!("REFERENCE_IMAGE_NOT_FOUND: {err}"))
             }
             Refused { .. } => Self::FailedPrecondition(err.to_string()),
@@ -80,6 +88,10 @@ impl From<GatewayError> for ApiError {
                 "reference_photo_url",
                 format!("the photo is larger than the {limit}-byte limit"),
             )),
+            OutOfTime => {
+                tracing::warn!(error = %err, "face check stopped at the caller's deadline");
+                Self::Unavailable("the face check could not be done in the time allowed; try again shortly".into())
+            }
             Unreachable { upstream, .. } | TimedOut { upstream } | ServerError { upstream, .. } => {
                 // The detail (addresses, OS errors) is for operators, not callers.
                 tracing::warn!(error = %err, "face check dependency unavailable");
@@ -123,6 +135,13 @@ mod tests {
     }
 
     #[test]
+    fn running_out_of_the_callers_time_is_unavailable_with_a_plain_reason() {
+        let status = Status::from(ApiError::from(GatewayError::OutOfTime));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("time allowed"), "{}", status.message());
+    }
+
+    #[test]
     fn malformed_answers_are_unavailable_with_a_plain_reason() {
         let status =
             Status::from(ApiError::from(GatewayError::NotJson { detail: "expected value at line 1 column 1".into() }));
@@ -149,6 +168,18 @@ mod tests {
             assert_eq!(status.code(), Code::FailedPrecondition);
             assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
         }
+    }
+
+    #[test]
+    fn a_refused_photo_address_reads_as_a_missing_photo_and_names_no_url() {
+        let refused = PhotoRefused::Address {
+            host: "169.254.169.254".into(),
+            reason: attn_domain::download_address::Refusal::LinkLocal,
+        };
+        let status = Status::from(ApiError::from(GatewayError::PhotoRefused(refused)));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
+        assert!(status.message().contains("169.254.169.254 is a link-local address"), "{}", status.message());
     }
 
     #[test]

@@ -1,24 +1,31 @@
 //! The client of the external face gateway (DESIGN.md, "The face gateway"):
 //! `POST {gateway}/submit-job` and `GET {gateway}/results/{job_id}`, over
-//! one pooled reqwest client with timeouts, bounded retries and size limits.
+//! one pooled reqwest client with timeouts, bounded retries and size limits;
+//! reference photos over a second client kept to public addresses.
 //!
 //! Selfies and photos are never logged; job ids and student numbers are.
 
 mod error;
 mod photo;
+mod photo_guard;
 mod transport;
 mod wire;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use attn_domain::selfie::ImageKind;
+use attn_domain::{download_address::AllowList, selfie::ImageKind};
 use bytes::Bytes;
 use reqwest::{Client, StatusCode, Url, multipart};
 
 pub use error::{GatewayError, Upstream};
+pub use photo_guard::PhotoRefused;
+use tokio::time::Instant;
+use transport::{Budget, Retry};
 pub use wire::{JobResult, JobStatus};
 
+/// The header that lets the gateway recognise a submission it already took.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Gateway answers are a few short JSON fields; anything this big is broken.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Connecting should be quick on a campus network; a host that does not
@@ -35,6 +42,8 @@ pub struct GatewaySettings {
     /// Largest selfie or reference photo accepted or downloaded.
     pub max_image_bytes: usize,
     pub photo_timeout: Duration,
+    /// Photo hosts exempt from the public-addresses-only rule.
+    pub photo_allowed: AllowList,
 }
 
 /// An image already checked to be a JPEG or PNG within the limit.
@@ -47,6 +56,7 @@ pub struct Image {
 #[derive(Debug, Clone)]
 pub struct FaceGateway {
     client: Client,
+    photos: Client,
     settings: GatewaySettings,
 }
 
@@ -64,7 +74,8 @@ impl FaceGateway {
             .user_agent(concat!("attn-verification-service/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("could not build the face gateway's HTTP client")?;
-        Ok(Self { client, settings })
+        let photos = photo::photo_client(&settings)?;
+        Ok(Self { client, photos, settings })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -75,15 +86,25 @@ impl FaceGateway {
         self.settings.max_image_bytes
     }
 
-    /// Posts the selfie and the reference photo; the gateway's job id.
-    pub async fn submit_job(&self, student: &str, selfie: &Image, reference: &Image) -> Result<String, GatewayError> {
+    /// Posts the selfie and the reference photo; the gateway's job id. Every
+    /// attempt carries `idempotency_key`, so a gateway that honours it makes
+    /// one job however many attempts reach it.
+    pub async fn submit_job(
+        &self,
+        student: &str,
+        selfie: &Image,
+        reference: &Image,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<String, GatewayError> {
         let url = self.endpoint(&["submit-job"]);
-        let response = transport::send(Upstream::FaceGateway, self.settings.retries, || {
+        let budget = self.budget(self.settings.timeout, deadline);
+        let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
             let form = multipart::Form::new()
                 .part("picture", image_part(selfie, "selfie"))
                 .part("intended_picture", image_part(reference, "reference"))
                 .text("student_school_number", student.to_owned());
-            self.client.post(url.clone()).multipart(form)
+            self.client.post(url.clone()).header(IDEMPOTENCY_KEY, idempotency_key).multipart(form)
         })
         .await?;
         let status = response.status();
@@ -98,10 +119,12 @@ impl FaceGateway {
     }
 
     /// Reads a job's result.
-    pub async fn job_result(&self, job_id: &str) -> Result<JobResult, GatewayError> {
+    pub async fn job_result(&self, job_id: &str, deadline: Instant) -> Result<JobResult, GatewayError> {
         let url = self.endpoint(&["results", job_id]);
+        let budget = self.budget(self.settings.timeout, deadline);
         let response =
-            transport::send(Upstream::FaceGateway, self.settings.retries, || self.client.get(url.clone())).await?;
+            transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || self.client.get(url.clone()))
+                .await?;
         let status = response.status();
         let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
         match status {
@@ -112,6 +135,10 @@ impl FaceGateway {
             }
             status => Err(GatewayError::UnexpectedStatus { status: status.as_u16() }),
         }
+    }
+
+    fn budget(&self, per_attempt: Duration, deadline: Instant) -> Budget {
+        Budget { retries: self.settings.retries, per_attempt, deadline }
     }
 
     /// The base URL with path segments added, each percent-encoded, so a job
@@ -146,6 +173,7 @@ mod tests {
             retries: 0,
             max_image_bytes: 1024,
             photo_timeout: Duration::from_secs(1),
+            photo_allowed: AllowList::default(),
         })
         .unwrap()
     }

@@ -1,41 +1,98 @@
 //! Sending with bounded retries, and reading answers with a size limit.
 //!
-//! Only failures that cannot have reached the gateway's logic are retried:
-//! connect errors, and 5xx answers (the gateway says it failed). A timeout is
-//! not retried, since the gateway may have taken the job, and neither is a
-//! 4xx, since asking again would get the same answer.
+//! What is retried depends on whether asking twice is harmless ([`Retry`]):
+//! reads are retried after connect errors and any 5xx; a submission only
+//! when the gateway cannot have taken it — a connect error (it never got
+//! there), 503 or 429 (the gateway says it did not take it). Any other 5xx
+//! to a submission may come after the job was taken, so it is not retried.
+//! Timeouts are never retried (the gateway may have taken the job), and
+//! neither are 4xx (asking again would get the same answer).
+//!
+//! Every attempt, and every backoff sleep, fits inside the caller's
+//! deadline: an attempt gets at most the time left, and none is started (nor
+//! slept towards) once it could not finish in time.
 
 use std::{error::Error as _, time::Duration};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use tokio::time::Instant;
 
-use super::{GatewayError, Upstream};
+use super::{GatewayError, Upstream, photo::refused, photo_guard::refusal_in};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Sends the request `build` makes, up to `retries + 1` times. A 5xx on the
-/// last attempt is an error; any other answer is returned for the caller
-/// to judge.
+/// Which failed answers may be asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// Reads (results, photos): asking twice changes nothing.
+    AnyServerError,
+    /// Submissions: only answers saying the job was not taken.
+    OnlyIfNotTaken,
+}
+
+impl Retry {
+    fn retries(self, status: StatusCode) -> bool {
+        match self {
+            Self::AnyServerError => status.is_server_error(),
+            Self::OnlyIfNotTaken => matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+}
+
+/// How many attempts a call may make, how long each may take, and when all
+/// of them must be done.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Budget {
+    pub retries: u32,
+    pub per_attempt: Duration,
+    pub deadline: Instant,
+}
+
+/// Sends the request `build` makes, up to `retries + 1` times. A 5xx (or a
+/// retried 429) on the last attempt, or one not retried, is an error; any
+/// other answer is returned for the caller to judge.
 pub(super) async fn send(
     upstream: Upstream,
-    retries: u32,
+    retry: Retry,
+    budget: Budget,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, GatewayError> {
     let mut attempts = 0;
     loop {
+        let left = budget.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(GatewayError::OutOfTime);
+        }
         attempts += 1;
-        let failure = match build().send().await {
-            Ok(response) if !response.status().is_server_error() => return Ok(response),
-            Ok(response) => GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts },
+        let sent = build().timeout(budget.per_attempt.min(left)).send().await;
+        // A photo address the rules refuse: asking again gets the same refusal.
+        if let Err(err) = &sent
+            && let Some(refusal) = refusal_in(err)
+        {
+            return Err(refused(refusal));
+        }
+        let failure = match sent {
+            Ok(response) if retry.retries(response.status()) => {
+                GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts }
+            }
+            Ok(response) if response.status().is_server_error() => {
+                return Err(GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts });
+            }
+            Ok(response) => return Ok(response),
+            Err(err) if err.is_timeout() && Instant::now() >= budget.deadline => return Err(GatewayError::OutOfTime),
             Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
             Err(err) => return Err(transport_error(upstream, attempts, &err)),
         };
-        if attempts > retries {
+        if attempts > budget.retries {
             return Err(failure);
         }
         let backoff = backoff(attempts);
+        if Instant::now() + backoff >= budget.deadline {
+            tracing::debug!(error = %failure, "no time left for another attempt");
+            return Err(GatewayError::OutOfTime);
+        }
         tracing::debug!(error = %failure, ?backoff, "retrying");
         tokio::time::sleep(backoff).await;
     }
@@ -104,6 +161,19 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_retry_every_5xx_and_submissions_only_what_was_not_taken() {
+        for status in [500, 502, 503, 504] {
+            assert!(Retry::AnyServerError.retries(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        assert!(!Retry::AnyServerError.retries(StatusCode::TOO_MANY_REQUESTS));
+        assert!(Retry::OnlyIfNotTaken.retries(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(Retry::OnlyIfNotTaken.retries(StatusCode::TOO_MANY_REQUESTS));
+        for status in [500, 502, 504] {
+            assert!(!Retry::OnlyIfNotTaken.retries(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -63,10 +63,12 @@ pub async fn start_verification(gateway_url: &str, tweak: impl FnOnce(&mut Confi
     .unwrap()
 }
 
-/// The stand-in gateway and verification-service pointed at it.
+/// The stand-in gateway and verification-service pointed at it, with the
+/// stand-in's host allow-listed for reference photos.
 pub async fn start_both(delay_ms: u64) -> (Client, String) {
     let gateway = start_gateway(delay_ms).await;
-    (start_verification(&gateway, |_| {}).await, gateway)
+    let client = start_verification(&gateway, |config| config.face_photo_allowed_hosts = "127.0.0.1".into()).await;
+    (client, gateway)
 }
 
 pub fn face_check(student: &str) -> SubmitFaceCheckRequest {
@@ -75,7 +77,51 @@ pub fn face_check(student: &str) -> SubmitFaceCheckRequest {
         attendance_id: "0190e7c4-5b1e-7000-8000-000000000001".into(),
         selfie: selfie(),
         reference_photo: selfie(),
-        reference_photo_url: String::new(),
+        ..Default::default()
+    }
+}
+
+/// A face check whose reference photo verification-service must download from `url`.
+pub fn face_check_with_photo_url(student: &str, url: &str) -> SubmitFaceCheckRequest {
+    SubmitFaceCheckRequest { reference_photo: Vec::new(), reference_photo_url: url.into(), ..face_check(student) }
+}
+
+/// One `POST /submit-job` as the stand-in's journal lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SubmitEntry {
+    pub student_school_number: String,
+    pub idempotency_key: Option<String>,
+    pub status: u16,
+    pub job_id: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Journal {
+    jobs: Vec<serde_json::Value>,
+    submits: Vec<SubmitEntry>,
+}
+
+/// What the stand-in at `gateway` saw of one student: how many jobs it
+/// made, and every submission in order.
+pub async fn journal_of(gateway: &str, student: &str) -> (usize, Vec<SubmitEntry>) {
+    // reqwest is built without a crypto provider of its own (ATTN uses ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let journal: Journal =
+        reqwest::get(format!("{gateway}/jobs")).await.unwrap().json().await.expect("the journal is JSON");
+    let jobs = journal.jobs.iter().filter(|job| job["student_school_number"] == student).count();
+    (jobs, journal.submits.into_iter().filter(|submit| submit.student_school_number == student).collect())
+}
+
+/// Asserts a SubmitFaceCheck was refused as the check-in's
+/// REFERENCE_IMAGE_NOT_FOUND.
+#[track_caller]
+pub fn assert_reference_image_not_found(result: Result<String, Status>) {
+    match result {
+        Ok(job_id) => panic!("expected REFERENCE_IMAGE_NOT_FOUND, got a job: {job_id}"),
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+            assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
+        }
     }
 }
 
