@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use attn_domain::Record;
 use attn_e2e::{TestEnv, bearer, eventually};
-use attn_proto::v1::{WatchMyRecordRequest, WatchRecordsRequest, watch_records_response::Event};
+use attn_proto::v1::{LogoutRequest, WatchMyRecordRequest, WatchRecordsRequest, watch_records_response::Event};
 use futures::StreamExt;
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::common::{STREAM_WAIT, attend, start};
@@ -18,7 +19,7 @@ const STREAMS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_roster_streams_release_their_resources() {
-    let env = TestEnv::start().await;
+    let env = TestEnv::start_with(|opts| opts.attendance.streams_per_user = STREAMS + 1).await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
@@ -83,4 +84,111 @@ async fn a_dropped_stream_of_a_students_pending_record_is_released() {
         ((env.open_streams)() == 0).then_some(())
     })
     .await;
+}
+
+/// The next message of a stream, which must be its end with `code`.
+async fn ends_with<T: std::fmt::Debug>(stream: &mut tonic::Streaming<T>, code: Code) -> String {
+    let end = tokio::time::timeout(STREAM_WAIT, stream.next()).await.expect("the stream ends in time");
+    match end {
+        Some(Err(status)) if status.code() == code => status.message().to_owned(),
+        other => panic!("expected the stream to end with {code:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_any_replica_ends_every_open_stream_of_that_token() {
+    let env = TestEnv::start().await;
+    let here = env.clients().await;
+    let there = env.clients_of(env.start_attendance_replica().await).await;
+    let token = here.login("demo_teacher_1", "password").await.unwrap();
+    let other_sign_in = here.login("demo_teacher_1", "password").await.unwrap();
+    let mut teacher = here.teacher(bearer(&token));
+    let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
+    let request = || WatchRecordsRequest { attendance_id: id.clone() };
+    let mut streams = Vec::new();
+    for clients in [&here, &here, &there] {
+        let mut stream = clients.teacher(bearer(&token)).watch_records(request()).await.unwrap().into_inner();
+        stream.next().await.unwrap().unwrap();
+        streams.push(stream);
+    }
+    let mut unaffected = here.teacher(bearer(&other_sign_in)).watch_records(request()).await.unwrap().into_inner();
+    unaffected.next().await.unwrap().unwrap();
+
+    let logged_out = std::time::Instant::now();
+    there.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
+    for stream in &mut streams {
+        let message = ends_with(stream, Code::Unauthenticated).await;
+        assert!(message.contains("signed out"), "{message}");
+    }
+    println!("three streams on two replicas ended {:?} after the logout", logged_out.elapsed());
+
+    // The same teacher's other sign-in keeps its stream.
+    let mut student = here.demo_student(1).await;
+    attend(&mut student, &id, "r").await.unwrap();
+    let event = tokio::time::timeout(STREAM_WAIT, unaffected.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(event.event, Some(Event::Record(_))), "{event:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_sign_in_expires() {
+    let env = TestEnv::start_with(|opts| opts.attendance.teacher_token_ttl_secs = 2).await;
+    let clients = env.clients().await;
+    let token = clients.login("demo_teacher_1", "password").await.unwrap();
+    let mut teacher = clients.teacher(bearer(&token));
+    let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
+    let mut stream = teacher.watch_records(WatchRecordsRequest { attendance_id: id }).await.unwrap().into_inner();
+    stream.next().await.unwrap().unwrap();
+    let message = ends_with(&mut stream, Code::Unauthenticated).await;
+    assert!(message.contains("expired"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_may_hold_only_so_many_streams_at_once() {
+    let env = TestEnv::start_with(|opts| opts.attendance.streams_per_user = 3).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
+    let request = || WatchRecordsRequest { attendance_id: id.clone() };
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        // Separate sign-ins of one user count together.
+        let mut watcher = clients.demo_teacher(1).await;
+        let mut stream = watcher.watch_records(request()).await.unwrap().into_inner();
+        stream.next().await.unwrap().unwrap();
+        streams.push(stream);
+    }
+    let refused = teacher.watch_records(request()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("ATTN_STREAMS_PER_USER"), "{}", refused.message());
+    // Another teacher is not held up.
+    let mut colleague = clients.demo_teacher(2).await;
+    let other = start(&mut colleague, "Chemistry", 1, &[]).await.unwrap().attendance_id;
+    colleague.watch_records(WatchRecordsRequest { attendance_id: other }).await.unwrap();
+
+    // A closed stream frees its slot.
+    streams.pop();
+    eventually(RELEASE, "the closed stream's slot to be free", || {
+        let mut teacher = teacher.clone();
+        let request = request();
+        async move { teacher.watch_records(request).await.ok() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_ends_a_students_stream_of_a_pending_record() {
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
+    let pending = Record::pending_face_check("demo_student_1", "Demo Student 1", "job-1");
+    env.live.write_record(Uuid::parse_str(&id).unwrap(), None, &pending, None, None).await.unwrap();
+    let token = clients.login("demo_student_1", "password").await.unwrap();
+    let mut student = clients.student(bearer(&token));
+    let mut stream = student.watch_my_record(WatchMyRecordRequest { attendance_id: id }).await.unwrap().into_inner();
+    stream.next().await.unwrap().unwrap();
+
+    clients.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
+    let message = ends_with(&mut stream, Code::Unauthenticated).await;
+    assert!(message.contains("signed out"), "{message}");
 }

@@ -68,6 +68,10 @@ pub struct Config {
     /// with a hint of when to try again).
     #[serde(default = "defaults::password_check_queue")]
     pub password_check_queue: usize,
+    /// ATTN_STREAMS_PER_USER: WatchRecords and WatchMyRecord streams one
+    /// user may hold open at once on each replica.
+    #[serde(default = "defaults::streams_per_user")]
+    pub streams_per_user: usize,
     /// ATTN_SELFIE_MAX_BYTES
     #[serde(default = "defaults::selfie_max_bytes")]
     pub selfie_max_bytes: usize,
@@ -170,6 +174,7 @@ impl Default for Config {
             login_attempts_per_minute: defaults::login_per_minute(),
             attend_attempts_per_minute: defaults::attend_per_minute(),
             password_check_queue: defaults::password_check_queue(),
+            streams_per_user: defaults::streams_per_user(),
             selfie_max_bytes: defaults::selfie_max_bytes(),
             cors_origins: String::new(),
             web_dir: None,
@@ -213,6 +218,9 @@ mod defaults {
     /// two cores, well inside a call's timeout.
     pub fn password_check_queue() -> usize {
         128
+    }
+    pub fn streams_per_user() -> usize {
+        8
     }
     pub fn selfie_max_bytes() -> usize {
         2 * 1024 * 1024

@@ -5,11 +5,13 @@ use std::{sync::Arc, time::Duration};
 
 use attn_domain::{SecurityOption, network::parse_networks};
 use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
-use attn_store::{Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue};
+use attn_store::{
+    Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue, revocations::RevocationFeed,
+};
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use crate::{limits::RateLimits, passwords::PasswordChecks};
+use crate::{limits::RateLimits, passwords::PasswordChecks, streams::StreamSlots};
 
 /// A session's check-in settings. They never change after StartAttendance,
 /// so each replica caches them and a check-in skips a Redis round trip.
@@ -28,6 +30,9 @@ pub struct Context {
     pub verification: VerificationClient,
     pub limits: Arc<RateLimits>,
     pub password_checks: PasswordChecks,
+    /// Logouts from every replica, for the streams they end.
+    pub revocations: Arc<RevocationFeed>,
+    pub streams: StreamSlots,
     pub check_in_settings: quick_cache::sync::Cache<Uuid, CheckInSettings>,
     pub token_ttl: TokenTtl,
     pub selfie_max_bytes: usize,

@@ -11,6 +11,7 @@ mod demo;
 mod limits;
 mod passwords;
 mod roster_import;
+mod streams;
 mod student;
 mod teacher;
 mod watch;
@@ -30,7 +31,7 @@ use attn_runtime::{
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
-use attn_store::{Archive, LiveStore, SignInCache, TokenStore, events::EventHub};
+use attn_store::{Archive, LiveStore, SignInCache, TokenStore, events::EventHub, revocations::RevocationFeed};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -68,10 +69,12 @@ impl App {
         preflight::check_redis(&live, &config.server).await.context("ATTN_REDIS_URL")?;
         let hub =
             EventHub::connect(&redis, keys.clone()).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+        let revocations =
+            RevocationFeed::follow(&redis, &keys).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
         let mut tokens = TokenStore::new(live.pool().clone(), keys.clone());
         if config.token_cache_ms > 0 {
             let cache = SignInCache::new(config.token_cache_ms);
-            cache.follow_revocations(&redis, &keys).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+            cache.follow(revocations.clone());
             tokens = tokens.with_cache(cache);
         }
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
@@ -101,6 +104,8 @@ impl App {
             verification,
             limits,
             password_checks: passwords::PasswordChecks::start(config.password_check_queue),
+            revocations,
+            streams: streams::StreamSlots::new(config.streams_per_user),
             check_in_settings: quick_cache::sync::Cache::new(CHECK_IN_SETTINGS_CACHED),
             token_ttl: TokenTtl {
                 teacher: Duration::from_secs(config.teacher_token_ttl_secs),

@@ -4,8 +4,9 @@
 //! snapshot, then applies events strictly in version order (see
 //! `attn_store::events`). It ends when the session is archived, when the
 //! client goes away (its resources are released at once, not at the next
-//! event), or when the server shuts down (with UNAVAILABLE, so clients
-//! reconnect to another replica).
+//! event), when the server shuts down (with UNAVAILABLE, so clients
+//! reconnect to another replica), or when the sign-in it was opened with
+//! ends (with UNAUTHENTICATED; see `streams.rs`).
 
 use std::{pin::Pin, sync::Arc};
 
@@ -25,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     context::{Context, now_ms},
     convert,
+    streams::SignInWatch,
     teacher::no_such_session,
 };
 
@@ -42,6 +44,13 @@ fn snapshot_message(snapshot: &Snapshot, now: i64) -> pb::WatchRecordsResponse {
             records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
         })),
     }
+}
+
+/// A slot among the caller's open streams and a watch on their sign-in,
+/// for a stream about to start.
+fn sign_in_watch(ctx: &Context, caller: &Caller) -> ApiResult<SignInWatch> {
+    let slot = ctx.streams.take(caller.school_number())?;
+    Ok(SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), slot))
 }
 
 fn shutting_down() -> Status {
@@ -63,8 +72,9 @@ pub async fn watch_roster(
     if !snapshot.meta.is_owned_by(teacher) {
         return Err(no_such_session(id));
     }
+    let sign_in = sign_in_watch(ctx, caller)?;
     let (outbox, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(follow_roster(ctx.clone(), snapshot, subscription, outbox));
+    tokio::spawn(follow_roster(ctx.clone(), snapshot, subscription, sign_in, outbox));
     Ok(Box::pin(ReceiverStream::new(receiver)))
 }
 
@@ -90,6 +100,7 @@ async fn follow_roster(
     ctx: Arc<Context>,
     snapshot: Snapshot,
     mut subscription: Subscription,
+    mut sign_in: SignInWatch,
     outbox: Outbox<pb::WatchRecordsResponse>,
 ) {
     let id = snapshot.meta.attendance_id;
@@ -102,6 +113,10 @@ async fn follow_roster(
             () = outbox.closed() => return,
             () = ctx.shutdown.triggered() => {
                 let _ = outbox.send(Err(shutting_down())).await;
+                return;
+            }
+            status = sign_in.ended() => {
+                let _ = outbox.send(Err(status)).await;
                 return;
             }
             message = subscription.receiver.recv() => message,
@@ -205,10 +220,11 @@ pub async fn watch_my_record(
     if record.is_final() {
         return Ok(Box::pin(tokio_stream::once(Ok(first))));
     }
+    let sign_in = sign_in_watch(ctx, caller)?;
     let ctx = ctx.clone();
     tokio::spawn(async move {
         if outbox.send(Ok(first)).await.is_ok() {
-            follow_my_record(ctx, id, student, version, subscription, outbox).await;
+            follow_my_record(ctx, id, student, version, subscription, sign_in, outbox).await;
         }
     });
     Ok(Box::pin(ReceiverStream::new(receiver)))
@@ -221,6 +237,7 @@ async fn follow_my_record(
     student: String,
     mut last: u64,
     mut subscription: Subscription,
+    mut sign_in: SignInWatch,
     outbox: Outbox<pb::WatchMyRecordResponse>,
 ) {
     let send = |record: &attn_domain::Record| pb::WatchMyRecordResponse { record: Some(convert::record(id, record)) };
@@ -229,6 +246,10 @@ async fn follow_my_record(
             () = outbox.closed() => return,
             () = ctx.shutdown.triggered() => {
                 let _ = outbox.send(Err(shutting_down())).await;
+                return;
+            }
+            status = sign_in.ended() => {
+                let _ = outbox.send(Err(status)).await;
                 return;
             }
             message = subscription.receiver.recv() => message,

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// the duration (sent as `google.rpc.RetryInfo`).
     #[error("{message}")]
     RateLimited { message: String, retry_after: std::time::Duration },
+    /// A bound on what one caller may hold (open streams): no waiting helps.
+    #[error("{0}")]
+    TooMany(String),
     /// A dependency (Redis, PostgreSQL, another service) is down.
     #[error("{0}")]
     Unavailable(String),
@@ -129,6 +132,7 @@ impl From<ApiError> for Status {
                     ErrorDetails::with_retry_info(Some(retry_after)),
                 )
             }
+            ApiError::TooMany(m) => Status::resource_exhausted(m),
             ApiError::Unavailable(m) => Status::unavailable(m),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -154,6 +158,7 @@ mod tests {
             (ApiError::AlreadyExists("x".into()), Code::AlreadyExists),
             (ApiError::FailedPrecondition("x".into()), Code::FailedPrecondition),
             (ApiError::rate_limited("x", std::time::Duration::from_secs(1)), Code::ResourceExhausted),
+            (ApiError::TooMany("x".into()), Code::ResourceExhausted),
             (ApiError::Unavailable("x".into()), Code::Unavailable),
             (ApiError::Internal("x".into()), Code::Internal),
         ];

@@ -13,6 +13,7 @@ pub mod lease;
 pub mod live;
 pub mod rate_limits;
 pub mod redis;
+pub mod revocations;
 mod scripts;
 pub mod sign_in_cache;
 pub mod tokens;

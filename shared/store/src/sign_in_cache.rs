@@ -7,7 +7,7 @@
 //!
 //! - Logout deletes the token and publishes its hash on the
 //!   `tokens_revoked` channel; every replica follows that channel and
-//!   forgets the entry ([`SignInCache::follow_revocations`]).
+//!   forgets the entry ([`SignInCache::follow`]).
 //! - A read that raced a revocation does not put back what was just
 //!   revoked: an insert carries the revocation count seen before its Redis
 //!   read and is dropped if the count has moved since.
@@ -22,13 +22,12 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use fred::{
-    clients::SubscriberClient,
-    interfaces::{ClientLike, EventInterface, PubsubInterface},
-};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{Keys, StoreResult, redis::RedisSettings, tokens::SignIn};
+use crate::{
+    revocations::{RevocationFeed, Revoked},
+    tokens::SignIn,
+};
 
 /// Sign-ins cached per replica, at most; past this the least used go first.
 const CAPACITY: usize = 100_000;
@@ -57,12 +56,12 @@ pub struct SignInCache {
     revocations: Arc<AtomicU64>,
     lifetime_ms: i64,
     /// The revocation feed; entries are served only while it is connected.
-    feed: Arc<tokio::sync::OnceCell<SubscriberClient>>,
+    feed: Arc<tokio::sync::OnceCell<Arc<RevocationFeed>>>,
 }
 
 impl SignInCache {
     /// A cache whose entries live at most `lifetime_ms`. It serves nothing
-    /// until [`SignInCache::follow_revocations`] has subscribed.
+    /// until [`SignInCache::follow`] has subscribed.
     pub fn new(lifetime_ms: u64) -> Self {
         Self {
             entries: Arc::new(quick_cache::sync::Cache::new(CAPACITY)),
@@ -72,42 +71,27 @@ impl SignInCache {
         }
     }
 
-    /// Subscribes to revocations from every replica and keeps following
-    /// them (re-subscribing after a reconnect) for the life of the process.
-    pub async fn follow_revocations(&self, settings: &RedisSettings, keys: &Keys) -> StoreResult<()> {
-        // Logouts come one by one; a reader that lags forgets everything anyway.
-        let client = crate::redis::connect_subscriber(settings, 256).await?;
-        let _resubscriber = client.manage_subscriptions();
-        client.subscribe(keys.revoked_tokens()).await?;
-        let mut messages = client.message_rx();
-        let mut reconnects = client.reconnect_rx();
+    /// Follows `feed` for the life of the process: a revoked token is
+    /// forgotten, and anything that may have been missed empties the cache.
+    pub fn follow(&self, feed: Arc<RevocationFeed>) {
+        let mut revocations = feed.subscribe();
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    message = messages.recv() => match message {
-                        Ok(message) => match message.value.as_string() {
-                            Some(token_hash) => cache.forget(&token_hash),
-                            None => cache.forget_all(),
-                        },
-                        Err(RecvError::Lagged(_)) => cache.forget_all(),
-                        Err(RecvError::Closed) => break,
-                    },
-                    reconnect = reconnects.recv() => match reconnect {
-                        Ok(_) | Err(RecvError::Lagged(_)) => cache.forget_all(),
-                        Err(RecvError::Closed) => break,
-                    },
+                match revocations.recv().await {
+                    Ok(Revoked::Token(token_hash)) => cache.forget(&token_hash),
+                    Ok(Revoked::Unknown) | Err(RecvError::Lagged(_)) => cache.forget_all(),
+                    Err(RecvError::Closed) => break,
                 }
             }
             // Without the feed, the cache must not answer again.
             cache.forget_all();
         });
-        let _ = self.feed.set(client);
-        Ok(())
+        let _ = self.feed.set(feed);
     }
 
     fn following(&self) -> bool {
-        self.feed.get().is_some_and(ClientLike::is_connected)
+        self.feed.get().is_some_and(|feed| feed.is_connected())
     }
 
     /// The cached sign-in for a token hash, if it may be used at `now_ms`.

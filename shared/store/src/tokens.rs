@@ -103,6 +103,14 @@ impl TokenStore {
         Ok(sign_in)
     }
 
+    /// Whether the token still signs someone in, asked of Redis itself
+    /// (never the cache): for checking again after revocations may have
+    /// been missed.
+    pub async fn is_signed_in(&self, token_hash: &str) -> StoreResult<bool> {
+        let exists: bool = self.pool.exists(self.keys.token(token_hash)).await?;
+        Ok(exists)
+    }
+
     async fn read(&self, token_hash: &str) -> StoreResult<Option<SignIn>> {
         let json: Option<String> = self.pool.get(self.keys.token(token_hash)).await?;
         json.map(|json| serde_json::from_str(&json).map_err(|err| StoreError::corrupt("a sign-in", err))).transpose()
