@@ -21,3 +21,29 @@ impl fmt::Display for Invalid {
         write!(f, "{}: {}", self.field, self.message)
     }
 }
+
+/// Most characters of a caller's input that an error message quotes. The
+/// message goes back in the `grpc-message` header and into the logs, so a
+/// megabyte of input must not make a megabyte of error.
+pub const QUOTED_INPUT_MAX_CHARS: usize = 64;
+
+/// `input` as an error message shows it: in quotes, control characters
+/// escaped, cut after [`QUOTED_INPUT_MAX_CHARS`] characters with `…`.
+pub(crate) fn quoted(input: &str) -> String {
+    match input.char_indices().nth(QUOTED_INPUT_MAX_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &input[..cut]),
+        None => format!("{input:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_input_is_quoted_whole_and_long_input_only_in_part() {
+        assert_eq!(quoted("banana\n"), r#""banana\n""#);
+        let long = "é".repeat(10_000);
+        assert_eq!(quoted(&long), format!("{:?}…", "é".repeat(QUOTED_INPUT_MAX_CHARS)));
+    }
+}
