@@ -8,6 +8,7 @@
 //! Handlers never parse tokens or headers themselves.
 
 use std::{
+    borrow::Cow,
     future::Future,
     net::IpAddr,
     pin::Pin,
@@ -118,11 +119,18 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 
 /// Every `x-forwarded-for` value in order, joined with commas, as one list
 /// (a client may send the header more than once); `None` if a value is not
-/// readable text.
-fn forwarded_for(headers: &http::HeaderMap) -> Option<String> {
-    let values: Option<Vec<&str>> =
-        headers.get_all("x-forwarded-for").iter().map(|value| value.to_str().ok()).collect();
-    Some(values?.join(","))
+/// readable text. The usual single header is borrowed, not copied.
+fn forwarded_for(headers: &http::HeaderMap) -> Option<Cow<'_, str>> {
+    let mut values = headers.get_all("x-forwarded-for").iter();
+    let Some(first) = values.next() else {
+        return Some(Cow::Borrowed(""));
+    };
+    let first = first.to_str().ok()?;
+    let rest: Vec<&str> = values.map(|value| value.to_str().ok()).collect::<Option<_>>()?;
+    if rest.is_empty() {
+        return Some(Cow::Borrowed(first));
+    }
+    Some(Cow::Owned(std::iter::once(first).chain(rest).collect::<Vec<_>>().join(",")))
 }
 
 /// Compares secrets in time independent of where they differ.
