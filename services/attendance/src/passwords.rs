@@ -28,29 +28,31 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|err| anyhow::anyhow!("could not hash a password: {err}"))
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// The hashing threads for imports and start-up (unbounded: only the
+/// service itself queues here); they live as long as the process.
+static HASHERS: LazyLock<Mutex<mpsc::Sender<Check>>> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Check>();
+    start_threads("argon2", receiver, Arc::default());
+    Mutex::new(sender)
+});
 
-/// The hashing threads' queue; the threads live as long as the process.
-static HASHERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
-    let (sender, receiver) = mpsc::channel::<Job>();
+/// One thread per core, running what `receiver` hands them until every
+/// sender is gone.
+fn start_threads(name: &str, receiver: mpsc::Receiver<Check>, stats: Arc<CheckStats>) {
     let receiver = Arc::new(Mutex::new(receiver));
     for n in 0..hashing_slots() {
         let receiver = receiver.clone();
+        let stats = stats.clone();
         std::thread::Builder::new()
-            .name(format!("argon2-{n}"))
+            .name(format!("{name}-{n}"))
             .spawn(move || {
-                loop {
-                    let job = receiver.lock().expect("hasher queue").recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
+                while let Ok(work) = receiver.lock().expect("hashing queue").recv() {
+                    work(&stats);
                 }
             })
             .expect("can start a hashing thread");
     }
-    Mutex::new(sender)
-});
+}
 
 /// Hashes at once, process-wide: one per core.
 pub fn hashing_slots() -> usize {
@@ -60,7 +62,7 @@ pub fn hashing_slots() -> usize {
 /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
 async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     let (done, result) = oneshot::channel();
-    let job: Job = Box::new(move || {
+    let job: Check = Box::new(move |_| {
         let _ = done.send(work());
     });
     HASHERS.lock().expect("hasher queue").send(job).map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
@@ -84,6 +86,7 @@ pub struct PasswordChecks {
     capacity: usize,
 }
 
+/// Work for a hashing thread.
 type Check = Box<dyn FnOnce(&CheckStats) + Send>;
 
 /// What the checking threads have done, for operators and tests.
@@ -103,21 +106,9 @@ impl PasswordChecks {
     /// Starts the checking threads; at most `capacity` checks wait.
     pub fn start(capacity: usize) -> Self {
         let (sender, receiver) = mpsc::sync_channel::<Check>(capacity.max(1));
-        let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(CheckStats::default());
-        for n in 0..hashing_slots() {
-            let receiver = receiver.clone();
-            let stats = stats.clone();
-            std::thread::Builder::new()
-                .name(format!("sign-in-argon2-{n}"))
-                .spawn(move || {
-                    // Ends when the service (and so the sender) is gone.
-                    while let Ok(check) = receiver.lock().expect("check queue").recv() {
-                        check(&stats);
-                    }
-                })
-                .expect("can start a password-checking thread");
-        }
+        // They end when the service (and so the sender) is gone.
+        start_threads("sign-in-argon2", receiver, stats.clone());
         Self { sender, stats, capacity: capacity.max(1) }
     }
 
