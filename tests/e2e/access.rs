@@ -96,6 +96,7 @@ async fn a_teacher_calling_a_student_rpc_is_permission_denied() {
             .find_active_attendances(FindActiveAttendancesRequest {
                 lesson_name: "Physics".into(),
                 teacher_name: String::new(),
+                page: None,
             })
             .await,
         Code::PermissionDenied,

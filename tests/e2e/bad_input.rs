@@ -257,6 +257,7 @@ async fn searching_active_sessions_with_no_words_is_refused() {
             .find_active_attendances(FindActiveAttendancesRequest {
                 lesson_name: lesson.into(),
                 teacher_name: teacher.into(),
+                page: None,
             })
             .await;
         assert_invalid(result, "lesson_name");
@@ -265,6 +266,7 @@ async fn searching_active_sessions_with_no_words_is_refused() {
         .find_active_attendances(FindActiveAttendancesRequest {
             lesson_name: String::new(),
             teacher_name: "t".repeat(201),
+            page: None,
         })
         .await;
     assert_invalid(result, "teacher_name");

@@ -3,6 +3,7 @@
 
 mod access;
 mod bad_input;
+mod campus;
 mod common;
 mod conflicts;
 mod face;

@@ -72,6 +72,13 @@ pub struct Config {
     /// user may hold open at once on each replica.
     #[serde(default = "defaults::streams_per_user")]
     pub streams_per_user: usize,
+    /// ATTN_OPEN_SESSIONS_REFRESH_MS: how often each replica asks Redis
+    /// whether the open sessions changed (one small read of every index
+    /// shard's generation) and reloads the shards that did, for search.
+    /// Sessions started or closed on this replica show at once; on others
+    /// within this long.
+    #[serde(default = "defaults::open_sessions_refresh_ms")]
+    pub open_sessions_refresh_ms: u64,
     /// ATTN_SELFIE_MAX_BYTES
     #[serde(default = "defaults::selfie_max_bytes")]
     pub selfie_max_bytes: usize,
@@ -175,6 +182,7 @@ impl Default for Config {
             attend_attempts_per_minute: defaults::attend_per_minute(),
             password_check_queue: defaults::password_check_queue(),
             streams_per_user: defaults::streams_per_user(),
+            open_sessions_refresh_ms: defaults::open_sessions_refresh_ms(),
             selfie_max_bytes: defaults::selfie_max_bytes(),
             cors_origins: String::new(),
             web_dir: None,
@@ -221,6 +229,9 @@ mod defaults {
     }
     pub fn streams_per_user() -> usize {
         8
+    }
+    pub fn open_sessions_refresh_ms() -> u64 {
+        250
     }
     pub fn selfie_max_bytes() -> usize {
         2 * 1024 * 1024

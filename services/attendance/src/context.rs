@@ -11,7 +11,7 @@ use attn_store::{
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use crate::{limits::RateLimits, passwords::PasswordChecks, streams::StreamSlots};
+use crate::{limits::RateLimits, open_sessions::OpenSessions, passwords::PasswordChecks, streams::StreamSlots};
 
 /// A session's check-in settings. They never change after StartAttendance,
 /// so each replica caches them and a check-in skips a Redis round trip.
@@ -26,6 +26,8 @@ pub struct Context {
     pub archive: Archive,
     pub tokens: TokenStore,
     pub hub: Arc<EventHub>,
+    /// This replica's copy of the open sessions, for search.
+    pub open_sessions: Arc<OpenSessions>,
     pub face_queue: FaceQueue,
     pub verification: VerificationClient,
     pub limits: Arc<RateLimits>,

@@ -9,6 +9,7 @@ mod context;
 mod convert;
 mod demo;
 mod limits;
+mod open_sessions;
 mod passwords;
 mod roster_import;
 mod streams;
@@ -71,6 +72,11 @@ impl App {
             EventHub::connect(&redis, keys.clone()).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
         let revocations =
             RevocationFeed::follow(&redis, &keys).await.context("cannot subscribe to Redis (ATTN_REDIS_URL)")?;
+        let open_refresh = Duration::from_millis(config.open_sessions_refresh_ms.max(10));
+        let open_sessions = open_sessions::OpenSessions::load(&live, open_refresh)
+            .await
+            .context("cannot read the open sessions from Redis (ATTN_REDIS_URL)")?;
+        open_sessions.spawn_refresh(live.clone(), open_refresh, shutdown.clone());
         let mut tokens = TokenStore::new(live.pool().clone(), keys.clone());
         if config.token_cache_ms > 0 {
             let cache = SignInCache::new(config.token_cache_ms);
@@ -101,6 +107,7 @@ impl App {
             live,
             archive,
             hub,
+            open_sessions,
             verification,
             limits,
             password_checks: passwords::PasswordChecks::start(config.password_check_queue),

@@ -13,6 +13,7 @@ pub mod network;
 pub mod paging;
 pub mod record;
 pub mod roster;
+pub mod search;
 pub mod security;
 pub mod selfie;
 pub mod session;

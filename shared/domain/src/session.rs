@@ -52,12 +52,6 @@ impl SessionMeta {
         self.teacher_school_number == teacher_school_number
     }
 
-    /// Does the session match a student's search? Each given needle must occur
-    /// in its field, case-insensitively.
-    pub fn matches_search(&self, lesson_needle: &str, teacher_needle: &str) -> bool {
-        contains_folded(&self.lesson_name, lesson_needle) && contains_folded(&self.teacher_full_name, teacher_needle)
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("session metadata always serialises")
     }
@@ -65,11 +59,6 @@ impl SessionMeta {
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }
-}
-
-fn contains_folded(haystack: &str, needle: &str) -> bool {
-    let needle = needle.trim();
-    needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
 }
 
 #[cfg(test)]
@@ -110,14 +99,6 @@ mod tests {
         assert!(!deleted.is_active(2_001));
         assert_eq!(deleted.deletion_reason.as_deref(), Some("wrong room"));
         assert_eq!(deleted.end_ms, 2_000);
-    }
-
-    #[test]
-    fn search_is_case_insensitive_and_each_needle_is_optional() {
-        assert!(meta().matches_search("linear", ""));
-        assert!(meta().matches_search("", "HOPPER"));
-        assert!(meta().matches_search("algebra", "grace"));
-        assert!(!meta().matches_search("calculus", "grace"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The seeds' queue of face checks waiting for a result,
 //! `user_waiting_for_face_verification`: a hash from `<student>|<attendance id>`
 //! to the job, plus a sorted set of when each job is next due a look, so
-//! the poller reads only what is due instead of the whole queue.
+//! the poller reads only what is due instead of the whole queue. Split into
+//! the index shards by session, so a campus's check-ins spread over a
+//! cluster; the poller reads every shard in one round trip.
 
 use std::sync::LazyLock;
 
@@ -13,7 +15,10 @@ use fred::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Keys, StoreError, StoreResult};
+use crate::{
+    Keys, StoreError, StoreResult,
+    keys::{SHARDS, shard_of_session},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaceJob {
@@ -34,6 +39,15 @@ impl FaceJob {
 
 fn member(attendance_id: Uuid, student: &str) -> String {
     format!("{student}|{attendance_id}")
+}
+
+/// The shard a queue entry lives in, from the session id at its end.
+fn shard_of_member(member: &str) -> StoreResult<u32> {
+    member
+        .rsplit_once('|')
+        .and_then(|(_, id)| Uuid::try_parse(id).ok())
+        .map(shard_of_session)
+        .ok_or_else(|| StoreError::corrupt(format!("face queue entry {member:?}"), "no attendance id"))
 }
 
 /// KEYS: queue, due. ARGV: member, job id. Removes the entry only if it
@@ -61,67 +75,99 @@ impl FaceQueue {
         Self { pool, keys }
     }
 
-    fn due_key(&self) -> String {
-        format!("{}:due", self.keys.face_queue())
+    fn queue_key(&self, shard: u32) -> String {
+        self.keys.face_queue(shard)
+    }
+
+    fn due_key(&self, shard: u32) -> String {
+        format!("{}:due", self.keys.face_queue(shard))
     }
 
     /// Adds (or replaces) the student's job for a session, due at `due_ms`.
     pub async fn put(&self, job: &FaceJob, due_ms: i64) -> StoreResult<()> {
+        let shard = shard_of_session(job.attendance_id);
         let json = serde_json::to_string(job).expect("a face job always serialises");
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.hset(self.keys.face_queue(), (job.member(), json)).await?;
-        let _: () = pipeline.zadd(self.due_key(), None, None, false, false, (due_ms as f64, job.member())).await?;
+        let _: () = pipeline.hset(self.queue_key(shard), (job.member(), json)).await?;
+        let _: () = pipeline.zadd(self.due_key(shard), None, None, false, false, (due_ms as f64, job.member())).await?;
         let _: (i64, i64) = pipeline.all().await?;
         Ok(())
     }
 
-    /// Jobs due at or before `now_ms`, oldest due first. Entries whose details
-    /// are missing are dropped; unreadable ones are returned as errors.
+    /// Jobs due at or before `now_ms`, oldest due first, at most `limit`.
+    /// Entries whose details are missing are dropped; unreadable ones are
+    /// returned as errors.
     pub async fn due(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Result<FaceJob, (String, StoreError)>>> {
-        let members: Vec<String> =
-            self.pool.zrangebyscore(self.due_key(), "-inf", now_ms, false, Some((0, limit as i64))).await?;
-        if members.is_empty() {
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () =
+                pipeline.zrangebyscore(self.due_key(shard), "-inf", now_ms, true, Some((0, limit as i64))).await?;
+        }
+        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
+        let mut due: Vec<(f64, u32, String)> = shards
+            .into_iter()
+            .zip(0..SHARDS)
+            .flat_map(|(members, shard)| members.into_iter().map(move |(member, at)| (at, shard, member)))
+            .collect();
+        if due.is_empty() {
             return Ok(Vec::new());
         }
-        let jobs: Vec<Option<String>> = self.pool.hmget(self.keys.face_queue(), members.clone()).await?;
-        let mut out = Vec::with_capacity(members.len());
-        let mut gone = Vec::new();
-        for (member, job) in members.into_iter().zip(jobs) {
+        due.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
+        due.truncate(limit);
+        let pipeline = self.pool.next().pipeline();
+        for (_, shard, member) in &due {
+            let _: () = pipeline.hget(self.queue_key(*shard), member.as_str()).await?;
+        }
+        let jobs: Vec<Option<String>> = pipeline.all().await?;
+        let mut out = Vec::with_capacity(due.len());
+        let gone = self.pool.next().pipeline();
+        let mut any_gone = false;
+        for ((_, shard, member), job) in due.into_iter().zip(jobs) {
             match job {
-                None => gone.push(member),
+                None => {
+                    any_gone = true;
+                    let _: () = gone.zrem(self.due_key(shard), member).await?;
+                }
                 Some(json) => out.push(
                     serde_json::from_str(&json)
                         .map_err(|err| (member.clone(), StoreError::corrupt(format!("face job {member}"), err))),
                 ),
             }
         }
-        if !gone.is_empty() {
-            let _: i64 = self.pool.zrem(self.due_key(), gone).await?;
+        if any_gone {
+            let _: Vec<i64> = gone.all().await?;
         }
         Ok(out)
     }
 
     /// Looks at an unreadable entry again later instead of every round.
     pub async fn postpone(&self, member: &str, due_ms: i64) -> StoreResult<()> {
-        let _: () = self.pool.zadd(self.due_key(), None, None, false, false, (due_ms as f64, member)).await?;
+        let shard = shard_of_member(member)?;
+        let _: () = self.pool.zadd(self.due_key(shard), None, None, false, false, (due_ms as f64, member)).await?;
         Ok(())
     }
 
     /// Removes a finished job — unless the student has since been given a
     /// new job for the same session (the entry then names another job).
     pub async fn remove(&self, job: &FaceJob) -> StoreResult<()> {
+        let shard = shard_of_session(job.attendance_id);
         let _: i64 = REMOVE_IF_SAME_JOB
             .evalsha_with_reload(
                 self.pool.next(),
-                vec![self.keys.face_queue(), self.due_key()],
+                vec![self.queue_key(shard), self.due_key(shard)],
                 vec![job.member(), job.job_id.clone()],
             )
             .await?;
         Ok(())
     }
 
-    /// How many jobs are waiting.
+    /// How many jobs are waiting, over every shard.
     pub async fn len(&self) -> StoreResult<u64> {
-        Ok(self.pool.hlen(self.keys.face_queue()).await?)
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () = pipeline.hlen(self.queue_key(shard)).await?;
+        }
+        let lengths: Vec<u64> = pipeline.all().await?;
+        Ok(lengths.into_iter().sum())
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! Layout (see [`Keys`]): per session a `meta` hash, a `records` hash
 //! (student → record JSON), a `requests` hash for replayed check-ins and an
-//! `audit` list; indexes under `{idx}` find open, ended and per-teacher
-//! sessions without scanning the keyspace. Every change to a session goes
-//! through one of the scripts in `scripts.rs`, which bump the session's
-//! `version` and publish the change on its events channel.
+//! `audit` list; per teacher a claim and a set of sessions; per student a
+//! set of sessions with a live record; and sharded indexes of open and
+//! ending sessions. No student-facing read touches more than the caller's
+//! own keys and the sessions it names, however many sessions are open.
+//! Every change to a session goes through one of the scripts in
+//! `scripts.rs`, which bump the session's `version` and publish the change
+//! on its events channel.
 
 use std::collections::HashMap;
 
@@ -17,7 +20,12 @@ use fred::{
 };
 use uuid::Uuid;
 
-use crate::{Keys, StoreError, StoreResult, redis::RedisSettings, scripts};
+use crate::{
+    Keys, StoreError, StoreResult,
+    keys::{SHARDS, shard_of_session},
+    redis::RedisSettings,
+    scripts,
+};
 
 #[derive(Clone)]
 pub struct LiveStore {
@@ -29,6 +37,18 @@ pub struct LiveStore {
 /// (a crash between writing and claiming it).
 const UNCLAIMED_SESSION_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// How long a student's set of live sessions outlives its last write. Long
+/// past any session's end plus the sweeper's grace; the sweeper removes
+/// each entry when it archives the session.
+const STUDENT_SESSIONS_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// How a listing change is applied to a session's index shard.
+enum Listing<'a> {
+    Open(&'a SessionMeta),
+    Closed(&'a SessionMeta),
+    Dropped(Uuid),
+}
+
 /// A session and the version its state had when read.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
@@ -36,6 +56,8 @@ pub struct LiveSession {
     pub version: u64,
     /// Records on the roster, soft-deleted ones included.
     pub record_count: u64,
+    /// Created, but a crash may have stopped it before it was listed.
+    pub unfinished: bool,
 }
 
 /// A consistent copy of a whole session.
@@ -188,12 +210,14 @@ impl LiveStore {
 
     // === sessions ===
 
-    /// Writes a new session, then claims it as its teacher's open session
-    /// and lists it in the indexes, unless the teacher already has an open
-    /// one. The session's keys come first (with an expiry lifted after the
-    /// claim), so a crash in between leaves neither a claim that locks the
-    /// teacher out nor a listing that leads students nowhere. A claim found
-    /// with no session behind it is replaced.
+    /// Writes a new session, claims it as its teacher's open session, then
+    /// lists it for search and the sweeper, unless the teacher already has an
+    /// open one. The session's keys come first (marked unfinished, with an
+    /// expiry lifted at the end), so a crash before the claim leaves nothing
+    /// that lasts; a crash after it is finished by the next start of the
+    /// same teacher or by the teacher's next look at their sessions
+    /// ([`LiveStore::finish_creation`]). A claim with no session behind it is
+    /// replaced.
     pub async fn create_session(&self, meta: &SessionMeta, now_ms: i64) -> StoreResult<ClaimOutcome> {
         let id = meta.attendance_id;
         let json = meta.to_json();
@@ -204,7 +228,7 @@ impl LiveStore {
             &scripts::CREATE_META,
             vec![meta_key.clone()],
             vec![
-                json.clone(),
+                json,
                 meta.end_ms.to_string(),
                 flag(meta.is_deleted).into(),
                 meta.teacher_school_number.clone(),
@@ -212,42 +236,77 @@ impl LiveStore {
             ],
         )
         .await?;
+        let teacher = &meta.teacher_school_number;
         let mut replace = String::new();
         loop {
             let (status, items) = reply(
                 self.run(
                     &scripts::CLAIM_SESSION,
-                    vec![
-                        self.keys.teacher_active(),
-                        self.keys.ending(),
-                        self.keys.active(),
-                        self.keys.teacher_sessions(&meta.teacher_school_number),
-                    ],
-                    vec![
-                        meta.teacher_school_number.clone(),
-                        id.to_string(),
-                        meta.end_ms.to_string(),
-                        now_ms.to_string(),
-                        json.clone(),
-                        replace.clone(),
-                    ],
+                    vec![self.keys.teacher_claim(teacher), self.keys.teacher_sessions(teacher)],
+                    vec![id.to_string(), meta.end_ms.to_string(), now_ms.to_string(), replace.clone()],
                 )
                 .await?,
             )?;
             if status == "claimed" {
-                let _: bool = self.pool.persist(&meta_key).await?;
+                self.finish_creation(meta).await?;
                 return Ok(ClaimOutcome::Claimed);
             }
             let current = string_at(&items, 0)?;
-            let current_id = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("the teacher index", err))?;
-            let exists: bool = self.pool.exists(self.keys.meta(current_id)).await?;
-            if exists || replace == current {
+            let current_id = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("a teacher's claim", err))?;
+            if let Some(session) = self.session(current_id).await? {
+                let _: i64 = self.pool.del(&meta_key).await?;
+                if session.unfinished {
+                    // Its creation stopped between claim and listing (or is
+                    // running now on another replica: finishing twice is harmless).
+                    self.finish_creation(&session.meta).await?;
+                }
+                return Ok(ClaimOutcome::TeacherHasOpenSession(current_id));
+            }
+            if replace == current {
                 let _: i64 = self.pool.del(&meta_key).await?;
                 return Ok(ClaimOutcome::TeacherHasOpenSession(current_id));
             }
-            tracing::warn!(teacher = %meta.teacher_school_number, phantom = %current_id, "replacing a claim with no session behind it");
+            tracing::warn!(teacher = %teacher, phantom = %current_id, "replacing a claim with no session behind it");
             replace = current;
         }
+    }
+
+    /// The last steps of creating a claimed session: list it in its shard,
+    /// then mark it finished and lift its expiry. Each step may be repeated.
+    pub async fn finish_creation(&self, meta: &SessionMeta) -> StoreResult<()> {
+        self.update_listing(Listing::Open(meta)).await?;
+        let meta_key = self.keys.meta(meta.attendance_id);
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.hdel(&meta_key, "unfinished").await?;
+        let _: () = pipeline.persist(&meta_key).await?;
+        let _: (i64, bool) = pipeline.all().await?;
+        Ok(())
+    }
+
+    async fn update_listing(&self, change: Listing<'_>) -> StoreResult<()> {
+        let (mode, id, end_ms, json) = match change {
+            Listing::Open(meta) => ("list", meta.attendance_id, meta.end_ms, meta.to_json()),
+            Listing::Closed(meta) => ("close", meta.attendance_id, meta.end_ms, String::new()),
+            Listing::Dropped(id) => ("drop", id, 0, String::new()),
+        };
+        let shard = shard_of_session(id);
+        self.run(
+            &scripts::UPDATE_LISTING,
+            vec![self.keys.ending(shard), self.keys.open_sessions(shard), self.keys.open_sessions_generation(shard)],
+            vec![mode.into(), id.to_string(), end_ms.to_string(), json],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn release_claim(&self, teacher: &str, id: Uuid, forget: bool) -> StoreResult<()> {
+        self.run(
+            &scripts::RELEASE_CLAIM,
+            vec![self.keys.teacher_claim(teacher), self.keys.teacher_sessions(teacher)],
+            vec![id.to_string(), flag(forget).into()],
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn session(&self, id: Uuid) -> StoreResult<Option<LiveSession>> {
@@ -324,7 +383,10 @@ impl LiveStore {
 
     /// Check-in: one atomic script (see `scripts::ATTEND`), which also counts
     /// the attempt against `attempts_per_minute` (0: no limit) for this
-    /// student and session, on every replica alike.
+    /// student and session, on every replica alike. Sent at the same time:
+    /// the session joins the student's set of live sessions, so their history
+    /// finds the record without looking at every open session. Both must
+    /// succeed; a retry after a failure repairs the set.
     pub async fn attend(
         &self,
         id: Uuid,
@@ -333,26 +395,25 @@ impl LiveStore {
         now_ms: i64,
         attempts_per_minute: u32,
     ) -> StoreResult<AttendOutcome> {
-        let (status, items) = reply(
-            self.run(
-                &scripts::ATTEND,
-                vec![
-                    self.keys.meta(id),
-                    self.keys.records(id),
-                    self.keys.requests(id),
-                    self.keys.attend_limit(id, &record.student_number),
-                ],
-                vec![
-                    record.student_number.clone(),
-                    request_key.unwrap_or("").to_owned(),
-                    record.to_json(),
-                    now_ms.to_string(),
-                    self.keys.events(id),
-                    attempts_per_minute.to_string(),
-                ],
-            )
-            .await?,
-        )?;
+        let check_in = self.run(
+            &scripts::ATTEND,
+            vec![
+                self.keys.meta(id),
+                self.keys.records(id),
+                self.keys.requests(id),
+                self.keys.attend_limit(id, &record.student_number),
+            ],
+            vec![
+                record.student_number.clone(),
+                request_key.unwrap_or("").to_owned(),
+                record.to_json(),
+                now_ms.to_string(),
+                self.keys.events(id),
+                attempts_per_minute.to_string(),
+            ],
+        );
+        let ((), value) = futures::try_join!(self.add_student_session(&record.student_number, id), check_in)?;
+        let (status, items) = reply(value)?;
         let what = format!("record {} of {id}", record.student_number);
         Ok(match status.as_str() {
             "limited" => AttendOutcome::Limited(std::time::Duration::from_millis(u64_at(&items, 0)?)),
@@ -377,6 +438,10 @@ impl LiveStore {
         audit: Option<&AuditEntry>,
         owner: Option<&str>,
     ) -> StoreResult<WriteOutcome> {
+        if expected.is_none() {
+            // A new record: listed for the student before it exists.
+            self.add_student_session(&new.student_number, id).await?;
+        }
         write_outcome(
             self.run(
                 &scripts::WRITE_RECORD,
@@ -392,6 +457,17 @@ impl LiveStore {
             )
             .await?,
         )
+    }
+
+    /// Adds a session to the student's set of live sessions and pushes the
+    /// set's expiry out.
+    async fn add_student_session(&self, student: &str, id: Uuid) -> StoreResult<()> {
+        let key = self.keys.student_sessions(student);
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.sadd(&key, id.to_string()).await?;
+        let _: () = pipeline.expire(&key, STUDENT_SESSIONS_TTL_SECS, None).await?;
+        let _: (i64, bool) = pipeline.all().await?;
+        Ok(())
     }
 
     /// Replaces the session if its version is still `expected_version`.
@@ -419,35 +495,48 @@ impl LiveStore {
         )
     }
 
-    /// After a session closed early: update the indexes to match.
+    /// After a session closed early (finished or deleted): free the
+    /// teacher's claim and update its index shard to match.
     pub async fn close_in_index(&self, meta: &SessionMeta) -> StoreResult<()> {
-        self.run(
-            &scripts::CLOSE_SESSION,
-            vec![self.keys.teacher_active(), self.keys.ending(), self.keys.active()],
-            vec![meta.teacher_school_number.clone(), meta.attendance_id.to_string(), meta.end_ms.to_string()],
-        )
-        .await?;
-        Ok(())
+        self.release_claim(&meta.teacher_school_number, meta.attendance_id, false).await?;
+        self.update_listing(Listing::Closed(meta)).await
     }
 
     // === finding sessions ===
 
-    /// Sessions listed as open; callers filter by `is_active(now)`, since a
-    /// session that ran out without being finished stays listed until archived.
-    pub async fn listed_open_sessions(&self) -> StoreResult<Vec<SessionMeta>> {
-        let values: HashMap<String, String> = self.pool.hgetall(self.keys.active()).await?;
-        values
-            .into_iter()
-            .map(|(id, json)| {
-                SessionMeta::from_json(&json).map_err(|err| StoreError::corrupt(format!("open session {id}"), err))
-            })
-            .collect()
+    /// Each shard's generation of open sessions (0 if never changed), in one
+    /// round trip: a replica reloads only the shards whose number moved.
+    pub async fn open_session_generations(&self) -> StoreResult<Vec<u64>> {
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () = pipeline.get(self.keys.open_sessions_generation(shard)).await?;
+        }
+        let generations: Vec<Option<u64>> = pipeline.all().await?;
+        Ok(generations.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    /// The id of the teacher's open session, if the claim is still current.
+    /// The sessions listed as open in one shard. Callers filter by
+    /// `is_active(now)`, since a session that ran out without being finished
+    /// stays listed until archived. Unreadable entries are skipped and logged.
+    pub async fn open_sessions_in_shard(&self, shard: u32) -> StoreResult<Vec<SessionMeta>> {
+        let values: HashMap<String, String> = self.pool.hgetall(self.keys.open_sessions(shard)).await?;
+        Ok(values
+            .into_iter()
+            .filter_map(|(id, json)| match SessionMeta::from_json(&json) {
+                Ok(meta) => Some(meta),
+                Err(err) => {
+                    tracing::error!(attendance_id = %id, error = %err, "unreadable open session in the index; skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The teacher's open session, if the claim is still current.
     pub async fn teacher_open_session(&self, teacher: &str, now_ms: i64) -> StoreResult<Option<LiveSession>> {
-        let id: Option<String> = self.pool.hget(self.keys.teacher_active(), teacher).await?;
-        let Some(id) = id.and_then(|id| Uuid::try_parse(&id).ok()) else {
+        let claim: Option<String> = self.pool.get(self.keys.teacher_claim(teacher)).await?;
+        let Some(id) = claim.and_then(|claim| claim.split_once('|').and_then(|(id, _)| Uuid::try_parse(id).ok()))
+        else {
             return Ok(None);
         };
         Ok(self.session(id).await?.filter(|session| session.meta.is_active(now_ms)))
@@ -464,57 +553,74 @@ impl LiveStore {
     /// Sessions by id with their record counts, in one round trip; ids with
     /// no session are skipped.
     async fn sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<LiveSession>> {
+        Ok(self.sessions_with_record_of(ids, None).await?.into_iter().map(|(session, _)| session).collect())
+    }
+
+    /// Sessions by id, each with `student`'s record in it if asked for, in
+    /// one round trip; ids with no session are skipped.
+    async fn sessions_with_record_of(
+        &self,
+        ids: &[Uuid],
+        student: Option<&str>,
+    ) -> StoreResult<Vec<(LiveSession, Option<String>)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let pipeline = self.pool.next().pipeline();
         for id in ids {
-            let _: () = pipeline.hmget(self.keys.meta(*id), vec!["json", "version"]).await?;
+            let _: () = pipeline.hmget(self.keys.meta(*id), vec!["json", "version", "unfinished"]).await?;
             let _: () = pipeline.hlen(self.keys.records(*id)).await?;
+            if let Some(student) = student {
+                let _: () = pipeline.hget(self.keys.records(*id), student).await?;
+            }
         }
         let rows: Vec<Value> = pipeline.all().await?;
+        let per_id = if student.is_some() { 3 } else { 2 };
         let mut sessions = Vec::with_capacity(ids.len());
-        let mut rows = rows.into_iter();
-        for id in ids {
-            let (Some(meta), Some(count)) = (rows.next(), rows.next()) else {
+        for (id, row) in ids.iter().zip(rows.chunks(per_id)) {
+            let [meta, count, rest @ ..] = row else {
                 break;
             };
-            let mut fields = meta.into_array().into_iter();
-            let (Some(json), version) =
-                (fields.next().and_then(|v| v.as_string()), fields.next().and_then(|v| v.as_string()))
-            else {
+            let mut fields = meta.clone().into_array().into_iter();
+            let (Some(json), version, unfinished) = (
+                fields.next().and_then(|v| v.as_string()),
+                fields.next().and_then(|v| v.as_string()),
+                fields.next().is_some_and(|v| !v.is_null()),
+            ) else {
                 continue;
             };
-            sessions.push(LiveSession {
+            let session = LiveSession {
                 meta: parse_meta(*id, &json)?,
                 version: parse_version(*id, version)?,
                 record_count: count.as_u64().unwrap_or(0),
-            });
+                unfinished,
+            };
+            sessions.push((session, rest.first().and_then(Value::as_string)));
         }
         Ok(sessions)
     }
 
-    /// The student's records in every session still in Redis: the index,
-    /// then one pipelined round trip over those sessions.
+    /// The student's records in every session still in Redis: their own set
+    /// of sessions, then one pipelined round trip over those sessions. Ids
+    /// whose session is gone (archived, or a check-in that never found one)
+    /// are dropped from the set on the way.
     pub async fn student_records(&self, student: &str) -> StoreResult<Vec<(LiveSession, Record)>> {
-        let ids: Vec<String> = self.pool.zrange(self.keys.ending(), 0, -1, None, false, None, false).await?;
+        let set = self.keys.student_sessions(student);
+        let ids: Vec<String> = self.pool.smembers(&set).await?;
         let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let found = self.sessions_with_record_of(&ids, Some(student)).await?;
+        let gone: Vec<String> = ids
+            .iter()
+            .filter(|id| !found.iter().any(|(session, _)| session.meta.attendance_id == **id))
+            .map(Uuid::to_string)
+            .collect();
+        if !gone.is_empty() {
+            let _: i64 = self.pool.srem(&set, gone).await?;
         }
-        let pipeline = self.pool.next().pipeline();
-        for id in &ids {
-            let _: () = pipeline.hget(self.keys.records(*id), student).await?;
-        }
-        let records: Vec<Option<String>> = pipeline.all().await?;
-        let mine: Vec<(Uuid, String)> =
-            ids.into_iter().zip(records).filter_map(|(id, record)| record.map(|json| (id, json))).collect();
-        let sessions = self.sessions(&mine.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
-        let mut by_id: HashMap<Uuid, String> = mine.into_iter().collect();
-        sessions
+        found
             .into_iter()
-            .filter_map(|session| {
-                let json = by_id.remove(&session.meta.attendance_id)?;
+            .filter_map(|(session, json)| {
+                let json = json?;
                 Some(parse_record(&format!("record {student}"), &json).map(|record| (session, record)))
             })
             .collect()
@@ -522,11 +628,23 @@ impl LiveStore {
 
     // === for the sweeper ===
 
-    /// Sessions whose end time is at or before `before_ms`, oldest first.
+    /// Sessions whose end time is at or before `before_ms`, oldest first, at
+    /// most `limit`: each shard's oldest, in one round trip, merged.
     pub async fn ended_sessions(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<Uuid>> {
-        let ids: Vec<String> =
-            self.pool.zrangebyscore(self.keys.ending(), "-inf", before_ms, false, Some((0, limit as i64))).await?;
-        Ok(ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect())
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () = pipeline
+                .zrangebyscore(self.keys.ending(shard), "-inf", before_ms, true, Some((0, limit as i64)))
+                .await?;
+        }
+        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
+        let mut ended: Vec<(f64, Uuid)> = shards
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, end)| Uuid::try_parse(&id).ok().map(|id| (end, id)))
+            .collect();
+        ended.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Ok(ended.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
     /// The teacher edits made while the session was live: (version, entry).
@@ -562,28 +680,25 @@ impl LiveStore {
         })
     }
 
-    pub async fn unindex(&self, id: Uuid, teacher: &str) -> StoreResult<()> {
-        self.run(
-            &scripts::UNINDEX_SESSION,
-            vec![
-                self.keys.teacher_active(),
-                self.keys.ending(),
-                self.keys.active(),
-                self.keys.teacher_sessions(teacher),
-            ],
-            vec![teacher.to_owned(), id.to_string()],
-        )
-        .await?;
-        Ok(())
+    /// Drops an archived session from the indexes: each student's set of
+    /// live sessions, the teacher's, then its shard (last, so that a crash
+    /// in between leaves it to the next round, which finds it gone).
+    pub async fn unindex(&self, id: Uuid, teacher: &str, students: &[String]) -> StoreResult<()> {
+        if !students.is_empty() {
+            let pipeline = self.pool.next().pipeline();
+            for student in students {
+                let _: () = pipeline.srem(self.keys.student_sessions(student), id.to_string()).await?;
+            }
+            let _: Vec<i64> = pipeline.all().await?;
+        }
+        self.release_claim(teacher, id, true).await?;
+        self.update_listing(Listing::Dropped(id)).await
     }
 
     /// Drops an index entry whose session no longer exists (a crash between
     /// indexing and writing it, or a removal before unindexing).
     pub async fn drop_orphan_index_entry(&self, id: Uuid) -> StoreResult<()> {
-        let member = id.to_string();
-        let _: () = self.pool.zrem(self.keys.ending(), member.clone()).await?;
-        let _: () = self.pool.hdel(self.keys.active(), member).await?;
-        Ok(())
+        self.update_listing(Listing::Dropped(id)).await
     }
 
     pub async fn ping(&self) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The Lua scripts that make each change to a live session atomic.
 //!
-//! Each script touches the keys of one hash tag only (one session, or the
-//! indexes), so it runs on Redis Cluster too. The scripts hold no rules of
+//! Each script touches the keys of one hash tag only (one session, one
+//! teacher, or one index shard), so it runs on Redis Cluster too. The scripts hold no rules of
 //! their own: Rust decides what a record becomes; a script only checks that
 //! nothing changed underneath and writes, bumps the session's version and
 //! publishes the change in the same step.
@@ -129,68 +129,90 @@ return {meta[1], meta[2], redis.call('HGETALL', KEYS[2])}
     )
 });
 
-/// Writes a new session's own keys, with an expiry that [`CLAIM_SESSION`]'s
-/// caller removes once the session is claimed: a crash before the claim
-/// leaves nothing that lasts.
+/// Writes a new session's own keys, marked `unfinished` and with an expiry
+/// until it is claimed and listed: a crash before the claim leaves nothing
+/// that lasts.
 ///
 /// KEYS: meta. ARGV: session JSON, end (ms), deleted, teacher, expiry (ms).
 pub static CREATE_META: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'end_ms', ARGV[2], 'deleted', ARGV[3], 'teacher', ARGV[4], 'version', '0')
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'end_ms', ARGV[2], 'deleted', ARGV[3], 'teacher', ARGV[4], 'version', '0', 'unfinished', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 "#,
     )
 });
 
-/// Claims "the teacher's one open session" and lists a new session in the
-/// indexes, unless the teacher already has an open one. `replace` names a
-/// claim the caller found to have no session behind it (a crash between
-/// claiming and writing, from before sessions were written first, or a
-/// failover that lost the session but not the index): that one is dropped
-/// from the indexes and replaced.
+/// Claims "the teacher's one open session" for a new session, unless the
+/// teacher's current claim is still open. The claim carries its session's
+/// end, so this needs only the teacher's own keys. `replace` names a claim
+/// the caller found to have no session behind it (a failover that lost the
+/// session but not the claim): it is dropped and replaced.
 ///
-/// KEYS: teacher_active, ending, active, teacher_sessions.
-/// ARGV: teacher, id, end (ms), now (ms), session JSON, replace ('' = none).
+/// KEYS: teacher claim, teacher sessions. ARGV: id, end (ms), now (ms),
+/// replace ('' = none).
 /// Returns {'exists', id} | {'claimed'}.
 pub static CLAIM_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and current == ARGV[6] then
-  redis.call('ZREM', KEYS[2], current)
-  redis.call('HDEL', KEYS[3], current)
-  redis.call('SREM', KEYS[4], current)
-elseif current then
-  local ends = redis.call('ZSCORE', KEYS[2], current)
-  local open = redis.call('HEXISTS', KEYS[3], current)
-  if ends and open == 1 and tonumber(ends) > tonumber(ARGV[4]) then
-    return {'exists', current}
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, '|', 1, true)
+  local id = string.sub(current, 1, sep - 1)
+  local ends = tonumber(string.sub(current, sep + 1))
+  if id == ARGV[4] then
+    redis.call('SREM', KEYS[2], id)
+  elseif ends > tonumber(ARGV[3]) then
+    return {'exists', id}
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
-redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
 return {'claimed'}
 "#,
     )
 });
 
-/// A session closed early (finished or deleted): move its end in the index,
-/// drop it from the open sessions and free the teacher's claim.
+/// Frees the teacher's claim if it names this session (closed early,
+/// archived, or a creation that lost the race); `forget` also drops the
+/// session from the teacher's set.
 ///
-/// KEYS: teacher_active, ending, active. ARGV: teacher, id, end (ms).
-pub static CLOSE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: teacher claim, teacher sessions. ARGV: id, forget ('0'/'1').
+pub static RELEASE_CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  redis.call('DEL', KEYS[1])
 end
+if ARGV[2] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
 return 1
+"#,
+    )
+});
+
+/// Changes one session's entries in its index shard and bumps the shard's
+/// generation, so every replica's copy of the open sessions reloads it.
+/// 'list': in `ending` at its end and open for search; 'close': `ending`
+/// moved to its new end (if still there), no longer open; 'drop': gone from
+/// both.
+///
+/// KEYS: ending, open sessions, generation. ARGV: mode, id, end (ms), JSON.
+pub static UPDATE_LISTING: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if ARGV[1] == 'list' then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+elseif ARGV[1] == 'close' then
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
+else
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+return redis.call('INCR', KEYS[3])
 "#,
     )
 });
@@ -214,23 +236,6 @@ return 'removed'
     )
 });
 
-/// Drops an archived session from the indexes.
-///
-/// KEYS: teacher_active, ending, active, teacher_sessions. ARGV: teacher, id.
-pub static UNINDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r#"
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('SREM', KEYS[4], ARGV[2])
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 1
-"#,
-    )
-});
-
 pub fn all() -> [&'static Script; 10] {
     [
         &RATE_LIMIT,
@@ -240,8 +245,8 @@ pub fn all() -> [&'static Script; 10] {
         &SNAPSHOT,
         &CREATE_META,
         &CLAIM_SESSION,
-        &CLOSE_SESSION,
+        &RELEASE_CLAIM,
+        &UPDATE_LISTING,
         &REMOVE_ARCHIVED,
-        &UNINDEX_SESSION,
     ]
 }

@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{Keys, SignInCache, StoreError, StoreResult};
+use crate::{
+    Keys, SignInCache, StoreError, StoreResult,
+    keys::{SHARDS, shard_of_token},
+};
 
 /// Who a token belongs to; what every RPC learns about its caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,16 +67,18 @@ impl TokenStore {
         Self { cache: Some(cache), ..self }
     }
 
-    /// Stores a new sign-in under the token's hash. The index entry is
-    /// written first, so a crash leaves at most a history row without a
-    /// usable token, never a token the sweeper can't see.
+    /// Stores a new sign-in under the token's hash, and in the index shard
+    /// of that hash for the sweeper. The token is handed out only if every
+    /// write succeeded; one that half-failed (a cluster node down) is never
+    /// given to anyone and expires by itself.
     pub async fn issue(&self, token_hash: &str, sign_in: &SignIn) -> StoreResult<()> {
         let json = serde_json::to_string(sign_in).expect("a sign-in always serialises");
         let ttl_ms = (sign_in.expires_ms - sign_in.started_ms).max(1);
+        let shard = shard_of_token(token_hash);
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.hset(self.keys.login_info(), (token_hash, json.as_str())).await?;
+        let _: () = pipeline.hset(self.keys.login_info(shard), (token_hash, json.as_str())).await?;
         let _: () = pipeline
-            .zadd(self.keys.logins(), None, None, false, false, (sign_in.expires_ms as f64, token_hash))
+            .zadd(self.keys.logins(shard), None, None, false, false, (sign_in.expires_ms as f64, token_hash))
             .await?;
         let _: () =
             pipeline.set(self.keys.token(token_hash), json.as_str(), Some(Expiration::PX(ttl_ms)), None, false).await?;
@@ -123,7 +128,7 @@ impl TokenStore {
         let _: () = pipeline.del(self.keys.token(token_hash)).await?;
         let _: () = pipeline
             .zadd(
-                self.keys.logins(),
+                self.keys.logins(shard_of_token(token_hash)),
                 Some(fred::types::SetOptions::XX),
                 None,
                 false,
@@ -140,16 +145,27 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Sign-ins that ended at or before `now_ms`, up to `limit`, and the
-    /// token hashes of entries whose details are unreadable (left in place).
+    /// Sign-ins that ended at or before `now_ms`, up to `limit` (the oldest
+    /// of every shard, in two round trips), and the token hashes of entries
+    /// whose details are unreadable (left in place).
     pub async fn ended(&self, now_ms: i64, limit: usize) -> StoreResult<(Vec<EndedSignIn>, Vec<(String, StoreError)>)> {
-        let ended: Vec<(String, f64)> =
-            self.pool.zrangebyscore(self.keys.logins(), "-inf", now_ms, true, Some((0, limit as i64))).await?;
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () =
+                pipeline.zrangebyscore(self.keys.logins(shard), "-inf", now_ms, true, Some((0, limit as i64))).await?;
+        }
+        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
+        let mut ended: Vec<(String, f64)> = shards.into_iter().flatten().collect();
         if ended.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let hashes: Vec<String> = ended.iter().map(|(hash, _)| hash.clone()).collect();
-        let infos: Vec<Option<String>> = self.pool.hmget(self.keys.login_info(), hashes).await?;
+        ended.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        ended.truncate(limit);
+        let pipeline = self.pool.next().pipeline();
+        for (hash, _) in &ended {
+            let _: () = pipeline.hget(self.keys.login_info(shard_of_token(hash)), hash.as_str()).await?;
+        }
+        let infos: Vec<Option<String>> = pipeline.all().await?;
         let mut out = Vec::with_capacity(ended.len());
         let mut orphans = Vec::new();
         let mut malformed = Vec::new();
@@ -179,9 +195,12 @@ impl TokenStore {
             return Ok(());
         }
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.zrem(self.keys.logins(), token_hashes.to_vec()).await?;
-        let _: () = pipeline.hdel(self.keys.login_info(), token_hashes.to_vec()).await?;
-        let _: (i64, i64) = pipeline.all().await?;
+        for hash in token_hashes {
+            let shard = shard_of_token(hash);
+            let _: () = pipeline.zrem(self.keys.logins(shard), hash.as_str()).await?;
+            let _: () = pipeline.hdel(self.keys.login_info(shard), hash.as_str()).await?;
+        }
+        let _: Vec<i64> = pipeline.all().await?;
         Ok(())
     }
 }

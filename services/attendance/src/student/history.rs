@@ -3,6 +3,7 @@
 use attn_domain::{
     Record, SessionMeta,
     paging::{self, Cursor},
+    search::{Query, SearchCursor},
     validate,
 };
 use attn_proto::v1 as pb;
@@ -13,36 +14,22 @@ use crate::{
     convert,
 };
 
-const SEARCH_MAX_CHARS: usize = 200;
-const SEARCH_MAX_RESULTS: usize = 50;
-
-fn search_term(field: &'static str, value: &str) -> ApiResult<String> {
-    let value = value.trim();
-    if value.chars().count() > SEARCH_MAX_CHARS {
-        return Err(attn_domain::Invalid::new(field, format!("must be at most {SEARCH_MAX_CHARS} characters")).into());
-    }
-    Ok(value.to_owned())
-}
-
-pub async fn find_active(ctx: &Context, lesson_name: &str, teacher_name: &str) -> ApiResult<Vec<pb::Attendance>> {
-    let lesson = search_term("lesson_name", lesson_name)?;
-    let teacher = search_term("teacher_name", teacher_name)?;
-    if lesson.is_empty() && teacher.is_empty() {
-        return Err(
-            attn_domain::Invalid::new("lesson_name", "give a lesson name or a teacher name to search for").into()
-        );
-    }
+/// One page of the open sessions matching the student's search, from this
+/// replica's copy (no Redis round trip).
+pub fn find_active(
+    ctx: &Context,
+    request: pb::FindActiveAttendancesRequest,
+) -> ApiResult<pb::FindActiveAttendancesResponse> {
+    let query = Query::new(&request.lesson_name, &request.teacher_name)?;
+    let page = request.page.unwrap_or_default();
+    let size = paging::page_size(page.page_size)?;
+    let after = SearchCursor::decode(&page.page_token)?;
     let now = now_ms();
-    let mut found: Vec<SessionMeta> = ctx
-        .live
-        .listed_open_sessions()
-        .await?
-        .into_iter()
-        .filter(|meta| meta.is_active(now) && meta.matches_search(&lesson, &teacher))
-        .collect();
-    found.sort_by_key(|meta| std::cmp::Reverse(meta.start_ms));
-    found.truncate(SEARCH_MAX_RESULTS);
-    Ok(found.iter().map(|meta| convert::attendance_for_student(meta, now, false)).collect())
+    let found = ctx.open_sessions.search(&query, after, size as usize, now)?;
+    Ok(pb::FindActiveAttendancesResponse {
+        attendances: found.sessions.iter().map(|meta| convert::attendance_for_student(meta, now, false)).collect(),
+        next_page_token: found.next.map(|next| next.encode()).unwrap_or_default(),
+    })
 }
 
 pub async fn my_record(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::AttendanceRecord> {

@@ -29,9 +29,7 @@ impl StudentService for Student {
         &self,
         request: Request<FindActiveAttendancesRequest>,
     ) -> Result<Response<FindActiveAttendancesResponse>, Status> {
-        let request = request.into_inner();
-        let attendances = history::find_active(&self.ctx, &request.lesson_name, &request.teacher_name).await?;
-        Ok(Response::new(FindActiveAttendancesResponse { attendances }))
+        Ok(Response::new(history::find_active(&self.ctx, request.into_inner())?))
     }
 
     #[tracing::instrument(skip_all)]

@@ -11,7 +11,7 @@ use attn_domain::{
 };
 use attn_proto::v1::{self as pb, start_attendance_request::Ends};
 use attn_runtime::{ApiError, ApiResult, Caller};
-use attn_store::live::{ClaimOutcome, WriteOutcome};
+use attn_store::live::{ClaimOutcome, LiveSession, WriteOutcome};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use uuid::Uuid;
@@ -81,6 +81,7 @@ pub async fn start(
     };
     match ctx.live.create_session(&meta, meta.start_ms).await? {
         ClaimOutcome::Claimed => {
+            ctx.open_sessions.opened(meta.clone()).await;
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
             Ok(convert::attendance(&meta, meta.start_ms, false, 0))
         }
@@ -162,6 +163,7 @@ async fn change_session(
         match ctx.live.write_meta(session.version, &new, Some(&audit(&session.meta, &new, now))).await? {
             WriteOutcome::Written { .. } => {
                 ctx.live.close_in_index(&new).await?;
+                ctx.open_sessions.closed(id).await;
                 tracing::info!(attendance_id = %id, action, "session changed");
                 return Ok(convert::attendance(&new, now, false, session.record_count));
             }
@@ -192,11 +194,22 @@ async fn change_session(
 
 pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attendance>> {
     let now = now_ms();
-    Ok(ctx
-        .live
-        .teacher_open_session(caller.school_number(), now)
-        .await?
-        .map(|session| convert::attendance(&session.meta, now, false, session.record_count)))
+    let Some(session) = ctx.live.teacher_open_session(caller.school_number(), now).await? else {
+        return Ok(None);
+    };
+    finish_interrupted(ctx, std::slice::from_ref(&session)).await?;
+    Ok(Some(convert::attendance(&session.meta, now, false, session.record_count)))
+}
+
+/// Lists for search and the sweeper any of the teacher's sessions whose
+/// creation a crash stopped after the claim (or that another replica is
+/// creating right now: finishing twice is harmless).
+async fn finish_interrupted(ctx: &Context, sessions: &[LiveSession]) -> ApiResult<()> {
+    for session in sessions.iter().filter(|session| session.unfinished) {
+        tracing::warn!(attendance_id = %session.meta.attendance_id, "finishing a session whose creation was interrupted");
+        ctx.live.finish_creation(&session.meta).await?;
+    }
+    Ok(())
 }
 
 /// The teacher's sessions, newest first: those still in Redis merged with
@@ -209,6 +222,7 @@ pub async fn list(ctx: &Context, caller: &Caller, page: pb::PageRequest) -> ApiR
 
     let mut items: Vec<(pb::Attendance, Cursor)> = Vec::new();
     let live = ctx.live.teacher_sessions(teacher).await?;
+    finish_interrupted(ctx, &live).await?;
     for session in &live {
         let meta = &session.meta;
         if paging::is_after(cursor, meta.start_ms, meta.attendance_id) {

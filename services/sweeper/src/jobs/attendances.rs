@@ -136,7 +136,8 @@ async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Res
     match (deps.live.remove_archived(id, snapshot.version).await?, written) {
         (RemoveOutcome::Changed, _) => Ok(Swept::ChangedMeanwhile),
         (RemoveOutcome::Removed | RemoveOutcome::Gone, outcome) => {
-            deps.live.unindex(id, &snapshot.meta.teacher_school_number).await?;
+            let students: Vec<String> = snapshot.records.iter().map(|r| r.student_number.clone()).collect();
+            deps.live.unindex(id, &snapshot.meta.teacher_school_number, &students).await?;
             Ok(match outcome {
                 Archived::Written(records) => Swept::Done(records),
                 Archived::Stale => Swept::AlreadyArchived,

@@ -1,0 +1,137 @@
+//! This replica's copy of the open sessions, which students search.
+//!
+//! Loaded from Redis's index shards at start, then kept current by reading
+//! every shard's generation each `ATTN_OPEN_SESSIONS_REFRESH_MS` (one
+//! pipelined round trip) and reloading only the shards whose generation
+//! moved. Sessions started or closed on this replica apply at once. A search
+//! reads memory only, so its cost does not grow with what the campus has
+//! open; if Redis has not answered for a while, searches fail with
+//! UNAVAILABLE rather than show a stale list.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use attn_domain::{
+    SessionMeta,
+    search::{Query, SearchCursor, SearchIndex, SearchPage},
+};
+use attn_runtime::{ApiError, ApiResult, Shutdown};
+use attn_store::{
+    LiveStore, StoreResult,
+    keys::{SHARDS, shard_of_session},
+};
+use uuid::Uuid;
+
+pub struct OpenSessions {
+    index: RwLock<SearchIndex>,
+    /// Held while the copy changes, so a reload that read Redis before this
+    /// replica's own change cannot undo it. Holds each shard's generation
+    /// as last loaded, and when a refresh last succeeded.
+    refresh: tokio::sync::Mutex<Loaded>,
+    last_success: RwLock<Instant>,
+    /// Searches fail once the copy is older than this.
+    max_age: Duration,
+}
+
+struct Loaded {
+    generations: Vec<Option<u64>>,
+}
+
+impl OpenSessions {
+    /// Loads every shard; fails if Redis does not answer.
+    pub async fn load(live: &LiveStore, refresh_every: Duration) -> StoreResult<Arc<Self>> {
+        let sessions = Arc::new(Self {
+            index: RwLock::new(SearchIndex::default()),
+            refresh: tokio::sync::Mutex::new(Loaded { generations: vec![None; SHARDS as usize] }),
+            last_success: RwLock::new(Instant::now()),
+            max_age: (refresh_every * 10).max(Duration::from_secs(3)),
+        });
+        sessions.refresh(live).await?;
+        Ok(sessions)
+    }
+
+    /// Refreshes the copy until shutdown; failures are logged and retried.
+    pub fn spawn_refresh(self: &Arc<Self>, live: LiveStore, every: Duration, shutdown: Shutdown) {
+        let sessions = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = shutdown.triggered() => return,
+                    _ = ticks.tick() => {}
+                }
+                match sessions.refresh(&live).await {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("the copy of the open sessions is current again");
+                    }
+                    Ok(_) => {}
+                    Err(err) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %err, "cannot refresh the copy of the open sessions; retrying");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+
+    /// Reloads the shards whose generation moved; returns how many.
+    async fn refresh(&self, live: &LiveStore) -> StoreResult<usize> {
+        let mut loaded = self.refresh.lock().await;
+        let generations = live.open_session_generations().await?;
+        let mut reloaded = 0;
+        for (shard, generation) in (0..SHARDS).zip(generations) {
+            if loaded.generations[shard as usize] == Some(generation) {
+                continue;
+            }
+            // Read after the generation, so the copy is at least that new.
+            let sessions = live.open_sessions_in_shard(shard).await?;
+            let mut index = self.index.write().expect("the search index lock is never poisoned");
+            index.remove_where(|id| shard_of_session(id) == shard);
+            for meta in sessions {
+                index.insert(meta);
+            }
+            drop(index);
+            loaded.generations[shard as usize] = Some(generation);
+            reloaded += 1;
+        }
+        *self.last_success.write().expect("never poisoned") = Instant::now();
+        Ok(reloaded)
+    }
+
+    /// A session this replica just started (already in Redis).
+    pub async fn opened(&self, meta: SessionMeta) {
+        let _loaded = self.refresh.lock().await;
+        self.index.write().expect("never poisoned").insert(meta);
+    }
+
+    /// A session this replica just finished or deleted (already in Redis).
+    pub async fn closed(&self, id: Uuid) {
+        let _loaded = self.refresh.lock().await;
+        self.index.write().expect("never poisoned").remove(id);
+    }
+
+    /// One page of the sessions open at `now_ms` that match.
+    pub fn search(
+        &self,
+        query: &Query,
+        after: Option<SearchCursor>,
+        limit: usize,
+        now_ms: i64,
+    ) -> ApiResult<SearchPage> {
+        let age = self.last_success.read().expect("never poisoned").elapsed();
+        if age > self.max_age {
+            return Err(ApiError::Unavailable(format!(
+                "the list of open sessions could not be refreshed for {}s; try again shortly",
+                age.as_secs()
+            )));
+        }
+        let index = self.index.read().expect("never poisoned");
+        Ok(index.search(query, after, limit, |meta| meta.is_active(now_ms)))
+    }
+}
