@@ -303,3 +303,106 @@ async fn a_record_added_by_the_teacher_is_in_the_students_history_and_leaves_red
     assert_eq!(mine.entries.len(), 1, "now from the archive: {mine:?}");
     assert!(mine.entries[0].attendance.as_ref().unwrap().is_archived);
 }
+
+/// A campus upgrading from the layout before sharding, with a session open,
+/// a sign-in and a face check waiting: the new sweeper moves them at start,
+/// and everything works as if they had been written today.
+#[tokio::test]
+async fn an_upgrade_from_the_unsharded_indexes_strands_nothing() {
+    use attn_domain::Record;
+    use attn_store::{face_queue::FaceJob, tokens::SignIn};
+    use fred::interfaces::SortedSetsInterface;
+
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let keys = env.live.keys().clone();
+    let pool = env.live.pool();
+    let legacy = |part: &str| format!("{}:{{idx}}:{part}", env.key_prefix);
+
+    // A session as the old layout kept it: its own keys, then `{idx}` indexes.
+    let id = Uuid::now_v7();
+    let meta = SessionMeta {
+        attendance_id: id,
+        lesson_name: "Legacy Geology".into(),
+        teacher_school_number: "demo_teacher_2".into(),
+        teacher_full_name: "Demo Teacher 2".into(),
+        start_ms: now_ms(),
+        end_ms: now_ms() + 3_600_000,
+        security_option: SecurityOption::Manual,
+        networks: vec![],
+        is_deleted: false,
+        deletion_reason: None,
+        deletion_time_ms: None,
+    };
+    let record = Record::attended("demo_student_3", "Demo Student 3", now_ms());
+    let _: () = pool
+        .hset(
+            keys.meta(id),
+            vec![
+                ("json", meta.to_json()),
+                ("end_ms", meta.end_ms.to_string()),
+                ("deleted", "0".into()),
+                ("teacher", "demo_teacher_2".into()),
+                ("version", "1".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let _: () = pool.hset(keys.records(id), ("demo_student_3", record.to_json())).await.unwrap();
+    let _: () =
+        pool.zadd(legacy("ending"), None, None, false, false, (meta.end_ms as f64, id.to_string())).await.unwrap();
+    let _: () = pool.hset(legacy("active"), (id.to_string(), meta.to_json())).await.unwrap();
+    let _: () = pool.hset(legacy("teacher_active"), ("demo_teacher_2", id.to_string())).await.unwrap();
+    let _: () = pool.sadd(legacy("teacher_sessions:demo_teacher_2"), id.to_string()).await.unwrap();
+    // A sign-in and a face check waiting, in the old indexes.
+    let sign_in = SignIn {
+        login_id: Uuid::now_v7(),
+        school_number: "demo_student_4".into(),
+        full_name: "Demo Student 4".into(),
+        role: attn_domain::Role::Student,
+        photo_url: None,
+        started_ms: now_ms() - 1_000,
+        expires_ms: now_ms() + 600_000,
+    };
+    let token_hash = attn_store::tokens::hash_token("a token from before the upgrade");
+    let _: () =
+        pool.hset(legacy("login_info"), (token_hash.as_str(), serde_json::to_string(&sign_in).unwrap())).await.unwrap();
+    let _: () = pool
+        .zadd(legacy("logins"), None, None, false, false, (sign_in.expires_ms as f64, token_hash.as_str()))
+        .await
+        .unwrap();
+    let job = FaceJob {
+        attendance_id: id,
+        student_number: "demo_student_5".into(),
+        job_id: "job-from-before".into(),
+        submitted_ms: now_ms(),
+        errors: 0,
+    };
+    let member = format!("demo_student_5|{id}");
+    let face = legacy("user_waiting_for_face_verification");
+    let _: () = pool.hset(&face, (member.as_str(), serde_json::to_string(&job).unwrap())).await.unwrap();
+    let _: () =
+        pool.zadd(format!("{face}:due"), None, None, false, false, (now_ms() as f64, member.as_str())).await.unwrap();
+
+    let _sweeper = env.start_sweeper().await;
+
+    let left = env.scan_keys(&format!("{}:{{idx}}:*", env.key_prefix)).await;
+    assert!(left.is_empty(), "the old indexes are gone: {left:?}");
+    let mut student = clients.demo_student(3).await;
+    let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+    assert_eq!(mine.entries.len(), 1, "the student's live record is found: {mine:?}");
+    let mut teacher = clients.demo_teacher(2).await;
+    assert_status(start(&mut teacher, "Another", 1, &[]).await, Code::AlreadyExists, &id.to_string());
+    eventually(Duration::from_secs(10), "students to find the adopted session", || {
+        let mut student = student.clone();
+        async move {
+            (!search(&mut student, "legacy geology", "", 0, "").await.unwrap().attendances.is_empty()).then_some(())
+        }
+    })
+    .await;
+    let queue = attn_store::face_queue::FaceQueue::new(pool.clone(), keys.clone());
+    assert_eq!(queue.len().await.unwrap(), 1, "the face check waits in its shard");
+    let shard = attn_store::keys::shard_of_token(&token_hash);
+    let ends: Option<f64> = pool.zscore(keys.logins(shard), token_hash.as_str()).await.unwrap();
+    assert_eq!(ends, Some(sign_in.expires_ms as f64), "the sign-in is in its shard for the sweeper");
+}

@@ -48,6 +48,11 @@ impl App {
             .await
             .context("cannot reach Redis (ATTN_REDIS_URL)")?;
         preflight::check_redis(&live, &config.server).await.context("ATTN_REDIS_URL")?;
+        // An upgrade from the unsharded indexes: move what they list, so
+        // nothing live then is stranded.
+        live.adopt_legacy_indexes(chrono::Utc::now().timestamp_millis())
+            .await
+            .context("cannot move the old Redis indexes into the sharded ones (ATTN_REDIS_URL)")?;
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());

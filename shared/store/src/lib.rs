@@ -10,6 +10,7 @@ pub mod events;
 pub mod face_queue;
 pub mod keys;
 pub mod lease;
+pub mod legacy_layout;
 pub mod live;
 pub mod rate_limits;
 pub mod redis;

@@ -461,7 +461,7 @@ impl LiveStore {
 
     /// Adds a session to the student's set of live sessions and pushes the
     /// set's expiry out.
-    async fn add_student_session(&self, student: &str, id: Uuid) -> StoreResult<()> {
+    pub(crate) async fn add_student_session(&self, student: &str, id: Uuid) -> StoreResult<()> {
         let key = self.keys.student_sessions(student);
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.sadd(&key, id.to_string()).await?;
