@@ -18,6 +18,36 @@ use uuid::Uuid;
 
 use crate::common::{assert_status, attend, now_ms, start};
 
+/// A one-hour option-1 session, for writing to Redis directly.
+fn session_meta(lesson: &str, teacher: &str, teacher_name: &str) -> SessionMeta {
+    SessionMeta {
+        attendance_id: Uuid::now_v7(),
+        lesson_name: lesson.into(),
+        teacher_school_number: teacher.into(),
+        teacher_full_name: teacher_name.into(),
+        start_ms: now_ms(),
+        end_ms: now_ms() + 3_600_000,
+        security_option: SecurityOption::Manual,
+        networks: vec![],
+        is_deleted: false,
+        deletion_reason: None,
+        deletion_time_ms: None,
+    }
+}
+
+/// A session's meta hash as a start writes it; `extra` adds fields.
+async fn write_meta(env: &TestEnv, meta: &SessionMeta, version: &str, extra: &[(&str, &str)]) {
+    let mut fields: Vec<(&str, String)> = vec![
+        ("json", meta.to_json()),
+        ("end_ms", meta.end_ms.to_string()),
+        ("deleted", "0".into()),
+        ("teacher", meta.teacher_school_number.clone()),
+        ("version", version.into()),
+    ];
+    fields.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let _: () = env.live.pool().hset(env.live.keys().meta(meta.attendance_id), fields).await.unwrap();
+}
+
 async fn search(
     student: &mut StudentClient,
     lesson: &str,
@@ -145,19 +175,8 @@ async fn a_students_calls_cost_redis_the_same_with_one_or_three_hundred_sessions
     let mut costs = Vec::new();
     for (round, open_before) in [(1usize, 0usize), (2, 299)] {
         for n in 0..open_before {
-            let meta = SessionMeta {
-                attendance_id: Uuid::now_v7(),
-                lesson_name: format!("Seminar {n}"),
-                teacher_school_number: format!("campus_teacher_{n}"),
-                teacher_full_name: format!("Campus Teacher {n}"),
-                start_ms: now_ms(),
-                end_ms: now_ms() + 3_600_000,
-                security_option: SecurityOption::Manual,
-                networks: vec![],
-                is_deleted: false,
-                deletion_reason: None,
-                deletion_time_ms: None,
-            };
+            let meta =
+                session_meta(&format!("Seminar {n}"), &format!("campus_teacher_{n}"), &format!("Campus Teacher {n}"));
             assert_eq!(live.create_session(&meta, now_ms()).await.unwrap(), ClaimOutcome::Claimed);
         }
         let mut teacher = clients.demo_teacher(round).await;
@@ -213,36 +232,11 @@ async fn a_start_interrupted_after_the_claim_is_finished_by_the_teachers_next_st
     let mut student = clients.demo_student(1).await;
     let keys = env.live.keys().clone();
     let pool = env.live.pool();
-    let id = Uuid::now_v7();
-    let meta = SessionMeta {
-        attendance_id: id,
-        lesson_name: "Interrupted Optics".into(),
-        teacher_school_number: "demo_teacher_1".into(),
-        teacher_full_name: "Demo Teacher 1".into(),
-        start_ms: now_ms(),
-        end_ms: now_ms() + 3_600_000,
-        security_option: SecurityOption::Manual,
-        networks: vec![],
-        is_deleted: false,
-        deletion_reason: None,
-        deletion_time_ms: None,
-    };
+    let meta = session_meta("Interrupted Optics", "demo_teacher_1", "Demo Teacher 1");
+    let id = meta.attendance_id;
     // What the first two steps of a start leave: the session, unfinished and
     // expiring, and the teacher's claim on it.
-    let _: () = pool
-        .hset(
-            keys.meta(id),
-            vec![
-                ("json", meta.to_json()),
-                ("end_ms", meta.end_ms.to_string()),
-                ("deleted", "0".into()),
-                ("teacher", "demo_teacher_1".into()),
-                ("version", "0".into()),
-                ("unfinished", "1".into()),
-            ],
-        )
-        .await
-        .unwrap();
+    write_meta(&env, &meta, "0", &[("unfinished", "1")]).await;
     let _: () = pool.pexpire(keys.meta(id), 3_600_000, None).await.unwrap();
     let _: () = pool
         .set(keys.teacher_claim("demo_teacher_1"), format!("{id}|{}", meta.end_ms), None, None, false)
@@ -320,34 +314,10 @@ async fn an_upgrade_from_the_unsharded_indexes_strands_nothing() {
     let legacy = |part: &str| format!("{}:{{idx}}:{part}", env.key_prefix);
 
     // A session as the old layout kept it: its own keys, then `{idx}` indexes.
-    let id = Uuid::now_v7();
-    let meta = SessionMeta {
-        attendance_id: id,
-        lesson_name: "Legacy Geology".into(),
-        teacher_school_number: "demo_teacher_2".into(),
-        teacher_full_name: "Demo Teacher 2".into(),
-        start_ms: now_ms(),
-        end_ms: now_ms() + 3_600_000,
-        security_option: SecurityOption::Manual,
-        networks: vec![],
-        is_deleted: false,
-        deletion_reason: None,
-        deletion_time_ms: None,
-    };
+    let meta = session_meta("Legacy Geology", "demo_teacher_2", "Demo Teacher 2");
+    let id = meta.attendance_id;
     let record = Record::attended("demo_student_3", "Demo Student 3", now_ms());
-    let _: () = pool
-        .hset(
-            keys.meta(id),
-            vec![
-                ("json", meta.to_json()),
-                ("end_ms", meta.end_ms.to_string()),
-                ("deleted", "0".into()),
-                ("teacher", "demo_teacher_2".into()),
-                ("version", "1".into()),
-            ],
-        )
-        .await
-        .unwrap();
+    write_meta(&env, &meta, "1", &[]).await;
     let _: () = pool.hset(keys.records(id), ("demo_student_3", record.to_json())).await.unwrap();
     let _: () =
         pool.zadd(legacy("ending"), None, None, false, false, (meta.end_ms as f64, id.to_string())).await.unwrap();
