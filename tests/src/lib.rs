@@ -15,7 +15,9 @@ mod spare_redis;
 mod sweeper;
 
 pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
-pub use env::{TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server};
+pub use env::{
+    AttendanceReplica, TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server,
+};
 pub use face::{JournalEntry, Standin, SubmitEntry};
 pub use proxy::{Proxy, server_of};
 pub use spare_redis::SpareRedis;
