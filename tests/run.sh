@@ -19,7 +19,7 @@ export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127
 export SQLX_OFFLINE=true
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-stages=(services static rust sqlx envoy deploy web clients bench)
+stages=(services static rust cluster sqlx envoy deploy web clients bench)
 results=()
 
 say() { printf '\n== %s\n' "$*"; }
@@ -66,6 +66,8 @@ stage_static() {
     cargo fmt --all --check
     # SQLX_OFFLINE=true: this also proves .sqlx/ covers every checked query.
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    # The Redis Cluster tests are no test target of --all-targets (test = false).
+    cargo clippy --locked -p attn-e2e --test cluster -- -D warnings
 }
 
 stage_rust() {
@@ -76,6 +78,15 @@ stage_rust() {
     failed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' target/rust-tests.log | awk '{s+=$6} END {print s+0}' || true)
     echo "rust tests: $passed passed, $failed failed"
     return "$status"
+}
+
+# ATTN on a real Redis Cluster (3 masters, 3 replicas on loopback ports
+# 7101-7106, started and stopped by the script): every service twice, the
+# flows of each security option, and failover under load (a master killed,
+# an attendance-service replica stopped) with its figures.
+stage_cluster() {
+    postgres_up || stage_services
+    tests/cluster/run.sh
 }
 
 # The committed query data must describe the current migrations: prepare it

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::Clients;
 
-fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("ATTN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -51,6 +51,13 @@ pub struct TestOptions {
     pub verification: verification_service::Config,
 }
 
+/// Another attendance-service replica of a [`TestEnv`], which can be
+/// stopped on its own (it also stops with the environment).
+pub struct AttendanceReplica {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+}
+
 pub struct TestEnv {
     pub attendance_addr: SocketAddr,
     pub verification_addr: SocketAddr,
@@ -65,6 +72,10 @@ pub struct TestEnv {
     pub password_checks: std::sync::Arc<attendance_service::CheckStats>,
     /// The settings attendance-service started with, for more replicas.
     attendance_config: attendance_service::Config,
+    /// The settings verification-service started with, for more replicas.
+    verification_config: verification_service::Config,
+    /// The Redis this test's services use (the test's own view of it).
+    redis_url: String,
     shutdown: Shutdown,
 }
 
@@ -76,6 +87,12 @@ impl TestEnv {
     /// Starts verification- and attendance-service on loopback port 0 with
     /// demo accounts, after `adjust` has changed their settings.
     pub async fn start_with(adjust: impl FnOnce(&mut TestOptions)) -> Self {
+        Self::start_on(redis_url(), adjust).await
+    }
+
+    /// As [`TestEnv::start_with`], on the Redis at `redis_url` (a
+    /// `redis-cluster://` URL, say) instead of `ATTN_TEST_REDIS_URL`.
+    pub async fn start_on(redis_url: String, adjust: impl FnOnce(&mut TestOptions)) -> Self {
         let database_name = format!("attn_test_{}", Uuid::new_v4().simple());
         let key_prefix = format!("attn-test-{}", Uuid::new_v4().simple());
         create_database(&database_name).await;
@@ -95,7 +112,7 @@ impl TestEnv {
         attendance.attendance_addr = "127.0.0.1:0".into();
         attendance.internal_token = Some(TEST_INTERNAL_TOKEN.into());
         attendance.demo_accounts = true;
-        attendance.redis.redis_url = redis_url().into();
+        attendance.redis.redis_url = redis_url.clone().into();
         attendance.redis.redis_key_prefix = key_prefix.clone();
         attendance.redis.redis_pool_size = 4;
         attendance.database.database_url = database_url.clone().into();
@@ -107,6 +124,7 @@ impl TestEnv {
         adjust(&mut options);
 
         let shutdown = Shutdown::new();
+        let verification_config = options.verification.clone();
         let verification =
             verification_service::App::build(options.verification).await.expect("verification-service starts");
         let verification_addr = verification.local_addr();
@@ -117,7 +135,7 @@ impl TestEnv {
         }
         let keys = Keys::new(&options.attendance.redis.redis_key_prefix).expect("valid prefix");
         // The test's own view goes straight to Redis, even when the service's goes through a proxy.
-        let redis = RedisSettings { url: redis_url().into(), ..options.attendance.redis.store_settings() };
+        let redis = RedisSettings { url: redis_url.clone().into(), ..options.attendance.redis.store_settings() };
         let attendance_config = options.attendance.clone();
         let app = attendance_service::App::build(options.attendance, shutdown.clone())
             .await
@@ -129,7 +147,7 @@ impl TestEnv {
 
         let live = LiveStore::connect(&redis, keys)
             .await
-            .unwrap_or_else(|err| panic!("Redis is not reachable at {}: {err}", redis_url()));
+            .unwrap_or_else(|err| panic!("Redis is not reachable at {redis_url}: {err}"));
         let archive = Archive::from_pool(
             sqlx::PgPool::connect(&database_url)
                 .await
@@ -146,6 +164,8 @@ impl TestEnv {
             open_streams,
             password_checks,
             attendance_config,
+            verification_config,
+            redis_url,
             shutdown,
         }
     }
@@ -159,14 +179,48 @@ impl TestEnv {
     /// Starts another attendance-service replica on the same Redis prefix,
     /// database and verification-service, and returns its address.
     pub async fn start_attendance_replica(&self) -> SocketAddr {
-        let mut config = self.attendance_config.clone();
-        config.demo_accounts = false;
-        let app = attendance_service::App::build(config, self.shutdown.clone())
+        self.start_attendance_replica_with(|_| {}).await.addr
+    }
+
+    /// Starts another attendance-service replica (same Redis prefix and
+    /// database) after `adjust` has changed its settings, with a shutdown of
+    /// its own.
+    pub async fn start_attendance_replica_with(
+        &self,
+        adjust: impl FnOnce(&mut attendance_service::Config),
+    ) -> AttendanceReplica {
+        let mut config = self.attendance_config();
+        adjust(&mut config);
+        let shutdown = self.linked_shutdown();
+        let app = attendance_service::App::build(config, shutdown.clone())
             .await
-            .unwrap_or_else(|err| panic!("a second attendance-service did not start: {err:#}"));
+            .unwrap_or_else(|err| panic!("another attendance-service did not start: {err:#}"));
         let addr = app.local_addr();
         tokio::spawn(app.run());
+        AttendanceReplica { addr, shutdown }
+    }
+
+    /// Starts another verification-service with the first one's settings
+    /// (on a port of its own) and returns its address.
+    pub async fn start_verification_replica(&self) -> SocketAddr {
+        let app = verification_service::App::build(self.verification_config.clone())
+            .await
+            .unwrap_or_else(|err| panic!("another verification-service did not start: {err:#}"));
+        let addr = app.local_addr();
+        tokio::spawn(app.run(self.linked_shutdown()));
         addr
+    }
+
+    /// A shutdown of its own that also trips with the environment's.
+    pub(crate) fn linked_shutdown(&self) -> Shutdown {
+        let own = Shutdown::new();
+        let env_shutdown = self.shutdown();
+        let linked = own.clone();
+        tokio::spawn(async move {
+            env_shutdown.triggered().await;
+            linked.trigger();
+        });
+        own
     }
 
     pub async fn channel(&self) -> Channel {
@@ -191,7 +245,7 @@ impl TestEnv {
     }
 
     pub fn redis_settings(&self) -> RedisSettings {
-        RedisSettings { url: redis_url().into(), pool_size: 2, command_timeout: Duration::from_secs(2) }
+        RedisSettings { url: self.redis_url.clone().into(), pool_size: 2, command_timeout: Duration::from_secs(2) }
     }
 }
 
@@ -257,7 +311,13 @@ impl TestEnv {
 async fn scan(client: &fred::clients::Client, pattern: &str) -> anyhow::Result<Vec<String>> {
     use futures::TryStreamExt;
     let mut keys: Vec<String> = Vec::new();
-    let mut scan = client.scan(pattern, Some(1000), None);
+    // On a cluster, every primary's share of the keys.
+    let mut scan = if client.is_clustered() {
+        Box::pin(client.scan_cluster(pattern, Some(1000), None))
+            as std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>>
+    } else {
+        Box::pin(client.scan(pattern, Some(1000), None))
+    };
     while let Some(mut page) = scan.try_next().await? {
         if let Some(results) = page.take_results() {
             keys.extend(results.into_iter().filter_map(|k| k.into_string()));
@@ -272,7 +332,12 @@ async fn delete_keys(settings: &RedisSettings, prefix: &str) -> anyhow::Result<(
     let client = pool.next().clone();
     let keys = scan(&client, &format!("{prefix}:*")).await?;
     for chunk in keys.chunks(500) {
-        let _: i64 = client.del(chunk.to_vec()).await?;
+        // One DEL per key: on a cluster the keys of one chunk live in many slots.
+        let pipeline = client.pipeline();
+        for key in chunk {
+            let _: () = pipeline.del(key.as_str()).await?;
+        }
+        let _: Vec<i64> = pipeline.all().await?;
     }
     let _ = pool.quit().await;
     Ok(())

@@ -6,8 +6,12 @@
 //! `ATTN_TEST_DATABASE_URL` (a database the tests may create others from)
 //! say where, defaulting to the local ones. A missing server fails the test
 //! with a message naming it; it never passes silently.
+//!
+//! [`ClusterEnv`] runs every service twice on the Redis Cluster that
+//! `tests/run.sh cluster` starts (`ATTN_TEST_REDIS_CLUSTER_URL`).
 
 mod clients;
+mod cluster;
 mod env;
 mod face;
 mod proxy;
@@ -15,7 +19,10 @@ mod spare_redis;
 mod sweeper;
 
 pub use clients::{Bearer, Clients, StudentClient, TeacherClient, bearer};
-pub use env::{TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server};
+pub use cluster::{CLUSTER_DIR_VAR, CLUSTER_URL_VAR, ClusterAccess, ClusterEnv, RedisCluster};
+pub use env::{
+    AttendanceReplica, TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server,
+};
 pub use face::{JournalEntry, Standin, SubmitEntry};
 pub use proxy::{Proxy, server_of};
 pub use spare_redis::SpareRedis;

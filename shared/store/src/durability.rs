@@ -9,7 +9,7 @@
 
 use fred::{clients::Pool, interfaces::ClientLike};
 
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 
 /// What `INFO` says about keeping data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,10 +69,29 @@ pub fn judge(durability: &Durability) -> Judgement {
     judgement
 }
 
-/// Asks Redis (one `INFO`) how it keeps data.
-pub async fn read(pool: &Pool) -> StoreResult<Durability> {
-    let info: String = pool.next().info(None).await?;
-    Ok(parse_info(&info))
+/// Asks Redis (`INFO`) how it keeps data: one answer from a single Redis;
+/// on a Redis Cluster one from every master (`host:port`, answer), since
+/// each master keeps its own share of the keys under its own settings and a
+/// single `INFO` would describe whichever node it happened to reach.
+pub async fn read(pool: &Pool) -> StoreResult<Vec<(Option<String>, Durability)>> {
+    let client = pool.next();
+    if !client.is_clustered() {
+        let info: String = client.info(None).await?;
+        return Ok(vec![(None, parse_info(&info))]);
+    }
+    // A clustered client holds one connection per master (the nodes that
+    // serve slots), and only those.
+    let mut masters = client.active_connections();
+    if masters.is_empty() {
+        return Err(StoreError::Unavailable { store: "Redis", detail: "connected to no master of the cluster".into() });
+    }
+    masters.sort_by_key(|server| server.to_string());
+    let mut answers = Vec::with_capacity(masters.len());
+    for master in masters {
+        let info: String = client.with_cluster_node(master.clone()).info(None).await?;
+        answers.push((Some(master.to_string()), parse_info(&info)));
+    }
+    Ok(answers)
 }
 
 #[cfg(test)]

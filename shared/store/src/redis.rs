@@ -36,8 +36,15 @@ fn builder(settings: &RedisSettings) -> StoreResult<Builder> {
         .with_performance_config(|perf| {
             perf.default_command_timeout = timeout;
         })
-        // Keep reconnecting for ever, backing off to 2 s between attempts.
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
+        // Keep reconnecting for ever, backing off to 500 ms between attempts.
+        // An attempt is cheap (a refused connection, or CLUSTER SLOTS and a
+        // connection per master), and on a Redis Cluster it is what ends a
+        // failover for this client: until a replica has taken over, the
+        // cluster still names the lost master and the attempt fails; the next
+        // one after the promotion succeeds. A longer back-off would keep every
+        // command waiting (then UNAVAILABLE) for up to that long after the
+        // cluster had recovered.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2));
     Ok(builder)
 }
 
