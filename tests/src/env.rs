@@ -2,8 +2,8 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use attn_runtime::Shutdown;
-use attn_store::{Archive, Keys, LiveStore, redis::RedisSettings};
+use attn_runtime::{Shutdown, settings::DatabaseConfig};
+use attn_store::{Archive, Keys, LiveStore, archive::Pooler, redis::RedisSettings};
 use fred::{
     interfaces::{ClientLike, KeysInterface},
     types::scan::Scanner,
@@ -56,6 +56,17 @@ fn database_url_for(name: &str) -> String {
 /// The database `name` as the services reach it: through the pooler, if any.
 fn service_database_url_for(name: &str) -> String {
     with_database(&pooler_url().unwrap_or_else(admin_database_url), name)
+}
+
+/// Points a service's database settings at the test database `name`, as a
+/// campus would: behind a pooler, `ATTN_DATABASE_POOLER=transaction` and
+/// migrations straight to PostgreSQL (`ATTN_DATABASE_MIGRATION_URL`).
+pub(crate) fn use_database(database: &mut DatabaseConfig, name: &str) {
+    database.database_url = service_database_url_for(name).into();
+    if pooler_url().is_some() {
+        database.database_pooler = Pooler::Transaction;
+        database.database_migration_url = Some(database_url_for(name).into());
+    }
 }
 
 /// The services' shared secret in the tests (`ATTN_INTERNAL_TOKEN`).
@@ -118,7 +129,7 @@ impl TestEnv {
         attendance.redis.redis_url = redis_url().into();
         attendance.redis.redis_key_prefix = key_prefix.clone();
         attendance.redis.redis_pool_size = 4;
-        attendance.database.database_url = database_url.clone().into();
+        use_database(&mut attendance.database, &database_name);
         attendance.database.database_max_connections = 5;
         // Every test client comes from 127.0.0.1; per-address limits would trip.
         attendance.login_attempts_per_minute = 10_000;

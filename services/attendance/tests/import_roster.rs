@@ -21,6 +21,8 @@ struct ScratchDatabase {
     url: String,
     /// As the service reaches it: through the pooler, if any.
     service_url: String,
+    /// ATTN_DATABASE_POOLER for the service.
+    pooler: &'static str,
 }
 
 impl ScratchDatabase {
@@ -32,11 +34,11 @@ impl ScratchDatabase {
             .unwrap_or_else(|err| panic!("PostgreSQL is not reachable at {admin} ({err}); see the README"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut connection).await.unwrap();
         let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        let service_url = match pooler_url() {
-            Some(pooler) => format!("{}/{name}", pooler.rsplit_once('/').unwrap().0),
-            None => url.clone(),
+        let (service_url, pooler) = match pooler_url() {
+            Some(pooler) => (format!("{}/{name}", pooler.rsplit_once('/').unwrap().0), "transaction"),
+            None => (url.clone(), "none"),
         };
-        Self { name, url, service_url }
+        Self { name, url, service_url, pooler }
     }
 }
 
@@ -63,6 +65,8 @@ fn import(db: &ScratchDatabase, csv: &str, extra: &[&str]) -> std::process::Outp
         .arg(file.path())
         .args(extra)
         .env("ATTN_DATABASE_URL", &db.service_url)
+        .env("ATTN_DATABASE_POOLER", db.pooler)
+        .env("ATTN_DATABASE_MIGRATION_URL", &db.url)
         .env("ATTN_LOG", "warn")
         .output()
         .expect("the binary runs")

@@ -49,7 +49,7 @@ impl App {
             .context("cannot reach Redis (ATTN_REDIS_URL)")?;
         preflight::check_redis(&live, &config.server).await.context("ATTN_REDIS_URL")?;
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
-        archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
+        preflight::prepare_postgres(&archive).await?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());
         let verification = verification_client(
             &config.verification_url,
