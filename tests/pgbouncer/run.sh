@@ -2,7 +2,8 @@
 # ATTN's PostgreSQL work through PgBouncer in transaction mode, as campuses
 # run it:
 #
-#   tests/pgbouncer/run.sh [extra cargo test filters for the e2e tests...]
+#   tests/pgbouncer/run.sh                 every e2e test, and import-roster
+#   tests/pgbouncer/run.sh sweeper:: face::  only e2e tests matching these filters
 #
 # Starts a PgBouncer of its own (Debian's package, installed with apt-get if
 # missing) on a free loopback port, in a temporary directory:
@@ -11,12 +12,15 @@
 # 4 server connections per database), so that the services' client
 # connections really do take turns on shared server connections. Then it
 # runs, with ATTN_TEST_POOLER_URL pointing at it (every service's
-# ATTN_DATABASE_URL goes through PgBouncer; see tests/src/env.rs), the tests
-# that work PostgreSQL:
-#   - the end-to-end tests of the archive sweep, the sign-in history, the
-#     face results, archived rosters and histories, and edits of archived
-#     sessions (the modules below), and every test that signs in (the user
-#     directory);
+# ATTN_DATABASE_URL goes through PgBouncer with ATTN_DATABASE_POOLER=
+# transaction, migrations over ATTN_DATABASE_MIGRATION_URL straight to
+# PostgreSQL; see tests/src/env.rs), the tests that work PostgreSQL:
+#   - the end-to-end tests, all of them by default: each service migrates
+#     its database and every sign-in reads the user directory, and the
+#     sweeper, face, lesson, access and conflicts modules cover the archive
+#     sweep, the sign-in history, face results that land in the archive,
+#     archived rosters and histories, and edits of archived sessions; the
+#     PostgreSQL outages run with the cut between service and PgBouncer;
 #   - `attendance-service import-roster`, run as an operator runs it.
 # It stops PgBouncer and removes its directory on exit; PgBouncer's log is
 # kept in tests/artifacts/pgbouncer.log.
@@ -39,9 +43,7 @@ export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127
 export ATTN_TEST_REDIS_URL="${ATTN_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export SQLX_OFFLINE=true
 
-# The end-to-end test modules that work PostgreSQL beyond signing in.
-e2e_filters=(sweeper:: face:: lesson:: access:: conflicts:: outages::postgres)
-[[ $# -gt 0 ]] && e2e_filters=("$@")
+e2e_filters=("$@")
 
 # === PgBouncer, from Debian ===
 
@@ -142,17 +144,23 @@ say "$("$pgbouncer" --version | head -n 1) on 127.0.0.1:$port in transaction mod
 
 export ATTN_TEST_POOLER_URL="$pooler_url"
 status=0
-say "e2e tests (${e2e_filters[*]}) and import-roster, every service's database through PgBouncer"
+say "e2e tests (${e2e_filters[*]:-all}) and import-roster, every service's database through PgBouncer"
 cargo test --locked -p attn-e2e --test e2e -- "${e2e_filters[@]}" 2>&1 | tee "$dir/e2e.log" || status=$?
 cargo test --locked -p attendance-service --test import_roster 2>&1 | tee "$dir/import.log" || status=$?
 
 passed=$(cat "$dir/e2e.log" "$dir/import.log" | grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
 failed=$(cat "$dir/e2e.log" "$dir/import.log" | grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' | awk '{s+=$6} END {print s+0}')
-# What PgBouncer did: client logins against server connections it opened.
-clients=$(grep -c 'login attempt' "$dir/pgbouncer.log" || true)
-servers=$(grep -c 'new connection to server' "$dir/pgbouncer.log" || true)
+# What PgBouncer did: the tests' client connections per database, against
+# the server connections it opened for them.
+sharing=$(awk '
+    / login attempt: db=attn_/ { split($7, a, "/"); c[a[1]]++ }
+    / new connection to server/ { split($7, a, "/"); if (a[1] ~ /^attn_/) s[a[1]]++ }
+    END {
+        for (d in c) { n++; if (c[d] > mc) { mc = c[d]; ms = s[d] } if (s[d] > maxs) maxs = s[d] }
+        printf "%d test databases; the busiest had %d client connections on %d server connections; at most %d server connections for any", n, mc, ms, maxs
+    }' "$dir/pgbouncer.log")
 transactions=$(psql "postgres://$pg_user@127.0.0.1:$port/pgbouncer" -AtF' ' -c 'SHOW STATS' 2>/dev/null |
     awk '{s+=$2} END {print s+0}')
-say "PgBouncer: $clients client connections on $servers server connections, $transactions transactions"
+say "PgBouncer: $transactions transactions; $sharing"
 say "tests through PgBouncer: $passed passed, $failed failed"
 exit "$status"
