@@ -151,13 +151,13 @@ cargo test --locked -p attendance-service --test import_roster 2>&1 | tee "$dir/
 passed=$(cat "$dir/e2e.log" "$dir/import.log" | grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
 failed=$(cat "$dir/e2e.log" "$dir/import.log" | grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' | awk '{s+=$6} END {print s+0}')
 # What PgBouncer did: the tests' client connections per database, against
-# the server connections it opened for them.
+# the server connections it opened for them (reopened ones count again).
 sharing=$(awk '
     / login attempt: db=attn_/ { split($7, a, "/"); c[a[1]]++ }
     / new connection to server/ { split($7, a, "/"); if (a[1] ~ /^attn_/) s[a[1]]++ }
     END {
         for (d in c) { n++; if (c[d] > mc) { mc = c[d]; ms = s[d] } if (s[d] > maxs) maxs = s[d] }
-        printf "%d test databases; the busiest had %d client connections on %d server connections; at most %d server connections for any", n, mc, ms, maxs
+        printf "%d test databases; the busiest had %d client connections, for which PgBouncer opened %d server connections (at most 4 at a time); at most %d opened for any", n, mc, ms, maxs
     }' "$dir/pgbouncer.log")
 transactions=$(psql "postgres://$pg_user@127.0.0.1:$port/pgbouncer" -AtF' ' -c 'SHOW STATS' 2>/dev/null |
     awk '{s+=$2} END {print s+0}')
