@@ -19,7 +19,7 @@ export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127
 export SQLX_OFFLINE=true
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-stages=(services static rust cluster sqlx envoy deploy web clients bench)
+stages=(services static rust cluster pgbouncer sqlx envoy deploy web clients bench)
 results=()
 
 say() { printf '\n== %s\n' "$*"; }
@@ -88,6 +88,10 @@ stage_cluster() {
     postgres_up || stage_services
     tests/cluster/run.sh
 }
+
+# The archive and the reports through PgBouncer in transaction mode, as
+# campuses run it (tests/pgbouncer/run.sh starts its own PgBouncer).
+stage_pgbouncer() { tests/pgbouncer/run.sh; }
 
 # The committed query data must describe the current migrations: prepare it
 # again against a scratch database and compare.

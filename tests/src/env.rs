@@ -2,8 +2,8 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use attn_runtime::Shutdown;
-use attn_store::{Archive, Keys, LiveStore, redis::RedisSettings};
+use attn_runtime::{Shutdown, settings::DatabaseConfig};
+use attn_store::{Archive, Keys, LiveStore, archive::Pooler, redis::RedisSettings};
 use fred::{
     interfaces::{ClientLike, KeysInterface},
     types::scan::Scanner,
@@ -22,22 +22,51 @@ fn admin_database_url() -> String {
     std::env::var("ATTN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// A connection pooler in transaction mode in front of the tests' PostgreSQL
+/// (`ATTN_TEST_POOLER_URL`, e.g. the PgBouncer `tests/pgbouncer/run.sh`
+/// starts). When set, the services reach their database through it, as a
+/// campus runs them; creating and dropping databases and the test's own
+/// checks still go straight to PostgreSQL.
+pub(crate) fn pooler_url() -> Option<String> {
+    std::env::var("ATTN_TEST_POOLER_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
 /// Where the tests' Redis listens (`host:port`), for a [`crate::Proxy`] in front of it.
 pub fn redis_server() -> String {
     crate::proxy::server_of(&redis_url())
 }
 
-/// Where the tests' PostgreSQL listens (`host:port`), for a [`crate::Proxy`] in front of it.
+/// Where the services' PostgreSQL listens (`host:port`: the pooler, if the
+/// tests run through one), for a [`crate::Proxy`] in front of it.
 pub fn postgres_server() -> String {
-    crate::proxy::server_of(&admin_database_url())
+    crate::proxy::server_of(&pooler_url().unwrap_or_else(admin_database_url))
 }
 
-/// The admin URL with its database name replaced.
-fn database_url_for(name: &str) -> String {
-    let admin = admin_database_url();
-    let (server, _) =
-        admin.rsplit_once('/').expect("ATTN_TEST_DATABASE_URL looks like postgres://user@host:port/database");
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (server, _) = url.rsplit_once('/').expect("a PostgreSQL URL looks like postgres://user@host:port/database");
     format!("{server}/{name}")
+}
+
+/// The database `name`, straight on PostgreSQL.
+fn database_url_for(name: &str) -> String {
+    with_database(&admin_database_url(), name)
+}
+
+/// The database `name` as the services reach it: through the pooler, if any.
+fn service_database_url_for(name: &str) -> String {
+    with_database(&pooler_url().unwrap_or_else(admin_database_url), name)
+}
+
+/// Points a service's database settings at the test database `name`, as a
+/// campus would: behind a pooler, `ATTN_DATABASE_POOLER=transaction` and
+/// migrations straight to PostgreSQL (`ATTN_DATABASE_MIGRATION_URL`).
+pub(crate) fn use_database(database: &mut DatabaseConfig, name: &str) {
+    database.database_url = service_database_url_for(name).into();
+    if pooler_url().is_some() {
+        database.database_pooler = Pooler::Transaction;
+        database.database_migration_url = Some(database_url_for(name).into());
+    }
 }
 
 /// The services' shared secret in the tests (`ATTN_INTERNAL_TOKEN`).
@@ -62,9 +91,11 @@ pub struct TestEnv {
     pub attendance_addr: SocketAddr,
     pub verification_addr: SocketAddr,
     pub database_name: String,
+    /// The test's database as the services reach it (through the pooler, if any).
     pub database_url: String,
     pub key_prefix: String,
-    /// Direct store access, for arranging and checking what the API can't show.
+    /// Direct store access, for arranging and checking what the API can't show
+    /// (straight to PostgreSQL, even when the services go through a pooler).
     pub live: LiveStore,
     pub archive: Archive,
     pub open_streams: Box<dyn Fn() -> usize + Send + Sync>,
@@ -96,7 +127,7 @@ impl TestEnv {
         let database_name = format!("attn_test_{}", Uuid::new_v4().simple());
         let key_prefix = format!("attn-test-{}", Uuid::new_v4().simple());
         create_database(&database_name).await;
-        let database_url = database_url_for(&database_name);
+        let database_url = service_database_url_for(&database_name);
 
         let mut options = TestOptions {
             attendance: attendance_service::Config::default(),
@@ -115,7 +146,7 @@ impl TestEnv {
         attendance.redis.redis_url = redis_url.clone().into();
         attendance.redis.redis_key_prefix = key_prefix.clone();
         attendance.redis.redis_pool_size = 4;
-        attendance.database.database_url = database_url.clone().into();
+        use_database(&mut attendance.database, &database_name);
         attendance.database.database_max_connections = 5;
         // Every test client comes from 127.0.0.1; per-address limits would trip.
         attendance.login_attempts_per_minute = 10_000;
@@ -149,7 +180,7 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("Redis is not reachable at {redis_url}: {err}"));
         let archive = Archive::from_pool(
-            sqlx::PgPool::connect(&database_url)
+            sqlx::PgPool::connect(&database_url_for(&database_name))
                 .await
                 .unwrap_or_else(|err| panic!("test database is not reachable: {err}")),
         );

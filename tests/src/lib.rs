@@ -5,7 +5,10 @@
 //! Needs Redis and PostgreSQL running; `ATTN_TEST_REDIS_URL` and
 //! `ATTN_TEST_DATABASE_URL` (a database the tests may create others from)
 //! say where, defaulting to the local ones. A missing server fails the test
-//! with a message naming it; it never passes silently.
+//! with a message naming it; it never passes silently. With
+//! `ATTN_TEST_POOLER_URL` (a pooler in transaction mode in front of that
+//! PostgreSQL, as `tests/pgbouncer/run.sh` starts one) the services reach
+//! their databases through it.
 //!
 //! [`ClusterEnv`] runs every service twice on the Redis Cluster that
 //! `tests/run.sh cluster` starts (`ATTN_TEST_REDIS_CLUSTER_URL`).

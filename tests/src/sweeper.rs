@@ -54,7 +54,7 @@ impl TestEnv {
         config.redis.redis_url = self.redis_settings().url;
         config.redis.redis_key_prefix = self.key_prefix.clone();
         config.redis.redis_pool_size = 2;
-        config.database.database_url = self.database_url.clone().into();
+        crate::env::use_database(&mut config.database, &self.database_name);
         config.database.database_max_connections = 4;
         config.verification_url = format!("http://{}", self.verification_addr);
         config.internal_token = Some(crate::env::TEST_INTERNAL_TOKEN.into());

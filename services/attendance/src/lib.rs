@@ -84,7 +84,7 @@ impl App {
             tokens = tokens.with_cache(cache);
         }
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
-        archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
+        preflight::prepare_postgres(&archive).await?;
         if config.demo_accounts {
             let written = ensure_demo_accounts(&archive, &config.demo_photo_base_url).await?;
             tracing::warn!(written, "demo accounts enabled (ATTN_DEMO_ACCOUNTS); never do this in production");

@@ -9,9 +9,20 @@ fn admin_url() -> String {
     std::env::var("ATTN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// A pooler in transaction mode the services reach PostgreSQL through, if
+/// the tests run behind one (`tests/pgbouncer/run.sh`).
+fn pooler_url() -> Option<String> {
+    std::env::var("ATTN_TEST_POOLER_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
 struct ScratchDatabase {
     name: String,
+    /// Straight to PostgreSQL, for the test's own checks.
     url: String,
+    /// As the service reaches it: through the pooler, if any.
+    service_url: String,
+    /// ATTN_DATABASE_POOLER for the service.
+    pooler: &'static str,
 }
 
 impl ScratchDatabase {
@@ -23,7 +34,11 @@ impl ScratchDatabase {
             .unwrap_or_else(|err| panic!("PostgreSQL is not reachable at {admin} ({err}); see the README"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut connection).await.unwrap();
         let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        Self { name, url }
+        let (service_url, pooler) = match pooler_url() {
+            Some(pooler) => (format!("{}/{name}", pooler.rsplit_once('/').unwrap().0), "transaction"),
+            None => (url.clone(), "none"),
+        };
+        Self { name, url, service_url, pooler }
     }
 }
 
@@ -42,14 +57,16 @@ impl Drop for ScratchDatabase {
     }
 }
 
-fn import(database_url: &str, csv: &str, extra: &[&str]) -> std::process::Output {
+fn import(db: &ScratchDatabase, csv: &str, extra: &[&str]) -> std::process::Output {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), csv).unwrap();
     Command::new(env!("CARGO_BIN_EXE_attendance-service"))
         .arg("import-roster")
         .arg(file.path())
         .args(extra)
-        .env("ATTN_DATABASE_URL", database_url)
+        .env("ATTN_DATABASE_URL", &db.service_url)
+        .env("ATTN_DATABASE_POOLER", db.pooler)
+        .env("ATTN_DATABASE_MIGRATION_URL", &db.url)
         .env("ATTN_LOG", "warn")
         .output()
         .expect("the binary runs")
@@ -64,7 +81,7 @@ async fn good_rows_are_imported_and_every_bad_row_is_reported_with_its_line() {
                s 2,Bad Number,student,,\n\
                s3,Alan Turing,dean,,\n\
                s4,Katherine Johnson,student,,\n";
-    let output = import(&db.url, csv, &[]);
+    let output = import(&db, csv, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "rejected rows make the exit code 2\n{stdout}\n{stderr}");
@@ -96,7 +113,7 @@ async fn good_rows_are_imported_and_every_bad_row_is_reported_with_its_line() {
 #[tokio::test]
 async fn a_dry_run_checks_the_file_and_writes_nothing() {
     let db = ScratchDatabase::create().await;
-    let output = import(&db.url, "school_number,full_name,role\ns1,Ada,student\n", &["--dry-run"]);
+    let output = import(&db, "school_number,full_name,role\ns1,Ada,student\n", &["--dry-run"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("checked 1 users"));
     let mut connection = PgConnection::connect(&db.url).await.unwrap();

@@ -54,7 +54,7 @@ impl App {
             .await
             .context("cannot move the old Redis indexes into the sharded ones (ATTN_REDIS_URL)")?;
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
-        archive.migrate().await.context("cannot prepare PostgreSQL (ATTN_DATABASE_URL)")?;
+        preflight::prepare_postgres(&archive).await?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());
         let verification = verification_client(
             &config.verification_url,

@@ -1,7 +1,8 @@
 //! Checks a service makes before it serves: is what it stands on safe to
 //! stand on?
 
-use attn_store::{LiveStore, durability};
+use anyhow::Context as _;
+use attn_store::{Archive, LiveStore, archive::Pooler, durability};
 
 use crate::settings::ServerConfig;
 
@@ -40,4 +41,35 @@ pub async fn check_redis(live: &LiveStore, server: &ServerConfig) -> anyhow::Res
         return Ok(());
     }
     anyhow::bail!("{refusal}; or set ATTN_DEV_MODE=true on a development machine")
+}
+
+/// Brings PostgreSQL's schema up to date, and says at start what it did and
+/// how the service's statements will reach PostgreSQL.
+pub async fn prepare_postgres(archive: &Archive) -> anyhow::Result<()> {
+    let migrated = archive
+        .migrate()
+        .await
+        .with_context(|| format!("cannot prepare PostgreSQL ({})", archive.migration_setting()))?;
+    tracing::info!(
+        via = migrated.via,
+        server = %migrated.server,
+        applied = migrated.applied,
+        schema_version = migrated.schema_version,
+        "PostgreSQL schema is up to date ({} migrations applied now, over {})",
+        migrated.applied,
+        migrated.via
+    );
+    match archive.pooler() {
+        Pooler::None => tracing::info!(
+            pooler = "none",
+            "PostgreSQL statements are prepared once per connection and cached (ATTN_DATABASE_POOLER=none: \
+             PostgreSQL itself, or a pooler in session mode)"
+        ),
+        Pooler::Transaction => tracing::info!(
+            pooler = "transaction",
+            "PostgreSQL through a pooler in transaction mode (ATTN_DATABASE_POOLER=transaction): every statement \
+             runs in a transaction that starts with DEALLOCATE ALL, and no prepared statement is cached"
+        ),
+    }
+    Ok(())
 }

@@ -8,7 +8,11 @@
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
-use attn_store::{Keys, archive::PostgresSettings, redis::RedisSettings};
+use attn_store::{
+    Keys,
+    archive::{Pooler, PostgresSettings},
+    redis::RedisSettings,
+};
 use figment::providers::{Env, Format, Toml};
 pub use figment::{Error as SettingsError, Figment};
 use ipnet::IpNet;
@@ -94,6 +98,16 @@ impl Default for RedisConfig {
 pub struct DatabaseConfig {
     #[serde(default = "defaults::database_url")]
     pub database_url: SecretString,
+    /// ATTN_DATABASE_POOLER: `none` (PostgreSQL itself, or a pooler in
+    /// session mode) or `transaction` (a pooler in transaction mode, such as
+    /// PgBouncer's `pool_mode = transaction`).
+    #[serde(default)]
+    pub database_pooler: Pooler,
+    /// ATTN_DATABASE_MIGRATION_URL: where migrations run (they need a
+    /// session of their own: PostgreSQL itself, not a transaction pooler);
+    /// unset: ATTN_DATABASE_URL.
+    #[serde(default)]
+    pub database_migration_url: Option<SecretString>,
     #[serde(default = "defaults::database_max_connections")]
     pub database_max_connections: u32,
     #[serde(default = "defaults::database_timeout_ms")]
@@ -104,6 +118,8 @@ impl DatabaseConfig {
     pub fn store_settings(&self) -> PostgresSettings {
         PostgresSettings {
             url: self.database_url.clone(),
+            migration_url: self.database_migration_url.clone(),
+            pooler: self.database_pooler,
             max_connections: self.database_max_connections,
             acquire_timeout: Duration::from_millis(self.database_timeout_ms),
         }
@@ -114,6 +130,8 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             database_url: defaults::database_url(),
+            database_pooler: Pooler::None,
+            database_migration_url: None,
             database_max_connections: defaults::database_max_connections(),
             database_timeout_ms: defaults::database_timeout_ms(),
         }
@@ -294,6 +312,42 @@ mod tests {
             let example: Example = load().map_err(|e| e.to_string())?;
             assert_eq!(example.redis.redis_key_prefix, "from-file");
             assert_eq!(example.redis.redis_pool_size, 7);
+            Ok(())
+        });
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct WithDatabase {
+        #[serde(skip)]
+        database: DatabaseConfig,
+    }
+
+    impl Settings for WithDatabase {
+        fn load_sections(&mut self, figment: &Figment) -> Result<(), SettingsError> {
+            self.database = figment.extract()?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_database_is_direct_by_default_and_a_transaction_pooler_is_named() {
+        use secrecy::ExposeSecret as _;
+        figment::Jail::expect_with(|jail| {
+            let direct: WithDatabase = load().map_err(|e| e.to_string())?;
+            assert_eq!(direct.database.database_pooler, Pooler::None);
+            assert!(direct.database.database_migration_url.is_none());
+            jail.set_env("ATTN_DATABASE_POOLER", "transaction");
+            jail.set_env("ATTN_DATABASE_MIGRATION_URL", "postgres://attn@pg.campus.example:5432/attn");
+            let pooled: WithDatabase = load().map_err(|e| e.to_string())?;
+            let settings = pooled.database.store_settings();
+            assert_eq!(settings.pooler, Pooler::Transaction);
+            assert_eq!(
+                settings.migration_url.as_ref().map(|url| url.expose_secret().to_owned()).as_deref(),
+                Some("postgres://attn@pg.campus.example:5432/attn")
+            );
+            jail.set_env("ATTN_DATABASE_POOLER", "statement");
+            let err = load::<WithDatabase>().unwrap_err();
+            assert!(format!("{err:#}").contains("ATTN_DATABASE_POOLER"), "{err:#}");
             Ok(())
         });
     }

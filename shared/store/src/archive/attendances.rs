@@ -126,6 +126,7 @@ pub struct ArchivedSessionEdit {
 
 impl Archive {
     pub async fn attendance(&self, id: Uuid) -> StoreResult<Option<SessionMeta>> {
+        let mut work = self.work().await?;
         let row = sqlx::query_as!(
             AttendanceRow,
             r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
@@ -134,12 +135,14 @@ impl Archive {
                FROM attendances WHERE attendance_id = $1"#,
             id
         )
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *work)
         .await?;
+        work.done().await?;
         row.map(SessionMeta::try_from).transpose()
     }
 
     pub async fn records(&self, id: Uuid) -> StoreResult<Vec<Record>> {
+        let mut work = self.work().await?;
         let rows = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
@@ -147,12 +150,14 @@ impl Archive {
                FROM attendance_records WHERE attendance_id = $1 ORDER BY student_number"#,
             id
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *work)
         .await?;
+        work.done().await?;
         Ok(rows.into_iter().map(Record::from).collect())
     }
 
     pub async fn record(&self, id: Uuid, student: &str) -> StoreResult<Option<Record>> {
+        let mut work = self.work().await?;
         let row = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
@@ -161,8 +166,9 @@ impl Archive {
             id,
             student
         )
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *work)
         .await?;
+        work.done().await?;
         Ok(row.map(Record::from))
     }
 
@@ -174,6 +180,7 @@ impl Archive {
         limit: u32,
     ) -> StoreResult<Vec<TeacherAttendance>> {
         let (before, before_id) = cursor.map_or((i64::MAX, Uuid::max()), |c| (c.time_ms, c.id));
+        let mut work = self.work().await?;
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
@@ -190,8 +197,9 @@ impl Archive {
             before_id,
             i64::from(limit),
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *work)
         .await?;
+        work.done().await?;
         rows.into_iter()
             .map(|row| {
                 Ok(TeacherAttendance {
@@ -222,6 +230,7 @@ impl Archive {
         limit: u32,
     ) -> StoreResult<Vec<(SessionMeta, Record)>> {
         let (before, before_id) = cursor.map_or((i64::MAX, Uuid::max()), |c| (c.time_ms, c.id));
+        let mut work = self.work().await?;
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
@@ -240,8 +249,9 @@ impl Archive {
             before_id,
             i64::from(limit),
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *work)
         .await?;
+        work.done().await?;
         rows.into_iter()
             .map(|row| {
                 let meta = SessionMeta::try_from(AttendanceRow {
@@ -276,7 +286,7 @@ impl Archive {
     /// Locks an archived session and one of its records (which may not exist
     /// yet) for an edit. `None`: no such archived session.
     pub async fn begin_record_edit(&self, id: Uuid, student: &str) -> StoreResult<Option<ArchivedRecordEdit>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // FOR UPDATE, not SHARE: the edit bumps the session's version.
         let Some(meta) = lock_attendance(&mut tx, id).await? else {
             return Ok(None);
@@ -298,7 +308,7 @@ impl Archive {
 
     /// Locks an archived session for an edit. `None`: no such archived session.
     pub async fn begin_session_edit(&self, id: Uuid) -> StoreResult<Option<ArchivedSessionEdit>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let Some(meta) = lock_attendance(&mut tx, id).await? else {
             return Ok(None);
         };
@@ -313,7 +323,7 @@ impl Archive {
         let meta = session.meta;
         let version = i64::try_from(session.version)
             .map_err(|_| StoreError::corrupt(format!("session {}", meta.attendance_id), "version out of range"))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
 
         let mut numbers = vec![meta.teacher_school_number.as_str()];
         let mut names = vec![meta.teacher_full_name.as_str()];

@@ -17,7 +17,7 @@ impl Archive {
         let started: Vec<_> = ended.iter().map(|e| to_time(e.sign_in.started_ms)).collect();
         let ended_at: Vec<_> = ended.iter().map(|e| to_time(e.ended_ms)).collect();
         let ended_by: Vec<&str> = ended.iter().map(|e| if e.logged_out { "logout" } else { "expiry" }).collect();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query!(
             r#"INSERT INTO users (school_number, full_name, role)
                SELECT DISTINCT ON (n) n, f, r FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(n, f, r)

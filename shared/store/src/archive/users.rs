@@ -30,13 +30,15 @@ fn role_of(school_number: &str, text: &str) -> StoreResult<Role> {
 
 impl Archive {
     pub async fn user(&self, school_number: &str) -> StoreResult<Option<UserRow>> {
+        let mut work = self.work().await?;
         let row = sqlx::query!(
             r#"SELECT school_number, full_name, role, photo_url, password_hash
                FROM users WHERE school_number = $1"#,
             school_number
         )
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *work)
         .await?;
+        work.done().await?;
         row.map(|row| {
             Ok(UserRow {
                 role: role_of(&row.school_number, &row.role)?,
@@ -60,6 +62,7 @@ impl Archive {
         let roles: Vec<&str> = users.iter().map(|u| u.role.as_str()).collect();
         let photos: Vec<Option<&str>> = users.iter().map(|u| u.photo_url.as_deref()).collect();
         let hashes: Vec<Option<&str>> = users.iter().map(|u| u.password_hash.as_deref()).collect();
+        let mut work = self.work().await?;
         let result = sqlx::query!(
             r#"INSERT INTO users (school_number, full_name, role, photo_url, password_hash)
                SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
@@ -75,8 +78,9 @@ impl Archive {
             &photos as &[Option<&str>],
             &hashes as &[Option<&str>],
         )
-        .execute(self.pool())
+        .execute(&mut *work)
         .await?;
+        work.done().await?;
         Ok(result.rows_affected())
     }
 
@@ -91,6 +95,7 @@ impl Archive {
         let roles: Vec<&str> = users.iter().map(|u| u.role.as_str()).collect();
         let photos: Vec<Option<&str>> = users.iter().map(|u| u.photo_url.as_deref()).collect();
         let hashes: Vec<Option<&str>> = users.iter().map(|u| u.password_hash.as_deref()).collect();
+        let mut work = self.work().await?;
         let result = sqlx::query!(
             r#"INSERT INTO users (school_number, full_name, role, photo_url, password_hash)
                SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
@@ -101,8 +106,9 @@ impl Archive {
             &photos as &[Option<&str>],
             &hashes as &[Option<&str>],
         )
-        .execute(self.pool())
+        .execute(&mut *work)
         .await?;
+        work.done().await?;
         Ok(result.rows_affected())
     }
 }
