@@ -434,6 +434,34 @@ async fn redis_going_away_fails_the_round_cleanly_and_the_next_round_archives_ev
     assert!(!still_in_redis(&env, id).await);
 }
 
+/// The cause of a round that could not start for a minute after Redis came
+/// back: an attempt to take the lease timed out during the outage, was sent
+/// again after the reconnect, and left the lease in this replica's own name
+/// with nobody renewing it. A leftover in our name is ours to take.
+#[tokio::test]
+async fn a_lease_left_in_this_replicas_name_does_not_lock_the_job() {
+    use fred::interfaces::KeysInterface;
+
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = finished_session(&env, &mut teacher, "Leftover lease", 3).await;
+    let key = env.live.keys().job_lease(JobName::SweepAttendances.as_str());
+    let expiry = Some(fred::types::Expiration::PX(60_000));
+    let _: () = env.live.pool().set(&key, sweeper.jobs.replica(), expiry.clone(), None, false).await.unwrap();
+
+    let run = sweeper.jobs.run(JobName::SweepAttendances).await.expect("the leftover does not make the job busy");
+    assert_eq!(run.summary.count("sessions_archived"), 1, "{:?}", run.summary);
+    assert!(!still_in_redis(&env, id).await);
+    let held: Option<String> = env.live.pool().get(&key).await.unwrap();
+    assert_eq!(held, None, "released after the round");
+
+    // Another replica's lease still makes it busy.
+    let _: () = env.live.pool().set(&key, "another-replica", expiry, None, false).await.unwrap();
+    assert!(sweeper.jobs.run(JobName::SweepAttendances).await.is_err());
+}
+
 /// A Redis failover, or a sweeper that lost its lease mid-round, can bring
 /// an older snapshot to the archive after a newer one: it must not win.
 #[tokio::test]

@@ -16,14 +16,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fred::{
-    clients::Pool,
-    interfaces::KeysInterface,
-    types::{Expiration, SetOptions, scripts::Script},
-};
+use fred::{clients::Pool, types::scripts::Script};
 use tokio::task::JoinHandle;
 
 use crate::StoreResult;
+
+/// KEYS: lease. ARGV: owner, ttl ms. Takes the lease if it is free, or if it
+/// already names this owner: a leftover of ours, written by an attempt
+/// whose answer was lost (a command timed out during an outage and sent
+/// again after the reconnect) or by a round whose release failed. Returns 1
+/// if taken.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
 
 /// KEYS: lease. ARGV: owner, ttl ms. Extends the lease only if we still hold it.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
@@ -111,13 +123,18 @@ impl LeaseGuard {
 }
 
 impl Lease {
-    /// Takes the lease if nobody holds it. `None`: someone else does.
+    /// Takes the lease if nobody else holds it. `None`: someone else does.
+    /// A lease already in `owner`'s name is taken over, so the caller must
+    /// make sure it runs one round of the job at a time itself (the sweeper
+    /// keeps a local flag per job): otherwise a lease left behind by a
+    /// timed-out attempt would lock the job for the whole TTL.
     pub async fn try_acquire(pool: &Pool, key: String, owner: String, ttl: Duration) -> StoreResult<Option<Self>> {
         let ttl_ms = ttl.as_millis().max(1) as i64;
         let sent = Instant::now();
-        let taken: Option<String> =
-            pool.set(&key, owner.as_str(), Some(Expiration::PX(ttl_ms)), Some(SetOptions::NX), false).await?;
-        if taken.is_none() {
+        let taken: i64 = ACQUIRE
+            .evalsha_with_reload(pool.next(), vec![key.clone()], vec![owner.clone(), ttl_ms.to_string()])
+            .await?;
+        if taken != 1 {
             return Ok(None);
         }
         let guard = LeaseGuard::new(ttl, sent);

@@ -138,8 +138,23 @@ pub struct JobBusy;
 pub struct Jobs {
     pub deps: Arc<Deps>,
     states: Mutex<BTreeMap<JobName, JobState>>,
+    /// Jobs with a round running on this replica: one at a time here, so a
+    /// lease in this replica's name with no round running is a leftover.
+    running: Mutex<std::collections::BTreeSet<JobName>>,
     /// Identifies this replica in the leases.
     replica: String,
+}
+
+/// Clears a job's running flag when its round ends, however it ends.
+struct RunningFlag<'a> {
+    jobs: &'a Jobs,
+    job: JobName,
+}
+
+impl Drop for RunningFlag<'_> {
+    fn drop(&mut self) {
+        self.jobs.running.lock().expect("running jobs").remove(&self.job);
+    }
 }
 
 impl Jobs {
@@ -151,8 +166,14 @@ impl Jobs {
         Arc::new(Self {
             deps: Arc::new(deps),
             states: Mutex::new(states),
+            running: Mutex::default(),
             replica: format!("sweeper-{}", uuid::Uuid::now_v7()),
         })
+    }
+
+    /// This replica's name in the job leases.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     pub fn list(&self) -> Vec<(JobName, JobState)> {
@@ -162,6 +183,10 @@ impl Jobs {
 
     /// Runs one round of `job` now, under the job's lease.
     pub async fn run(&self, job: JobName) -> Result<JobRun, JobBusy> {
+        if !self.running.lock().expect("running jobs").insert(job) {
+            return Err(JobBusy);
+        }
+        let _running = RunningFlag { jobs: self, job };
         let deps = &self.deps;
         let key = deps.live.keys().job_lease(job.as_str());
         let lease = match Lease::try_acquire(deps.live.pool(), key, self.replica.clone(), deps.settings.lease).await {
