@@ -190,7 +190,8 @@ async fn write_records(bench: &Bench<'_>, live: &LiveStore, id: Uuid, records: u
     Ok(())
 }
 
-async fn sweep(
+/// Runs `sweep_attendances` through RunJob; fails unless it succeeded.
+pub async fn sweep(
     bench: &Bench<'_>,
     sweeper: &mut SweeperServiceClient<tonic::transport::Channel>,
 ) -> anyhow::Result<SweepFigures> {

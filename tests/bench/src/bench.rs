@@ -21,6 +21,10 @@ use crate::{
 
 pub struct Bench<'a> {
     pub settings: Settings,
+    /// This run's id: in user numbers, the database name and the key prefix.
+    pub run_id: String,
+    /// Where the services' logs and the roster files go.
+    pub log_dir: std::path::PathBuf,
     pub stack: &'a Stack,
     pub people: People,
     /// The connections the load is spread over.
@@ -87,6 +91,8 @@ impl<'a> Bench<'a> {
         };
         Ok(Self {
             settings,
+            run_id: run_id.to_owned(),
+            log_dir: log_dir.to_owned(),
             stack,
             people,
             channels: Arc::new(channels),

@@ -36,6 +36,9 @@ pub enum Scenario {
     Archive,
     /// Face results through the stand-in gateway (scenario 5).
     Face,
+    /// A campus morning: many teachers' sessions, many students on many
+    /// connections, closed and open loop, at 1, 100 and 1,000 open sessions (issue 11).
+    Campus,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -65,9 +68,40 @@ pub struct RunArgs {
     /// How long the stand-in gateway takes to finish a job.
     #[arg(long, default_value_t = 300)]
     pub face_delay_ms: u64,
-    /// Which scenarios to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "storm,archive,face")]
-    pub scenarios: Vec<Scenario>,
+    /// Which scenarios to run [default: storm,archive,face; quick: all four and campus].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub scenarios: Option<Vec<Scenario>>,
+    /// Campus: teachers, each opening one session [default: 1000; quick 20].
+    #[arg(long)]
+    pub teachers: Option<usize>,
+    /// Campus: students, each on the roster of exactly one session [default: 20000; quick 400].
+    #[arg(long)]
+    pub campus_students: Option<usize>,
+    /// Campus: HTTP/2 connections the students use (phones do not share connections).
+    #[arg(long, default_value_t = 256)]
+    pub campus_connections: usize,
+    /// Campus: students per closed-loop run; each makes each call once [default: 5000; quick 400].
+    #[arg(long)]
+    pub campus_closed_students: Option<usize>,
+    /// Campus: the open loop's morning, in seconds: every student arrives,
+    /// evenly spread, within it [default: 60; quick 5].
+    #[arg(long)]
+    pub campus_open_secs: Option<f64>,
+    /// Campus: open-session counts to measure at (capped at --teachers).
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    pub campus_levels: Vec<usize>,
+    /// Campus: the sessions' security option (1 none, 2 same network).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub campus_option: u8,
+    /// Campus: students who sign in through Login (argon2id, a few dozen a
+    /// second on two cores); the others get a token written to Redis as Login
+    /// writes it [default: 1000; quick 100].
+    #[arg(long)]
+    pub campus_logins: Option<usize>,
+    /// Campus: open loop, students in flight at most (later arrivals wait,
+    /// and the wait counts in their latency).
+    #[arg(long, default_value_t = 1024)]
+    pub campus_in_flight: usize,
     /// Where the release binaries are.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
@@ -129,6 +163,7 @@ pub struct Settings {
     pub face_students: usize,
     pub face_delay_ms: u64,
     pub scenarios: Vec<Scenario>,
+    pub campus: CampusSettings,
     #[serde(skip)]
     pub bin_dir: PathBuf,
     #[serde(skip)]
@@ -153,8 +188,53 @@ pub struct Settings {
     pub service_env: Vec<(String, String)>,
 }
 
+/// The campus scenario's settings (issue 11), every default resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampusSettings {
+    pub teachers: usize,
+    pub students: usize,
+    pub connections: usize,
+    pub closed_students: usize,
+    pub open_secs: f64,
+    /// Open-session counts measured at, ascending, each at most `teachers`.
+    pub levels: Vec<usize>,
+    pub security_option: u8,
+    pub in_flight: usize,
+    pub logins: usize,
+}
+
+impl CampusSettings {
+    fn from_args(args: &RunArgs) -> Self {
+        let pick =
+            |given: Option<usize>, full: usize, quick: usize| given.unwrap_or(if args.quick { quick } else { full });
+        // Five digits in the lesson names keep one lesson from containing another.
+        let teachers = pick(args.teachers, 1000, 20).clamp(1, 99_999);
+        let students = pick(args.campus_students, 20_000, 400).max(1);
+        let mut levels: Vec<usize> = args.campus_levels.iter().map(|&n| n.clamp(1, teachers)).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        Self {
+            teachers,
+            students,
+            connections: args.campus_connections.max(1),
+            closed_students: pick(args.campus_closed_students, 5_000, 400).clamp(1, students),
+            open_secs: args.campus_open_secs.unwrap_or(if args.quick { 5.0 } else { 60.0 }).max(0.1),
+            levels,
+            security_option: args.campus_option,
+            in_flight: args.campus_in_flight.max(1),
+            logins: pick(args.campus_logins, 1000, 100).min(students),
+        }
+    }
+
+    /// Students arriving per second in the open loop.
+    pub fn arrival_rate(&self) -> f64 {
+        self.students as f64 / self.open_secs
+    }
+}
+
 impl Settings {
     pub fn from_args(args: RunArgs) -> Self {
+        let campus = CampusSettings::from_args(&args);
         let pick =
             |given: Option<usize>, full: usize, quick: usize| given.unwrap_or(if args.quick { quick } else { full });
         Self {
@@ -166,7 +246,14 @@ impl Settings {
             archive_records: pick(args.archive_records, 10_000, 1_000).max(1),
             face_students: pick(args.face_students, 200, 20).max(1),
             face_delay_ms: args.face_delay_ms,
-            scenarios: args.scenarios,
+            scenarios: args.scenarios.unwrap_or_else(|| {
+                let mut all = vec![Scenario::Storm, Scenario::Archive, Scenario::Face];
+                if args.quick {
+                    all.push(Scenario::Campus);
+                }
+                all
+            }),
+            campus,
             bin_dir: args.bin_dir,
             build: args.build,
             json: args.json,

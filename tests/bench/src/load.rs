@@ -37,9 +37,10 @@ impl From<Status> for Failure {
     }
 }
 
-/// Latencies are recorded in microseconds, 1 µs to 60 s, 3 significant digits.
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+/// Latencies are recorded in microseconds, 1 µs to 10 min (an open loop
+/// that falls behind queues for minutes), 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
 }
 
 pub struct Load {
@@ -69,6 +70,28 @@ pub struct LoadFigures {
 }
 
 impl Load {
+    pub fn empty() -> Self {
+        Self {
+            ok: 0,
+            errors: BTreeMap::new(),
+            error_examples: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            latency_us: histogram(),
+        }
+    }
+
+    /// Counts one call that took `took` (failed calls are timed too).
+    pub fn record(&mut self, took: Duration, result: Result<(), Failure>) {
+        self.latency_us.saturating_record(took.as_micros().max(1) as u64);
+        match result {
+            Ok(()) => self.ok += 1,
+            Err(failure) => {
+                *self.errors.entry(failure.kind.clone()).or_default() += 1;
+                self.error_examples.entry(failure.kind).or_insert(failure.message);
+            }
+        }
+    }
+
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -128,13 +151,7 @@ where
             })
         })
         .collect();
-    let mut load = Load {
-        ok: 0,
-        errors: BTreeMap::new(),
-        error_examples: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency_us: histogram(),
-    };
+    let mut load = Load::empty();
     for worker in workers {
         let worker = worker.await.expect("a load worker panicked");
         load.ok += worker.ok;

@@ -3,11 +3,13 @@
 //! It starts the stack as child processes from release binaries (or targets
 //! a running one), imports its own roster, signs its students in, and runs
 //! the scenarios of issue 6: the check-in storm with the echo baseline and
-//! the live roster, the archive against a bare COPY, and face results. See
-//! `tests/bench/README.md`.
+//! the live roster, the archive against a bare COPY, and face results; and
+//! issue 11's campus morning (many sessions, many students, closed and open
+//! loop). See `tests/bench/README.md`.
 
 mod archive;
 mod bench;
+mod campus;
 mod cli;
 mod clients;
 mod echo;
@@ -15,6 +17,7 @@ mod face;
 mod face_proxy;
 mod live_roster;
 mod load;
+mod open_loop;
 mod procs;
 mod redis_probe;
 mod report;
@@ -120,6 +123,19 @@ async fn scenarios(settings: &Settings, stack: &Stack, run_id: &str, log_dir: &P
             Ok(face) => report.face = Some(face),
             Err(err) => report.failures.push(format!("face: {err:#}")),
         }
+    }
+    if settings.runs(Scenario::Campus) {
+        let c = &settings.campus;
+        println!(
+            "\ncampus: {} teachers, {} students, {} connections, open sessions {:?} ...",
+            c.teachers, c.students, c.connections, c.levels
+        );
+        let (echo, echo_url) = echo::start(log_dir).await?;
+        match campus::run(&bench, &echo, &echo_url).await {
+            Ok(campus) => report.campus = Some(campus),
+            Err(err) => report.failures.push(format!("campus: {err:#}")),
+        }
+        echo.stop().await;
     }
     report.run_peak_rss_mib = stack.run_peaks();
     report.conclude();

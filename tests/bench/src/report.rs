@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::{
-    archive::ArchiveReport, bench::SetupFigures, cli::Settings, face::FaceReport, storm::StormReport, targets::Target,
+    archive::ArchiveReport, bench::SetupFigures, campus::CampusReport, cli::Settings, face::FaceReport,
+    storm::StormReport, targets::Target,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,7 @@ pub struct Report {
     pub storm: Option<StormReport>,
     pub archive: Option<ArchiveReport>,
     pub face: Option<FaceReport>,
+    pub campus: Option<CampusReport>,
     /// Each started process's peak RSS over the whole run, sign-in included (MiB).
     pub run_peak_rss_mib: std::collections::BTreeMap<String, f64>,
     pub targets: Vec<Target>,
@@ -65,6 +67,7 @@ impl Report {
             storm: None,
             archive: None,
             face: None,
+            campus: None,
             run_peak_rss_mib: Default::default(),
             targets: Vec::new(),
             failures: Vec::new(),
@@ -102,6 +105,9 @@ impl Report {
         }
         if let Some(face) = &self.face {
             self.failures.extend(face.failures());
+        }
+        if let Some(campus) = &self.campus {
+            self.failures.extend(campus.failures.iter().map(|f| format!("campus: {f}")));
         }
         self.targets = crate::targets::evaluate(self);
     }
@@ -151,6 +157,9 @@ impl Report {
         }
         if let Some(face) = &self.face {
             crate::tables::face(&mut out, face);
+        }
+        if let Some(campus) = &self.campus {
+            crate::tables::campus(&mut out, campus);
         }
         if !self.run_peak_rss_mib.is_empty() {
             let peaks: Vec<String> =

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::{
     archive::ArchiveReport,
+    campus::CampusReport,
     face::FaceReport,
     storm::{StormReport, is_attn},
     targets::{Target, Verdict},
@@ -222,7 +223,7 @@ pub fn face(out: &mut String, face: &FaceReport) {
 }
 
 pub fn targets(out: &mut String, targets: &[Target]) {
-    let _ = writeln!(out, "\nTargets (issue 6; reported, not asserted)");
+    let _ = writeln!(out, "\nTargets (issues 6 and 11; reported, not asserted)");
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
@@ -235,4 +236,187 @@ pub fn targets(out: &mut String, targets: &[Target]) {
         })
         .collect();
     table(out, &["target", "measured", "goal", "verdict"], &rows);
+}
+
+pub fn campus(out: &mut String, campus: &CampusReport) {
+    let s = &campus.settings;
+    let _ = writeln!(
+        out,
+        "\n6. Campus: {} teachers each open a session, {} students (each on one session's roster), {} connections, \
+         option {}",
+        s.teachers, s.students, s.connections, s.security_option
+    );
+    let setup = &campus.setup;
+    let _ = writeln!(
+        out,
+        "setup: {} users imported in {:.1} s (one file, no passwords), one argon2id hash set for all in {:.1} s; \
+         {} students signed in through Login in {:.1} s ({:.0}/s: argon2id, one check per core); {} tokens written \
+         to Redis as Login writes them in {:.1} s",
+        setup.users_imported,
+        setup.import_secs,
+        setup.password_secs,
+        setup.signed_in,
+        setup.sign_in_secs,
+        setup.signed_in as f64 / setup.sign_in_secs.max(1e-9),
+        setup.tokens_issued,
+        setup.issue_secs
+    );
+    let attn_cpu = |cpu: &std::collections::BTreeMap<String, f64>| -> f64 {
+        cpu.iter().filter(|(n, _)| is_attn(n)).map(|(_, v)| v).sum()
+    };
+    let get = |cpu: &std::collections::BTreeMap<String, f64>, name: &str| cpu.get(name).copied().unwrap_or(0.0);
+
+    let closed_students = campus.levels.first().map_or(0, |l| l.closed.students);
+    let _ = writeln!(
+        out,
+        "\nClosed loop: {closed_students} students make each call in turn, {} in flight over {} connections; \
+         echo = bare tonic service, same load",
+        campus.concurrency, s.connections
+    );
+    let mut rows = Vec::new();
+    for level in &campus.levels {
+        for (n, run) in level.closed.calls.iter().chain([&level.echo_closed]).enumerate() {
+            let is_echo = run.call == crate::campus::ECHO;
+            let server = if is_echo { run.cpu_us_per_call.values().sum() } else { attn_cpu(&run.cpu_us_per_call) };
+            let peak = if n == 0 {
+                level.closed.peak_rss_mib.get("attendance-service").map_or("-".into(), |p| format!("{p:.1}"))
+            } else {
+                String::new()
+            };
+            rows.push(vec![
+                if n == 0 { level.open_sessions.to_string() } else { String::new() },
+                run.call.clone(),
+                format!("{:.0}", run.load.throughput),
+                ms(run.load.p50_ms),
+                ms(run.load.p99_ms),
+                ms(run.load.p999_ms),
+                (run.load.calls - run.load.ok).to_string(),
+                format!("{server:.0}"),
+                if is_echo { "".into() } else { format!("{:.0}", get(&run.cpu_us_per_call, "attendance-service")) },
+                if is_echo { "".into() } else { format!("{:.0}", get(&run.cpu_us_per_call, "redis-server")) },
+                if is_echo { "".into() } else { format!("{:.1}", run.redis_commands_per_call.values().sum::<f64>()) },
+                peak,
+            ]);
+        }
+    }
+    table(
+        out,
+        &[
+            "sessions",
+            "call",
+            "calls/s",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "errors",
+            "server CPU µs/call",
+            "attendance µs/call",
+            "Redis µs/call",
+            "Redis cmds/call",
+            "attendance peak RSS MiB",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "(server CPU: attendance + verification + sweeper, or the echo process; Redis: its own CPU; peak RSS over the \
+         four calls' runs)"
+    );
+    if let Some(top) = campus.levels.last() {
+        let _ = writeln!(out, "Redis commands per call at {} open sessions:", top.open_sessions);
+        for run in &top.closed.calls {
+            let mut commands: Vec<(&String, &f64)> = run.redis_commands_per_call.iter().collect();
+            commands.sort_by(|a, b| b.1.total_cmp(a.1));
+            let commands: Vec<String> = commands.iter().map(|(name, per)| format!("{name} {per:.2}")).collect();
+            let _ = writeln!(out, "  {}: {}", run.call, commands.join(", "));
+        }
+    }
+    if let (Some(first), Some(top)) = (campus.levels.first(), campus.levels.last())
+        && top.open_sessions > first.open_sessions
+    {
+        let ratios: Vec<String> = top
+            .closed
+            .calls
+            .iter()
+            .map(|run| {
+                let base = first.closed.calls.iter().find(|c| c.call == run.call).map_or(0.0, |c| c.load.throughput);
+                format!("{} {:.2}x", run.call, run.load.throughput / base.max(1e-9))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "Throughput at {} open sessions / at {}: {}",
+            top.open_sessions,
+            first.open_sessions,
+            ratios.join(", ")
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\nOpen loop: {} students arrive evenly over {:.0} s ({:.0}/s), each finds, attends, reads its record and \
+         its history; latency from when it was due (at most {} students in flight)",
+        s.students,
+        s.open_secs,
+        s.arrival_rate(),
+        s.in_flight
+    );
+    let mut rows = Vec::new();
+    let runs = campus
+        .levels
+        .iter()
+        .map(|l| (l.open_sessions.to_string(), &l.open))
+        .chain(campus.echo_open.iter().map(|run| ("echo".to_owned(), run)));
+    for (label, run) in runs.clone() {
+        for (n, call) in run.calls.iter().enumerate() {
+            rows.push(vec![
+                if n == 0 { label.clone() } else { String::new() },
+                call.call.clone(),
+                call.load.calls.to_string(),
+                ms(call.load.p50_ms),
+                ms(call.load.p99_ms),
+                ms(call.load.p999_ms),
+                ms(call.load.max_ms),
+                (call.load.calls - call.load.ok).to_string(),
+            ]);
+        }
+    }
+    table(out, &["sessions", "call", "calls", "p50 ms", "p99 ms", "p999 ms", "max ms", "errors"], &rows);
+    let mut rows = Vec::new();
+    for (label, run) in runs {
+        let is_echo = label == "echo";
+        let cpu = &run.cpu_us_per_student;
+        let server = if is_echo { cpu.values().sum() } else { attn_cpu(cpu) };
+        let peak = |name: &str| run.peak_rss_mib.get(name).map_or("-".into(), |p| format!("{p:.1}"));
+        rows.push(vec![
+            label,
+            format!("{:.1}", run.elapsed_secs),
+            run.students_completed.to_string(),
+            ms(run.start_lag.p99_ms),
+            run.waited_for_a_slot.to_string(),
+            format!("{server:.0}"),
+            if is_echo { "".into() } else { format!("{:.0}", get(cpu, "attendance-service")) },
+            if is_echo { "".into() } else { format!("{:.0}", get(cpu, "redis-server")) },
+            if is_echo { "".into() } else { format!("{:.1}", run.redis_commands_per_student.values().sum::<f64>()) },
+            if is_echo { peak("echo-server") } else { peak("attendance-service") },
+            if is_echo { "".into() } else { peak("verification-service") },
+        ]);
+    }
+    table(
+        out,
+        &[
+            "sessions",
+            "done in s",
+            "students done",
+            "late start p99 ms",
+            "waited for a slot",
+            "server CPU µs/student",
+            "attendance µs/student",
+            "Redis µs/student",
+            "Redis cmds/student",
+            "peak RSS MiB (attendance / echo)",
+            "verification MiB",
+        ],
+        &rows,
+    );
 }

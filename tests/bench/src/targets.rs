@@ -3,7 +3,11 @@
 
 use serde::Serialize;
 
-use crate::report::Report;
+use crate::{
+    campus::{ATTEND, CALLS, CampusReport},
+    cli::Scenario,
+    report::Report,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +84,78 @@ fn skipped_if(skipped: bool, mut target: Target) -> Target {
 }
 
 pub fn evaluate(report: &Report) -> Vec<Target> {
+    let settings = &report.settings;
+    let mut targets = Vec::new();
+    if [Scenario::Storm, Scenario::Archive, Scenario::Face].iter().any(|&s| settings.runs(s)) {
+        targets.extend(issue_6(report));
+    }
+    if settings.runs(Scenario::Campus) {
+        targets.extend(campus(report.campus.as_ref(), &settings.campus));
+    }
+    targets
+}
+
+/// Issue 11: the campus morning.
+fn campus(campus: Option<&CampusReport>, settings: &crate::cli::CampusSettings) -> Vec<Target> {
+    let levels = campus.map(|c| c.levels.as_slice()).unwrap_or_default();
+    let (first, top) = (levels.first(), levels.last());
+    let top_level = settings.levels.last().copied().unwrap_or(1);
+    let base_level = settings.levels.first().copied().unwrap_or(1);
+    let mut targets = Vec::new();
+    if top_level > base_level {
+        for call in CALLS {
+            let throughput = |level: Option<&crate::campus::LevelReport>| {
+                level.and_then(|l| l.closed.calls.iter().find(|c| c.call == call)).map(|c| c.load.throughput)
+            };
+            let ratio = match (throughput(top), throughput(first)) {
+                (Some(top), Some(base)) if base > 0.0 => Some(top / base),
+                _ => None,
+            };
+            targets.push(target(
+                &format!("campus {call}: closed-loop calls/s at {top_level} / at {base_level} open sessions"),
+                0.8,
+                "x",
+                Goal::AtLeast,
+                ratio,
+            ));
+        }
+    }
+    let worst = |values: Vec<f64>| values.into_iter().reduce(f64::max);
+    let attend =
+        |calls: Vec<(&String, f64)>| worst(calls.into_iter().filter(|(c, _)| *c == ATTEND).map(|(_, v)| v).collect());
+    targets.push(target(
+        "campus Attend: closed-loop p99 (worst level)",
+        20.0,
+        " ms",
+        Goal::Below,
+        attend(levels.iter().flat_map(|l| l.closed.calls.iter().map(|c| (&c.call, c.load.p99_ms))).collect()),
+    ));
+    targets.push(target(
+        &format!("campus Attend: open-loop p99 at {:.0} students/s (worst level)", settings.arrival_rate()),
+        10.0,
+        " ms",
+        Goal::Below,
+        attend(levels.iter().flat_map(|l| l.open.calls.iter().map(|c| (&c.call, c.load.p99_ms))).collect()),
+    ));
+    targets.push(target(
+        "campus: errors (every call, both loops)",
+        0.0,
+        "",
+        Goal::AtMost,
+        campus.map(|c| c.errors() as f64),
+    ));
+    targets.push(target(
+        &format!("campus: attendance-service peak RSS ({} students)", settings.students),
+        64.0,
+        " MiB",
+        Goal::Below,
+        campus.and_then(CampusReport::attendance_peak_rss_mib),
+    ));
+    targets
+}
+
+/// Issue 6: the check-in storm, the archive, face results.
+fn issue_6(report: &Report) -> Vec<Target> {
     let storm = report.storm.as_ref();
     let all_runs = || storm.into_iter().flat_map(|s| s.attn.iter());
     let worst = |values: Vec<f64>| values.into_iter().reduce(f64::max);
