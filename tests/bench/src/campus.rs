@@ -681,7 +681,8 @@ fn peaks(after: &BTreeMap<&'static str, ProcSample>) -> BTreeMap<String, f64> {
 
 /// Searches for the lesson; the student's own session must be the one found.
 async fn find(channel: Channel, token: &Token, lesson: &str, expected: &str) -> Result<String, Failure> {
-    let request = FindActiveAttendancesRequest { lesson_name: lesson.to_owned(), teacher_name: String::new() };
+    let request =
+        FindActiveAttendancesRequest { lesson_name: lesson.to_owned(), teacher_name: String::new(), page: None };
     let found = StudentServiceClient::new(channel).find_active_attendances(authed(request, token)).await?.into_inner();
     match found.attendances.as_slice() {
         [one] if one.attendance_id == expected => Ok(one.attendance_id.clone()),
