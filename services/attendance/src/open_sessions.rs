@@ -26,17 +26,13 @@ use uuid::Uuid;
 
 pub struct OpenSessions {
     index: RwLock<SearchIndex>,
-    /// Held while the copy changes, so a reload that read Redis before this
-    /// replica's own change cannot undo it. Holds each shard's generation
-    /// as last loaded, and when a refresh last succeeded.
-    refresh: tokio::sync::Mutex<Loaded>,
+    /// Each shard's generation as last loaded. Held while the copy changes,
+    /// so a reload that read Redis before this replica's own change cannot
+    /// undo it.
+    loaded_generations: tokio::sync::Mutex<Vec<Option<u64>>>,
     last_success: RwLock<Instant>,
     /// Searches fail once the copy is older than this.
     max_age: Duration,
-}
-
-struct Loaded {
-    generations: Vec<Option<u64>>,
 }
 
 impl OpenSessions {
@@ -44,7 +40,7 @@ impl OpenSessions {
     pub async fn load(live: &LiveStore, refresh_every: Duration) -> StoreResult<Arc<Self>> {
         let sessions = Arc::new(Self {
             index: RwLock::new(SearchIndex::default()),
-            refresh: tokio::sync::Mutex::new(Loaded { generations: vec![None; SHARDS as usize] }),
+            loaded_generations: tokio::sync::Mutex::new(vec![None; SHARDS as usize]),
             last_success: RwLock::new(Instant::now()),
             max_age: (refresh_every * 10).max(Duration::from_secs(3)),
         });
@@ -82,11 +78,11 @@ impl OpenSessions {
 
     /// Reloads the shards whose generation moved; returns how many.
     async fn refresh(&self, live: &LiveStore) -> StoreResult<usize> {
-        let mut loaded = self.refresh.lock().await;
+        let mut loaded = self.loaded_generations.lock().await;
         let generations = live.open_session_generations().await?;
         let mut reloaded = 0;
         for (shard, generation) in (0..SHARDS).zip(generations) {
-            if loaded.generations[shard as usize] == Some(generation) {
+            if loaded[shard as usize] == Some(generation) {
                 continue;
             }
             // Read after the generation, so the copy is at least that new.
@@ -97,7 +93,7 @@ impl OpenSessions {
                 index.insert(meta);
             }
             drop(index);
-            loaded.generations[shard as usize] = Some(generation);
+            loaded[shard as usize] = Some(generation);
             reloaded += 1;
         }
         *self.last_success.write().expect("never poisoned") = Instant::now();
@@ -106,13 +102,13 @@ impl OpenSessions {
 
     /// A session this replica just started (already in Redis).
     pub async fn opened(&self, meta: SessionMeta) {
-        let _loaded = self.refresh.lock().await;
+        let _loaded = self.loaded_generations.lock().await;
         self.index.write().expect("never poisoned").insert(meta);
     }
 
     /// A session this replica just finished or deleted (already in Redis).
     pub async fn closed(&self, id: Uuid) {
-        let _loaded = self.refresh.lock().await;
+        let _loaded = self.loaded_generations.lock().await;
         self.index.write().expect("never poisoned").remove(id);
     }
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     Keys, StoreError, StoreResult,
     keys::{SHARDS, shard_of_session},
+    shards::{Scored, lowest_over_shards},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,31 +99,19 @@ impl FaceQueue {
     /// Entries whose details are missing are dropped; unreadable ones are
     /// returned as errors.
     pub async fn due(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<Result<FaceJob, (String, StoreError)>>> {
-        let pipeline = self.pool.next().pipeline();
-        for shard in 0..SHARDS {
-            let _: () =
-                pipeline.zrangebyscore(self.due_key(shard), "-inf", now_ms, true, Some((0, limit as i64))).await?;
-        }
-        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
-        let mut due: Vec<(f64, u32, String)> = shards
-            .into_iter()
-            .zip(0..SHARDS)
-            .flat_map(|(members, shard)| members.into_iter().map(move |(member, at)| (at, shard, member)))
-            .collect();
+        let due = lowest_over_shards(&self.pool, |shard| self.due_key(shard), now_ms, limit).await?;
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        due.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
-        due.truncate(limit);
         let pipeline = self.pool.next().pipeline();
-        for (_, shard, member) in &due {
-            let _: () = pipeline.hget(self.queue_key(*shard), member.as_str()).await?;
+        for entry in &due {
+            let _: () = pipeline.hget(self.queue_key(entry.shard), entry.member.as_str()).await?;
         }
         let jobs: Vec<Option<String>> = pipeline.all().await?;
         let mut out = Vec::with_capacity(due.len());
         let gone = self.pool.next().pipeline();
         let mut any_gone = false;
-        for ((_, shard, member), job) in due.into_iter().zip(jobs) {
+        for (Scored { member, shard, .. }, job) in due.into_iter().zip(jobs) {
             match job {
                 None => {
                     any_gone = true;

@@ -16,6 +16,7 @@ pub mod rate_limits;
 pub mod redis;
 pub mod revocations;
 mod scripts;
+mod shards;
 pub mod sign_in_cache;
 pub mod tokens;
 

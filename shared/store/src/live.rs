@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use attn_domain::{AuditEntry, Record, SessionMeta};
 use fred::{
     clients::Pool,
-    interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface, SortedSetsInterface},
+    interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface},
     types::Value,
 };
 use uuid::Uuid;
@@ -25,6 +25,7 @@ use crate::{
     keys::{SHARDS, shard_of_session},
     redis::RedisSettings,
     scripts,
+    shards::lowest_over_shards,
 };
 
 #[derive(Clone)]
@@ -575,13 +576,14 @@ impl LiveStore {
             }
         }
         let rows: Vec<Value> = pipeline.all().await?;
-        let per_id = if student.is_some() { 3 } else { 2 };
         let mut sessions = Vec::with_capacity(ids.len());
-        for (id, row) in ids.iter().zip(rows.chunks(per_id)) {
-            let [meta, count, rest @ ..] = row else {
+        let mut rows = rows.into_iter();
+        for id in ids {
+            let (Some(meta), Some(count)) = (rows.next(), rows.next()) else {
                 break;
             };
-            let mut fields = meta.clone().into_array().into_iter();
+            let record = if student.is_some() { rows.next() } else { None };
+            let mut fields = meta.into_array().into_iter();
             let (Some(json), version, unfinished) = (
                 fields.next().and_then(|v| v.as_string()),
                 fields.next().and_then(|v| v.as_string()),
@@ -595,7 +597,7 @@ impl LiveStore {
                 record_count: count.as_u64().unwrap_or(0),
                 unfinished,
             };
-            sessions.push((session, rest.first().and_then(Value::as_string)));
+            sessions.push((session, record.as_ref().and_then(Value::as_string)));
         }
         Ok(sessions)
     }
@@ -631,20 +633,8 @@ impl LiveStore {
     /// Sessions whose end time is at or before `before_ms`, oldest first, at
     /// most `limit`: each shard's oldest, in one round trip, merged.
     pub async fn ended_sessions(&self, before_ms: i64, limit: usize) -> StoreResult<Vec<Uuid>> {
-        let pipeline = self.pool.next().pipeline();
-        for shard in 0..SHARDS {
-            let _: () = pipeline
-                .zrangebyscore(self.keys.ending(shard), "-inf", before_ms, true, Some((0, limit as i64)))
-                .await?;
-        }
-        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
-        let mut ended: Vec<(f64, Uuid)> = shards
-            .into_iter()
-            .flatten()
-            .filter_map(|(id, end)| Uuid::try_parse(&id).ok().map(|id| (end, id)))
-            .collect();
-        ended.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        Ok(ended.into_iter().take(limit).map(|(_, id)| id).collect())
+        let ended = lowest_over_shards(&self.pool, |shard| self.keys.ending(shard), before_ms, limit).await?;
+        Ok(ended.iter().filter_map(|entry| Uuid::try_parse(&entry.member).ok()).collect())
     }
 
     /// The teacher edits made while the session was live: (version, entry).

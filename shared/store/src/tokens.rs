@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::{
     Keys, SignInCache, StoreError, StoreResult,
-    keys::{SHARDS, shard_of_token},
+    keys::shard_of_token,
+    shards::{Scored, lowest_over_shards},
 };
 
 /// Who a token belongs to; what every RPC learns about its caller.
@@ -149,27 +150,19 @@ impl TokenStore {
     /// of every shard, in two round trips), and the token hashes of entries
     /// whose details are unreadable (left in place).
     pub async fn ended(&self, now_ms: i64, limit: usize) -> StoreResult<(Vec<EndedSignIn>, Vec<(String, StoreError)>)> {
-        let pipeline = self.pool.next().pipeline();
-        for shard in 0..SHARDS {
-            let _: () =
-                pipeline.zrangebyscore(self.keys.logins(shard), "-inf", now_ms, true, Some((0, limit as i64))).await?;
-        }
-        let shards: Vec<Vec<(String, f64)>> = pipeline.all().await?;
-        let mut ended: Vec<(String, f64)> = shards.into_iter().flatten().collect();
+        let ended = lowest_over_shards(&self.pool, |shard| self.keys.logins(shard), now_ms, limit).await?;
         if ended.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        ended.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        ended.truncate(limit);
         let pipeline = self.pool.next().pipeline();
-        for (hash, _) in &ended {
-            let _: () = pipeline.hget(self.keys.login_info(shard_of_token(hash)), hash.as_str()).await?;
+        for entry in &ended {
+            let _: () = pipeline.hget(self.keys.login_info(entry.shard), entry.member.as_str()).await?;
         }
         let infos: Vec<Option<String>> = pipeline.all().await?;
         let mut out = Vec::with_capacity(ended.len());
         let mut orphans = Vec::new();
         let mut malformed = Vec::new();
-        for ((token_hash, ended_at), info) in ended.into_iter().zip(infos) {
+        for (Scored { member: token_hash, score: ended_at, .. }, info) in ended.into_iter().zip(infos) {
             // An index entry without details (a crash mid-write): nothing to archive.
             let Some(info) = info else {
                 orphans.push(token_hash);
