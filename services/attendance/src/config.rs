@@ -68,6 +68,11 @@ pub struct Config {
     /// with a hint of when to try again).
     #[serde(default = "defaults::password_check_queue")]
     pub password_check_queue: usize,
+    /// ATTN_PASSWORD_THREADS: threads that hash and check passwords
+    /// (argon2id, 19 MiB of working memory each, kept and reused);
+    /// unset: half the cores, at least one.
+    #[serde(default)]
+    pub password_threads: Option<usize>,
     /// ATTN_STREAMS_PER_USER: WatchRecords and WatchMyRecord streams one
     /// user may hold open at once on each replica.
     #[serde(default = "defaults::streams_per_user")]
@@ -181,6 +186,7 @@ impl Default for Config {
             login_attempts_per_minute: defaults::login_per_minute(),
             attend_attempts_per_minute: defaults::attend_per_minute(),
             password_check_queue: defaults::password_check_queue(),
+            password_threads: None,
             streams_per_user: defaults::streams_per_user(),
             open_sessions_refresh_ms: defaults::open_sessions_refresh_ms(),
             selfie_max_bytes: defaults::selfie_max_bytes(),

@@ -11,7 +11,7 @@ use attn_store::{
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use crate::{limits::RateLimits, open_sessions::OpenSessions, passwords::PasswordChecks, streams::StreamSlots};
+use crate::{limits::RateLimits, open_sessions::OpenSessions, passwords::Passwords, streams::StreamSlots};
 
 /// A session's check-in settings. They never change after StartAttendance,
 /// so each replica caches them and a check-in skips a Redis round trip.
@@ -31,7 +31,7 @@ pub struct Context {
     pub face_queue: FaceQueue,
     pub verification: VerificationClient,
     pub limits: Arc<RateLimits>,
-    pub password_checks: PasswordChecks,
+    pub passwords: Passwords,
     /// Logouts from every replica, for the streams they end.
     pub revocations: Arc<RevocationFeed>,
     pub streams: StreamSlots,

@@ -5,7 +5,7 @@
 use attn_domain::Role;
 use attn_store::{Archive, archive::NewUser};
 
-use crate::passwords::hash_password_bounded;
+use crate::passwords::Passwords;
 
 pub const DEMO_PASSWORD: &str = "password";
 pub const DEMO_TEACHERS: usize = 10;
@@ -31,8 +31,12 @@ pub fn demo_users(password_hash: &str, photo_base_url: &str) -> Vec<NewUser> {
 
 /// Creates or resets the demo accounts. One hash serves them all: hashing
 /// 511 passwords one by one would take seconds at every start.
-pub async fn ensure_demo_accounts(archive: &Archive, photo_base_url: &str) -> anyhow::Result<u64> {
-    let hash = hash_password_bounded(DEMO_PASSWORD.to_owned()).await?;
+pub async fn ensure_demo_accounts(
+    archive: &Archive,
+    passwords: &Passwords,
+    photo_base_url: &str,
+) -> anyhow::Result<u64> {
+    let hash = passwords.hash(DEMO_PASSWORD.to_owned()).await?;
     Ok(archive.upsert_users(&demo_users(&hash, photo_base_url)).await?)
 }
 

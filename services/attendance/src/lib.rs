@@ -38,7 +38,7 @@ use tonic::service::Routes;
 
 pub use config::Config;
 pub use demo::{DEMO_PASSWORD, ensure_demo_accounts};
-pub use passwords::CheckStats;
+pub use passwords::{CheckStats, Passwords};
 pub use roster_import::{ImportSummary, import_roster};
 
 use crate::context::{Context, TokenTtl};
@@ -85,8 +85,12 @@ impl App {
         }
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         preflight::prepare_postgres(&archive).await?;
+        let passwords = passwords::Passwords::start(
+            config.password_threads.unwrap_or_else(passwords::default_threads),
+            config.password_check_queue,
+        );
         if config.demo_accounts {
-            let written = ensure_demo_accounts(&archive, &config.demo_photo_base_url).await?;
+            let written = ensure_demo_accounts(&archive, &passwords, &config.demo_photo_base_url).await?;
             tracing::warn!(written, "demo accounts enabled (ATTN_DEMO_ACCOUNTS); never do this in production");
         }
         let verification = verification_client(
@@ -94,7 +98,7 @@ impl App {
             internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
         )?;
-        let decoy_hash = passwords::hash_password_bounded("decoy password for unknown users".into()).await?.into();
+        let decoy_hash = passwords.hash("decoy password for unknown users".into()).await?.into();
         let limits = limits::RateLimits::new(
             attn_store::rate_limits::RateLimits::new(live.pool().clone(), keys.clone()),
             config.login_attempts_per_minute,
@@ -110,7 +114,7 @@ impl App {
             open_sessions,
             verification,
             limits,
-            password_checks: passwords::PasswordChecks::start(config.password_check_queue),
+            passwords,
             revocations,
             streams: streams::StreamSlots::new(config.streams_per_user),
             check_in_settings: quick_cache::sync::Cache::new(CHECK_IN_SETTINGS_CACHED),
@@ -135,7 +139,7 @@ impl App {
 
     /// What the sign-in password checks have done (for operators and tests).
     pub fn password_check_stats(&self) -> Arc<passwords::CheckStats> {
-        self.ctx.password_checks.stats()
+        self.ctx.passwords.stats()
     }
 
     /// Roster streams open right now (for operators and tests).

@@ -5,8 +5,8 @@ use attendance_service::{App, Config, import_roster};
 use attn_runtime::{Shutdown, settings};
 use clap::{Parser, Subcommand};
 
-/// argon2 takes 19 MiB per password check; glibc kept those buffers in its
-/// per-thread arenas (about 2 GiB after 2,000 sign-ins), mimalloc gives them back.
+/// glibc kept freed memory in per-thread arenas (about 2 GiB after 2,000
+/// sign-ins when argon2's buffers still came and went); mimalloc returns it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

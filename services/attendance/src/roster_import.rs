@@ -13,7 +13,7 @@ use attn_store::{Archive, archive::NewUser};
 
 use futures::StreamExt;
 
-use crate::passwords::{hash_password_bounded, hashing_slots};
+use crate::passwords::Passwords;
 
 const BATCH: usize = 500;
 
@@ -44,16 +44,19 @@ pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> 
         return Ok(summary);
     }
     let total = entries.len();
+    // An import is a process of its own: every core hashes.
+    let passwords = Passwords::start(std::thread::available_parallelism().map_or(1, usize::from), 0);
     for (index, batch) in entries.chunks(BATCH).enumerate() {
         // Hashing is the slow part: one per core at a time (each takes 19 MiB).
+        let passwords = &passwords;
         let hashes: Vec<anyhow::Result<Option<String>>> = futures::stream::iter(batch)
             .map(|entry| async move {
                 match entry.password.clone() {
-                    Some(password) => hash_password_bounded(password).await.map(Some),
+                    Some(password) => passwords.hash(password).await.map(Some),
                     None => Ok(None),
                 }
             })
-            .buffered(hashing_slots())
+            .buffered(passwords.threads())
             .collect()
             .await;
         let mut users = Vec::with_capacity(batch.len());
