@@ -250,7 +250,7 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
     let _ = writeln!(
         out,
         "setup: {} users imported in {:.1} s (one file, no passwords), one argon2id hash set for all in {:.1} s; \
-         {} students signed in through Login in {:.1} s ({:.0}/s: argon2id, one check per core); {} tokens written \
+         {} students signed in through Login in {:.1} s ({:.0}/s: argon2id on ATTN_PASSWORD_THREADS threads); {} tokens written \
          to Redis as Login writes them in {:.1} s",
         setup.users_imported,
         setup.import_secs,
