@@ -90,6 +90,32 @@ pub async fn finish_and_archive(env: &TestEnv, owner: &TeacherClient, attendance
     sweeper.shutdown.trigger();
 }
 
+/// As [`finish_and_archive`], and returns the sweeper that archived it, still running.
+pub async fn finish_and_archive_with(
+    env: &TestEnv,
+    owner: &TeacherClient,
+    attendance_id: &str,
+) -> attn_e2e::SweeperReplica {
+    let mut teacher = owner.clone();
+    teacher
+        .finish_attendance(pb::FinishAttendanceRequest { attendance_id: attendance_id.into() })
+        .await
+        .expect("the owner finishes the session");
+    let sweeper = env.start_sweeper_with(|config| config.sweep_grace_secs = 0).await;
+    eventually(Duration::from_secs(30), "the sweeper to archive the session", || {
+        let jobs = sweeper.jobs.clone();
+        let mut teacher = owner.clone();
+        let id = attendance_id.to_owned();
+        async move {
+            let _ = jobs.run(sweeper_service::JobName::SweepAttendances).await;
+            let listed = teacher.list_records(ListRecordsRequest { attendance_id: id }).await.ok()?;
+            listed.into_inner().attendance?.is_archived.then_some(())
+        }
+    })
+    .await;
+    sweeper
+}
+
 /// Asserts a call failed with `code` and a message containing `needle`.
 #[track_caller]
 pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) {

@@ -10,6 +10,7 @@ mod face;
 mod face_submission;
 mod lesson;
 mod lifecycle;
+mod metrics;
 mod network;
 mod outages;
 mod startup;

@@ -148,6 +148,7 @@ async fn verification_outage(go_down: fn(&Proxy)) {
     let verification_shutdown = Shutdown::new();
     let config = verification_service::Config {
         verification_addr: "127.0.0.1:0".into(),
+        verification_metrics_addr: "127.0.0.1:0".into(),
         internal_token: Some(attn_e2e::TEST_INTERNAL_TOKEN.into()),
         ..Default::default()
     };

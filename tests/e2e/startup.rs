@@ -16,6 +16,7 @@ async fn every_service_refuses_to_start_without_the_internal_token_outside_devel
     let env = TestEnv::start().await;
     let verification = verification_service::Config {
         verification_addr: "127.0.0.1:0".into(),
+        verification_metrics_addr: "127.0.0.1:0".into(),
         internal_token: None,
         ..Default::default()
     };

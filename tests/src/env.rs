@@ -84,12 +84,17 @@ pub struct TestOptions {
 /// stopped on its own (it also stops with the environment).
 pub struct AttendanceReplica {
     pub addr: SocketAddr,
+    /// Where this replica serves `/metrics`.
+    pub metrics_addr: SocketAddr,
     pub shutdown: Shutdown,
 }
 
 pub struct TestEnv {
     pub attendance_addr: SocketAddr,
     pub verification_addr: SocketAddr,
+    /// Where each service serves `/metrics` (its admin listener).
+    pub attendance_metrics_addr: SocketAddr,
+    pub verification_metrics_addr: SocketAddr,
     pub database_name: String,
     /// The test's database as the services reach it (through the pooler, if any).
     pub database_url: String,
@@ -134,6 +139,8 @@ impl TestEnv {
             verification: verification_service::Config::default(),
         };
         options.verification.verification_addr = "127.0.0.1:0".into();
+        // Many services share one test process: each its own admin port.
+        options.verification.verification_metrics_addr = "127.0.0.1:0".into();
         // Production rules: the services refuse to start without it.
         options.verification.internal_token = Some(TEST_INTERNAL_TOKEN.into());
         // Tests serve reference photos from the stand-in on loopback, which
@@ -141,6 +148,7 @@ impl TestEnv {
         options.verification.face_photo_allowed_hosts = "127.0.0.1".into();
         let attendance = &mut options.attendance;
         attendance.attendance_addr = "127.0.0.1:0".into();
+        attendance.attendance_metrics_addr = "127.0.0.1:0".into();
         attendance.internal_token = Some(TEST_INTERNAL_TOKEN.into());
         attendance.demo_accounts = true;
         attendance.redis.redis_url = redis_url.clone().into();
@@ -159,6 +167,7 @@ impl TestEnv {
         let verification =
             verification_service::App::build(options.verification).await.expect("verification-service starts");
         let verification_addr = verification.local_addr();
+        let verification_metrics_addr = verification.metrics_addr();
         tokio::spawn(verification.run(shutdown.clone()));
 
         if options.attendance.verification_url == attendance_service::Config::default().verification_url {
@@ -172,6 +181,7 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
         let attendance_addr = app.local_addr();
+        let attendance_metrics_addr = app.metrics_addr();
         let open_streams = Box::new(app.open_streams());
         let password_checks = app.password_check_stats();
         tokio::spawn(app.run());
@@ -187,6 +197,8 @@ impl TestEnv {
         Self {
             attendance_addr,
             verification_addr,
+            attendance_metrics_addr,
+            verification_metrics_addr,
             database_name,
             database_url,
             key_prefix,
@@ -227,8 +239,9 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("another attendance-service did not start: {err:#}"));
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         tokio::spawn(app.run());
-        AttendanceReplica { addr, shutdown }
+        AttendanceReplica { addr, metrics_addr, shutdown }
     }
 
     /// Starts another verification-service with the first one's settings

@@ -11,6 +11,8 @@ use crate::TestEnv;
 /// rounds themselves, through [`Jobs::run`] or `SweeperService.RunJob`.
 pub struct SweeperReplica {
     pub addr: SocketAddr,
+    /// Where this replica serves `/metrics`.
+    pub metrics_addr: SocketAddr,
     pub jobs: Arc<Jobs>,
     pub shutdown: Shutdown,
 }
@@ -47,6 +49,7 @@ impl TestEnv {
     pub fn sweeper_config(&self) -> sweeper_service::Config {
         let mut config = sweeper_service::Config {
             sweeper_addr: "127.0.0.1:0".into(),
+            sweeper_metrics_addr: "127.0.0.1:0".into(),
             scheduler_enabled: false,
             sweep_grace_secs: 5,
             ..Default::default()
@@ -77,7 +80,8 @@ impl TestEnv {
         let app = sweeper_service::App::build(config, shutdown.clone())
             .await
             .unwrap_or_else(|err| panic!("sweeper-service did not start: {err:#}"));
-        let replica = SweeperReplica { addr: app.local_addr(), jobs: app.jobs(), shutdown };
+        let replica =
+            SweeperReplica { addr: app.local_addr(), metrics_addr: app.metrics_addr(), jobs: app.jobs(), shutdown };
         tokio::spawn(app.run());
         replica
     }

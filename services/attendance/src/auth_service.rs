@@ -44,7 +44,11 @@ impl AuthService for Auth {
 
         let user = self.ctx.archive.user(&username).await.map_err(ApiError::from)?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        if !self.ctx.passwords.verify(password, stored, self.ctx.decoy_hash.clone()).await? {
+        let verified = self.ctx.passwords.verify(password, stored, self.ctx.decoy_hash.clone()).await;
+        if let Err(ApiError::RateLimited { .. }) = verified {
+            crate::measures::rate_limited(&self.ctx.metrics, "password_checks");
+        }
+        if !verified? {
             tracing::info!(%username, "sign-in refused");
             return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()).into());
         }

@@ -16,6 +16,10 @@ pub struct Config {
     /// ATTN_ATTENDANCE_ADDR: where the public API listens.
     #[serde(default = "defaults::addr")]
     pub attendance_addr: String,
+    /// ATTN_ATTENDANCE_METRICS_ADDR: the admin listener serving Prometheus
+    /// text at /metrics (never on the public port).
+    #[serde(default = "defaults::metrics_addr")]
+    pub attendance_metrics_addr: String,
     /// ATTN_VERIFICATION_URL: how to reach verification-service.
     #[serde(default = "defaults::verification_url")]
     pub verification_url: String,
@@ -172,6 +176,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             attendance_addr: defaults::addr(),
+            attendance_metrics_addr: defaults::metrics_addr(),
             verification_url: defaults::verification_url(),
             verification_timeout_ms: defaults::verification_timeout_ms(),
             internal_token: None,
@@ -203,6 +208,9 @@ impl Default for Config {
 mod defaults {
     pub fn addr() -> String {
         "0.0.0.0:50051".into()
+    }
+    pub fn metrics_addr() -> String {
+        "0.0.0.0:9101".into()
     }
     pub fn verification_url() -> String {
         "http://127.0.0.1:50052".into()

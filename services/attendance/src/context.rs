@@ -42,6 +42,8 @@ pub struct Context {
     /// An argon2 hash checked when a user has none, so unknown users take as
     /// long to refuse as wrong passwords.
     pub decoy_hash: Arc<str>,
+    /// This App's own registry (served at ATTN_ATTENDANCE_METRICS_ADDR).
+    pub metrics: attn_telemetry::Metrics,
 }
 
 #[derive(Debug, Clone, Copy)]

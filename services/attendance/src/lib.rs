@@ -9,6 +9,7 @@ mod context;
 mod convert;
 mod demo;
 mod limits;
+mod measures;
 mod open_sessions;
 mod passwords;
 mod roster_import;
@@ -27,7 +28,8 @@ use attn_proto::v1::{
 };
 use attn_runtime::{
     AuthLayer, Shutdown,
-    internal::verification_client,
+    internal::measured_verification_client,
+    metrics_server::MetricsListener,
     preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
@@ -53,6 +55,7 @@ const CHECK_IN_SETTINGS_CACHED: usize = 10_000;
 /// A bound, connected attendance-service, ready to run.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: MetricsListener,
     config: Config,
     ctx: Arc<Context>,
     shutdown: Shutdown,
@@ -78,11 +81,14 @@ impl App {
             .context("cannot read the open sessions from Redis (ATTN_REDIS_URL)")?;
         open_sessions.spawn_refresh(live.clone(), open_refresh, shutdown.clone());
         let mut tokens = TokenStore::new(live.pool().clone(), keys.clone());
+        let mut sign_in_cache = None;
         if config.token_cache_ms > 0 {
             let cache = SignInCache::new(config.token_cache_ms);
             cache.follow(revocations.clone());
+            sign_in_cache = Some(cache.clone());
             tokens = tokens.with_cache(cache);
         }
+        let metrics = attn_telemetry::Metrics::new();
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         preflight::prepare_postgres(&archive).await?;
         let passwords = passwords::Passwords::start(
@@ -93,17 +99,27 @@ impl App {
             let written = ensure_demo_accounts(&archive, &passwords, &config.demo_photo_base_url).await?;
             tracing::warn!(written, "demo accounts enabled (ATTN_DEMO_ACCOUNTS); never do this in production");
         }
-        let verification = verification_client(
+        let verification = measured_verification_client(
             &config.verification_url,
             internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
+            &metrics,
         )?;
+        measures::register(
+            &metrics,
+            open_sessions.clone(),
+            sign_in_cache,
+            archive.clone(),
+            live.clone(),
+            config.database.database_max_connections,
+        );
         let decoy_hash = passwords.hash("decoy password for unknown users".into()).await?.into();
         let limits = limits::RateLimits::new(
             attn_store::rate_limits::RateLimits::new(live.pool().clone(), keys.clone()),
             config.login_attempts_per_minute,
             config.attend_attempts_per_minute,
-        );
+        )
+        .measured(metrics.clone());
         limits.spawn_cleanup(shutdown.clone());
         let ctx = Arc::new(Context {
             tokens,
@@ -126,15 +142,23 @@ impl App {
             selfie_max_bytes: config.selfie_max_bytes,
             shutdown: shutdown.clone(),
             decoy_hash,
+            metrics,
         });
         let addr = settings::parse_listen_addr("ATTN_ATTENDANCE_ADDR", &config.attendance_addr)?;
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (ATTN_ATTENDANCE_ADDR)"))?;
-        Ok(Self { listener, config, ctx, shutdown })
+        let metrics_listener =
+            MetricsListener::bind("ATTN_ATTENDANCE_METRICS_ADDR", &config.attendance_metrics_addr).await?;
+        Ok(Self { listener, metrics_listener, config, ctx, shutdown })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served (ATTN_ATTENDANCE_METRICS_ADDR).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr()
     }
 
     /// What the sign-in password checks have done (for operators and tests).
@@ -181,7 +205,9 @@ impl App {
             accept_http1: true,
             server: self.config.server.clone(),
             browsers,
+            metrics: self.ctx.metrics.clone(),
         };
+        tokio::spawn(self.metrics_listener.serve(self.ctx.metrics.clone(), self.shutdown.clone()));
         serve(routes, health, self.listener, options, self.shutdown).await
     }
 }

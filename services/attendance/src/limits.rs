@@ -25,6 +25,8 @@ pub struct RateLimits {
     login_per_minute: u32,
     attend_per_minute: u32,
     attend_here: DefaultKeyedRateLimiter<String>,
+    /// Where refusals are counted (`attn_rate_limited_total`).
+    metrics: attn_telemetry::Metrics,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -46,7 +48,21 @@ impl RateLimits {
             login_per_minute: login_per_minute.max(1),
             attend_per_minute: attend_per_minute.max(1),
             attend_here: RateLimiter::keyed(per_minute(attend_per_minute)),
+            metrics: attn_telemetry::Metrics::new(),
         })
+    }
+
+    /// Counts refusals in `metrics` rather than in a registry of its own.
+    pub fn measured(self: Arc<Self>, metrics: attn_telemetry::Metrics) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(limits) => Arc::new(Self { metrics, ..limits }),
+            Err(shared) => shared,
+        }
+    }
+
+    /// A check-in refused by the limit held in the check-in script.
+    pub fn count_check_in_refused(&self) {
+        crate::measures::rate_limited(&self.metrics, "check_in");
     }
 
     /// Counts a sign-in attempt; refused when the user name or the address
@@ -55,7 +71,10 @@ impl RateLimits {
         let per_address = self.login_per_minute.saturating_mul(ADDRESS_FACTOR);
         let bucket = address_bucket(address);
         match self.store.sign_in(username, self.login_per_minute, &bucket, per_address).await? {
-            Some(wait) => Err(too_many_sign_ins(wait)),
+            Some(wait) => {
+                crate::measures::rate_limited(&self.metrics, "sign_in");
+                Err(too_many_sign_ins(wait))
+            }
             None => Ok(()),
         }
     }
@@ -63,6 +82,7 @@ impl RateLimits {
     /// This replica's first line on check-ins, before any verification.
     pub fn check_attend_here(&self, student: &str) -> Result<(), ApiError> {
         self.attend_here.check_key(&student.to_owned()).map_err(|not_until| {
+            self.count_check_in_refused();
             too_many_check_ins(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
         })
     }

@@ -100,6 +100,11 @@ impl OpenSessions {
         Ok(reloaded)
     }
 
+    /// Sessions in the copy (for `attn_sessions_open`).
+    pub fn len(&self) -> usize {
+        self.index.read().expect("never poisoned").len()
+    }
+
     /// A session this replica just started (already in Redis).
     pub async fn opened(&self, meta: SessionMeta) {
         let _loaded = self.loaded_generations.lock().await;

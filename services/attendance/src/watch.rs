@@ -75,7 +75,7 @@ pub async fn watch_roster(
     let sign_in = sign_in_watch(ctx, caller)?;
     let (outbox, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(follow_roster(ctx.clone(), snapshot, subscription, sign_in, outbox));
-    Ok(Box::pin(ReceiverStream::new(receiver)))
+    Ok(counted(ReceiverStream::new(receiver), crate::measures::OpenStream::new(&ctx.metrics, "watch_records")))
 }
 
 /// An archived session never changes by itself: one snapshot, then the end.
@@ -221,13 +221,14 @@ pub async fn watch_my_record(
         return Ok(Box::pin(tokio_stream::once(Ok(first))));
     }
     let sign_in = sign_in_watch(ctx, caller)?;
+    let open = crate::measures::OpenStream::new(&ctx.metrics, "watch_my_record");
     let ctx = ctx.clone();
     tokio::spawn(async move {
         if outbox.send(Ok(first)).await.is_ok() {
             follow_my_record(ctx, id, student, version, subscription, sign_in, outbox).await;
         }
     });
-    Ok(Box::pin(ReceiverStream::new(receiver)))
+    Ok(counted(ReceiverStream::new(receiver), open))
 }
 
 /// Sends the student's record on every change until it is final.
@@ -302,4 +303,16 @@ async fn follow_my_record(
             return;
         }
     }
+}
+
+/// `stream`, counted in `attn_streams_open` until the client's side of it is dropped.
+fn counted<T: Send + 'static>(
+    stream: ReceiverStream<Result<T, Status>>,
+    open: crate::measures::OpenStream,
+) -> BoxStream<T> {
+    use futures::StreamExt as _;
+    Box::pin(stream.map(move |item| {
+        let _held = &open;
+        item
+    }))
 }

@@ -9,6 +9,10 @@ pub struct Config {
     /// ATTN_SWEEPER_ADDR: where the operators' API listens.
     #[serde(default = "defaults::addr")]
     pub sweeper_addr: String,
+    /// ATTN_SWEEPER_METRICS_ADDR: the admin listener serving Prometheus
+    /// text at /metrics (never on the gRPC port).
+    #[serde(default = "defaults::metrics_addr")]
+    pub sweeper_metrics_addr: String,
     /// ATTN_SWEEP_ATTENDANCES_SCHEDULE: cron (with seconds) for sweep_attendances.
     #[serde(default = "defaults::every_minute")]
     pub sweep_attendances_schedule: String,
@@ -81,6 +85,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             sweeper_addr: defaults::addr(),
+            sweeper_metrics_addr: defaults::metrics_addr(),
             sweep_attendances_schedule: defaults::every_minute(),
             sweep_users_schedule: defaults::every_minute_at_30(),
             check_face_results_schedule: defaults::every_minute_at_15(),
@@ -106,6 +111,9 @@ impl Default for Config {
 mod defaults {
     pub fn addr() -> String {
         "0.0.0.0:50053".into()
+    }
+    pub fn metrics_addr() -> String {
+        "0.0.0.0:9103".into()
     }
     pub fn every_minute() -> String {
         "0 * * * * *".into()

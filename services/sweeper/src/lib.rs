@@ -10,6 +10,7 @@
 
 mod config;
 pub mod jobs;
+mod measures;
 mod service;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -19,7 +20,8 @@ use attn_domain::client_address::TrustedProxies;
 use attn_proto::v1::sweeper_service_server::SweeperServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
-    internal::verification_client,
+    internal::measured_verification_client,
+    metrics_server::MetricsListener,
     preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
@@ -34,6 +36,8 @@ pub use jobs::{Deps, JobName, Jobs, Summary, SweepSettings};
 
 pub struct App {
     listener: TcpListener,
+    metrics_listener: MetricsListener,
+    metrics: attn_telemetry::Metrics,
     config: Config,
     jobs: Arc<Jobs>,
     tokens: TokenStore,
@@ -56,13 +60,23 @@ impl App {
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         preflight::prepare_postgres(&archive).await?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());
-        let verification = verification_client(
+        let metrics = attn_telemetry::Metrics::new();
+        let verification = measured_verification_client(
             &config.verification_url,
             internal_token.as_ref(),
             Duration::from_millis(config.verification_timeout_ms),
+            &metrics,
         )?;
+        let face_queue = FaceQueue::new(live.pool().clone(), keys);
+        measures::register(&metrics, live.clone(), face_queue.clone());
+        attn_runtime::pool_metrics::register(
+            &metrics,
+            archive.clone(),
+            live.clone(),
+            config.database.database_max_connections,
+        );
         let deps = Deps {
-            face_queue: FaceQueue::new(live.pool().clone(), keys),
+            face_queue,
             live,
             tokens: tokens.clone(),
             archive,
@@ -76,21 +90,28 @@ impl App {
                 lease: Duration::from_secs(config.job_lease_secs.max(1)),
             },
         };
-        let jobs = Jobs::new(
+        let jobs = Jobs::measured(
             deps,
             &[
                 (JobName::SweepAttendances, config.sweep_attendances_schedule.clone()),
                 (JobName::SweepUsers, config.sweep_users_schedule.clone()),
             ],
+            metrics.clone(),
         );
         let addr = settings::parse_listen_addr("ATTN_SWEEPER_ADDR", &config.sweeper_addr)?;
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (ATTN_SWEEPER_ADDR)"))?;
-        Ok(Self { listener, config, jobs, tokens, shutdown })
+        let metrics_listener = MetricsListener::bind("ATTN_SWEEPER_METRICS_ADDR", &config.sweeper_metrics_addr).await?;
+        Ok(Self { listener, metrics_listener, metrics, config, jobs, tokens, shutdown })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served (ATTN_SWEEPER_METRICS_ADDR).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr()
     }
 
     pub fn jobs(&self) -> Arc<Jobs> {
@@ -114,7 +135,9 @@ impl App {
             accept_http1: false,
             server: self.config.server.clone(),
             browsers: BrowserAccess::default(),
+            metrics: self.metrics.clone(),
         };
+        tokio::spawn(self.metrics_listener.serve(self.metrics, self.shutdown.clone()));
         let served = serve(routes, health, self.listener, options, self.shutdown).await;
         if let Some(scheduler) = scheduler.as_mut() {
             let _ = scheduler.shutdown().await;

@@ -18,6 +18,10 @@ pub struct Config {
     /// ATTN_VERIFICATION_ADDR
     #[serde(default = "default_addr")]
     pub verification_addr: String,
+    /// ATTN_VERIFICATION_METRICS_ADDR: the admin listener serving Prometheus
+    /// text at /metrics (never on the gRPC port).
+    #[serde(default = "default_metrics_addr")]
+    pub verification_metrics_addr: String,
     /// ATTN_CAMPUS_NETWORKS: CIDRs that pass the network check for every session.
     #[serde(default)]
     pub campus_networks: String,
@@ -69,6 +73,10 @@ impl settings::Settings for Config {
 
 fn default_addr() -> String {
     "0.0.0.0:50052".into()
+}
+
+fn default_metrics_addr() -> String {
+    "0.0.0.0:9102".into()
 }
 
 fn default_face_timeout_ms() -> u64 {
@@ -123,6 +131,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             verification_addr: default_addr(),
+            verification_metrics_addr: default_metrics_addr(),
             campus_networks: String::new(),
             internal_token: None,
             face_gateway_url: String::new(),

@@ -19,11 +19,37 @@ const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 #[derive(Debug, Clone)]
 pub struct FaceChecks {
     gateway: Option<FaceGateway>,
+    /// `attn_face_gateway_seconds{operation,outcome}`.
+    metrics: attn_telemetry::Metrics,
 }
+
+pub const GATEWAY_SECONDS: &str = "attn_face_gateway_seconds";
 
 impl FaceChecks {
     pub fn new(gateway: Option<FaceGateway>) -> Self {
-        Self { gateway }
+        Self { gateway, metrics: attn_telemetry::Metrics::new() }
+    }
+
+    /// Times the calls to the gateway in `metrics`.
+    pub fn measured(self, metrics: attn_telemetry::Metrics) -> Self {
+        metrics
+            .describe_histogram(GATEWAY_SECONDS, "Calls to the face gateway (with retries), by operation and outcome");
+        Self { metrics, ..self }
+    }
+
+    /// Runs one call to the gateway (`operation`: submit, result, photo), timed.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = result.as_ref().map_or_else(GatewayError::label, |_| "ok");
+        self.metrics
+            .histogram(GATEWAY_SECONDS, &[("operation", operation), ("outcome", outcome)])
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     pub fn enabled(&self) -> bool {
@@ -47,9 +73,11 @@ impl FaceChecks {
         let fetch_and_submit = async {
             let reference = match reference {
                 Some(reference) => reference,
-                None => fetch_reference(gateway, request.reference_photo_url.trim(), limit, deadline).await?,
+                None => fetch_reference(self, gateway, request.reference_photo_url.trim(), limit, deadline).await?,
             };
-            Ok::<_, ApiError>(gateway.submit_job(&student, &selfie, &reference, &key, deadline).await?)
+            Ok::<_, ApiError>(
+                self.timed("submit", gateway.submit_job(&student, &selfie, &reference, &key, deadline)).await?,
+            )
         };
         // Each step already stops at the deadline; this makes sure of it.
         let submitted = tokio::time::timeout_at(deadline, fetch_and_submit)
@@ -69,7 +97,7 @@ impl FaceChecks {
         if job_id.is_empty() || job_id.chars().count() > MAX_JOB_ID_CHARS {
             return Err(Invalid::new("job_id", format!("must be 1 to {MAX_JOB_ID_CHARS} characters")).into());
         }
-        let result = gateway.job_result(job_id, deadline).await?;
+        let result = self.timed("result", gateway.job_result(job_id, deadline)).await?;
         tracing::debug!(%job_id, status = ?result.status, "face check result read");
         Ok(to_response(result))
     }
@@ -97,7 +125,13 @@ fn image(bytes: Bytes, limit: usize, field: &'static str) -> Result<Option<Image
     Ok(kind.map(|kind| Image { bytes, kind }))
 }
 
-async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize, deadline: Instant) -> ApiResult<Image> {
+async fn fetch_reference(
+    checks: &FaceChecks,
+    gateway: &FaceGateway,
+    url: &str,
+    limit: usize,
+    deadline: Instant,
+) -> ApiResult<Image> {
     if url.is_empty() {
         return Err(GatewayError::NoReferencePhoto.into());
     }
@@ -105,7 +139,7 @@ async fn fetch_reference(gateway: &FaceGateway, url: &str, limit: usize, deadlin
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
         .ok_or_else(|| Invalid::new("reference_photo_url", "must be an http:// or https:// URL"))?;
-    let bytes = gateway.fetch_reference_photo(&url, deadline).await?;
+    let bytes = checks.timed("photo", gateway.fetch_reference_photo(&url, deadline)).await?;
     image(bytes, limit, "reference_photo_url")?.ok_or_else(|| {
         ApiError::from(GatewayError::ReferencePhotoMissing { detail: "answered with an empty body".into() })
     })

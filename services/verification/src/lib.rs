@@ -14,6 +14,7 @@ use attn_domain::client_address::TrustedProxies;
 use attn_proto::v1::verification_service_server::VerificationServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
+    metrics_server::MetricsListener,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
@@ -29,6 +30,8 @@ use crate::gateway::FaceGateway;
 /// A bound, ready-to-run verification-service.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: MetricsListener,
+    metrics: attn_telemetry::Metrics,
     config: Config,
     verifier: Verifier,
 }
@@ -43,14 +46,23 @@ impl App {
             tracing::info!(gateway = %gateway.base_url().origin().ascii_serialization(), "face checks go to the face gateway");
         }
         let request_timeout = std::time::Duration::from_millis(config.server.request_timeout_ms);
-        let verifier = Verifier::new(config.campus_networks()?, FaceChecks::new(gateway), request_timeout);
+        let metrics = attn_telemetry::Metrics::new();
+        let face_checks = FaceChecks::new(gateway).measured(metrics.clone());
+        let verifier = Verifier::new(config.campus_networks()?, face_checks, request_timeout);
         let addr = settings::parse_listen_addr("ATTN_VERIFICATION_ADDR", &config.verification_addr)?;
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, config, verifier })
+        let metrics_listener =
+            MetricsListener::bind("ATTN_VERIFICATION_METRICS_ADDR", &config.verification_metrics_addr).await?;
+        Ok(Self { listener, metrics_listener, metrics, config, verifier })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served (ATTN_VERIFICATION_METRICS_ADDR).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr()
     }
 
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -66,7 +78,9 @@ impl App {
             accept_http1: false,
             server: self.config.server.clone(),
             browsers: BrowserAccess::default(),
+            metrics: self.metrics.clone(),
         };
+        tokio::spawn(self.metrics_listener.serve(self.metrics, shutdown.clone()));
         serve(routes, health, self.listener, options, shutdown).await
     }
 }

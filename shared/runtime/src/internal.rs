@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use attn_proto::v1::verification_service_client::VerificationServiceClient;
+use attn_telemetry::{GrpcMetricsLayer, GrpcMetricsService, Metrics, Side};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{
     Request, Status,
@@ -33,7 +34,7 @@ impl Interceptor for InternalCalls {
     }
 }
 
-pub type VerificationClient = VerificationServiceClient<InterceptedService<Channel, InternalCalls>>;
+pub type VerificationClient = VerificationServiceClient<InterceptedService<GrpcMetricsService<Channel>, InternalCalls>>;
 
 /// A client for verification-service. Connects lazily, so a service can
 /// start before verification-service does; calls fail UNAVAILABLE until it
@@ -42,6 +43,18 @@ pub fn verification_client(
     url: &str,
     internal_token: Option<&SecretString>,
     timeout: Duration,
+) -> anyhow::Result<VerificationClient> {
+    measured_verification_client(url, internal_token, timeout, &Metrics::new())
+}
+
+/// As [`verification_client`], counting every call in `metrics`
+/// (`grpc_client_started_total`, `grpc_client_handled_total`,
+/// `grpc_client_handling_seconds`).
+pub fn measured_verification_client(
+    url: &str,
+    internal_token: Option<&SecretString>,
+    timeout: Duration,
+    metrics: &Metrics,
 ) -> anyhow::Result<VerificationClient> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|err| anyhow::anyhow!("ATTN_VERIFICATION_URL={url:?} is not a URL: {err}"))?
@@ -54,7 +67,11 @@ pub fn verification_client(
         .map(|token| format!("Bearer {}", token.expose_secret()).parse())
         .transpose()
         .map_err(|_| anyhow::anyhow!("ATTN_INTERNAL_TOKEN must be printable ASCII"))?;
-    Ok(VerificationServiceClient::with_interceptor(endpoint.connect_lazy(), InternalCalls { bearer, timeout }))
+    let measured = tower::Layer::layer(
+        &GrpcMetricsLayer::new(metrics.clone(), Side::Client, attn_domain::access::known_methods()),
+        endpoint.connect_lazy(),
+    );
+    Ok(VerificationServiceClient::with_interceptor(measured, InternalCalls { bearer, timeout }))
 }
 
 #[cfg(test)]

@@ -6,12 +6,15 @@
 //! - [`auth`]: the one tower layer that checks tokens and roles and works out
 //!   the client's address.
 //! - [`error`]: the one place domain and store errors become gRPC statuses.
+//! - [`metrics_server`]: the admin listener serving Prometheus text at `/metrics`.
 //! - [`deadline`]: the caller's deadline, for handlers that must finish inside it.
 
 pub mod auth;
 pub mod deadline;
 pub mod error;
 pub mod internal;
+pub mod metrics_server;
+pub mod pool_metrics;
 pub mod preflight;
 pub mod serve;
 pub mod settings;

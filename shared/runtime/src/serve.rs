@@ -10,7 +10,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use attn_telemetry::RpcTraceLayer;
+use attn_telemetry::{GrpcMetricsLayer, Metrics, RpcTraceLayer, Side};
 use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tonic::{
@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub server: ServerConfig,
     /// CORS and the browser app's files; off for the internal services.
     pub browsers: BrowserAccess,
+    /// The service's own registry: every call is counted in it.
+    pub metrics: Metrics,
 }
 
 /// What a service that browsers reach directly adds to plain gRPC.
@@ -109,6 +111,8 @@ pub async fn serve(
         .layer(RpcTraceLayer)
         // grpc-web (HTTP/1.1 from browsers) becomes plain gRPC before anything else looks at it.
         .layer(tonic_web::GrpcWebLayer::new())
+        // grpc_server_* counts and latencies, including calls the auth layer refuses.
+        .layer(GrpcMetricsLayer::new(options.metrics, Side::Server, attn_domain::access::known_methods()))
         // Who is calling, from where, and may they.
         .layer(options.auth);
     let draining = {

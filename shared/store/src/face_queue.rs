@@ -150,6 +150,22 @@ impl FaceQueue {
         Ok(())
     }
 
+    /// When the longest-waiting job was submitted (Unix ms), if any wait.
+    /// Reads every waiting job: the queue holds only checks in flight.
+    pub async fn oldest_submitted_ms(&self) -> StoreResult<Option<i64>> {
+        let pipeline = self.pool.next().pipeline();
+        for shard in 0..SHARDS {
+            let _: () = pipeline.hvals(self.queue_key(shard)).await?;
+        }
+        let shards: Vec<Vec<String>> = pipeline.all().await?;
+        Ok(shards
+            .iter()
+            .flatten()
+            .filter_map(|json| serde_json::from_str::<FaceJob>(json).ok())
+            .map(|job| job.submitted_ms)
+            .min())
+    }
+
     /// How many jobs are waiting, over every shard.
     pub async fn len(&self) -> StoreResult<u64> {
         let pipeline = self.pool.next().pipeline();

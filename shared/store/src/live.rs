@@ -637,6 +637,13 @@ impl LiveStore {
         Ok(ended.iter().filter_map(|entry| Uuid::try_parse(&entry.member).ok()).collect())
     }
 
+    /// When the longest-ended session still in Redis ended (Unix ms), if any
+    /// ended at or before `now_ms`: the sweeper's lag is `now_ms` minus this.
+    pub async fn oldest_ended_ms(&self, now_ms: i64) -> StoreResult<Option<i64>> {
+        let oldest = lowest_over_shards(&self.pool, |shard| self.keys.ending(shard), now_ms, 1).await?;
+        Ok(oldest.first().map(|entry| entry.score as i64))
+    }
+
     /// The teacher edits made while the session was live: (version, entry).
     pub async fn audit_entries(&self, id: Uuid) -> StoreResult<Vec<(i64, AuditEntry)>> {
         use fred::interfaces::ListInterface;

@@ -57,6 +57,9 @@ pub struct SignInCache {
     lifetime_ms: i64,
     /// The revocation feed; entries are served only while it is connected.
     feed: Arc<tokio::sync::OnceCell<Arc<RevocationFeed>>>,
+    /// Lookups answered from the cache, and those that went to Redis (for metrics).
+    hits: Arc<AtomicU64>,
+    misses: Arc<AtomicU64>,
 }
 
 impl SignInCache {
@@ -68,7 +71,20 @@ impl SignInCache {
             revocations: Arc::default(),
             lifetime_ms: i64::try_from(lifetime_ms).unwrap_or(i64::MAX),
             feed: Arc::default(),
+            hits: Arc::default(),
+            misses: Arc::default(),
         }
+    }
+
+    /// Lookups so far: `(answered from the cache, read from Redis)`.
+    pub fn lookups(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+
+    /// Counts one lookup, for [`SignInCache::lookups`].
+    pub(crate) fn count_lookup(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Follows `feed` for the life of the process: a revoked token is

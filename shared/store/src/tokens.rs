@@ -99,8 +99,10 @@ impl TokenStore {
             return self.read(token_hash).await;
         };
         if let Some(sign_in) = cache.get(token_hash, now_ms) {
+            cache.count_lookup(true);
             return Ok(Some(sign_in));
         }
+        cache.count_lookup(false);
         let ticket = cache.ticket();
         let sign_in = self.read(token_hash).await?;
         if let Some(sign_in) = &sign_in {

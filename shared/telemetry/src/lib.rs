@@ -7,7 +7,9 @@
 //! when it finishes; [`inject_trace_context`] carries the context on to the
 //! next service, so one check-in is one trace.
 
+mod grpc_metrics;
 mod propagation;
+mod registry;
 mod rpc_layer;
 
 use anyhow::Context as _;
@@ -15,7 +17,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
+pub use grpc_metrics::{GrpcMetricsLayer, GrpcMetricsService, MetricsBody, Side, code_label, method_labels};
 pub use propagation::{extract_trace_context, inject_trace_context};
+pub use registry::{Collector, Metrics};
 pub use rpc_layer::{RpcTraceLayer, RpcTraceService};
 
 /// How log lines look.

@@ -117,6 +117,10 @@ impl Stack {
             ("ATTN_DATABASE_URL", &self.database_url),
             // Production rules: the services refuse to start without one.
             ("ATTN_INTERNAL_TOKEN", "attn-bench-internal-token"),
+            // Admin listeners on free ports: a running stack may hold 9101-9103.
+            ("ATTN_ATTENDANCE_METRICS_ADDR", "127.0.0.1:0"),
+            ("ATTN_VERIFICATION_METRICS_ADDR", "127.0.0.1:0"),
+            ("ATTN_SWEEPER_METRICS_ADDR", "127.0.0.1:0"),
         ]);
         // --service-env goes last, so it wins over the defaults here.
         let extra = &settings.service_env;

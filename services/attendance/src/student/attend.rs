@@ -90,8 +90,15 @@ pub async fn attend(
     };
 
     match ctx.live.attend(id, &record, request_key.as_deref(), now_ms(), ctx.limits.attend_per_minute()).await? {
-        AttendOutcome::Limited(wait) => Err(too_many_check_ins(wait)),
-        AttendOutcome::Written(record) | AttendOutcome::Replayed(record) => Ok(convert::record(id, &record)),
+        AttendOutcome::Limited(wait) => {
+            ctx.limits.count_check_in_refused();
+            Err(too_many_check_ins(wait))
+        }
+        AttendOutcome::Written(record) => {
+            crate::measures::check_in(&ctx.metrics, settings.security_option, &record);
+            Ok(convert::record(id, &record))
+        }
+        AttendOutcome::Replayed(record) => Ok(convert::record(id, &record)),
         AttendOutcome::Conflict(existing) => Err(existing
             .attend_conflict()
             .map(ApiError::from)

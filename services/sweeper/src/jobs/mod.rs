@@ -143,6 +143,8 @@ pub struct Jobs {
     running: Mutex<std::collections::BTreeSet<JobName>>,
     /// Identifies this replica in the leases.
     replica: String,
+    /// Where rounds are counted (`attn_job_runs_total`, ...).
+    metrics: attn_telemetry::Metrics,
 }
 
 /// Clears a job's running flag when its round ends, however it ends.
@@ -159,6 +161,11 @@ impl Drop for RunningFlag<'_> {
 
 impl Jobs {
     pub fn new(deps: Deps, schedules: &[(JobName, String)]) -> Arc<Self> {
+        Self::measured(deps, schedules, attn_telemetry::Metrics::new())
+    }
+
+    /// As [`Jobs::new`], counting rounds in `metrics`.
+    pub fn measured(deps: Deps, schedules: &[(JobName, String)], metrics: attn_telemetry::Metrics) -> Arc<Self> {
         let states = schedules
             .iter()
             .map(|(job, schedule)| (*job, JobState { schedule: schedule.clone(), ..JobState::default() }))
@@ -168,6 +175,7 @@ impl Jobs {
             states: Mutex::new(states),
             running: Mutex::default(),
             replica: format!("sweeper-{}", uuid::Uuid::now_v7()),
+            metrics,
         })
     }
 
@@ -227,6 +235,13 @@ impl Jobs {
 
     fn record(&self, job: JobName, run: &JobRun, took: Duration) {
         let summary = &run.summary;
+        crate::measures::job_run(
+            &self.metrics,
+            job,
+            summary.outcome(),
+            took.as_secs_f64(),
+            summary.count("records_written"),
+        );
         let counts = summary.counts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         let outcome = format!("{:?}", summary.outcome()).to_lowercase();
         match summary.outcome() {

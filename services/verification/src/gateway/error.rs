@@ -72,6 +72,29 @@ pub enum GatewayError {
     OutOfTime,
 }
 
+impl GatewayError {
+    /// A fixed label for metrics (`attn_face_gateway_seconds{outcome}`): the
+    /// kind of failure, never its details.
+    pub fn label(&self) -> &'static str {
+        use GatewayError::*;
+        match self {
+            NotConfigured => "not_configured",
+            Unreachable { .. } => "unreachable",
+            TimedOut { .. } | OutOfTime => "timed_out",
+            ServerError { .. } => "server_error",
+            TooLarge { .. } => "too_large",
+            Refused { .. } => "refused",
+            UnknownJob { .. } => "unknown_job",
+            UnexpectedStatus { .. }
+            | NotJson { .. }
+            | MissingField { .. }
+            | WrongType { .. }
+            | UnknownStatus { .. } => "bad_answer",
+            NoReferencePhoto | ReferencePhotoMissing { .. } | PhotoRefused(_) => "no_reference_photo",
+        }
+    }
+}
+
 impl From<GatewayError> for ApiError {
     fn from(err: GatewayError) -> Self {
         use GatewayError::*;

@@ -46,6 +46,7 @@ pub async fn nothing_listening() -> String {
 pub async fn start_verification(gateway_url: &str, tweak: impl FnOnce(&mut Config)) -> Client {
     let mut config = Config {
         verification_addr: "127.0.0.1:0".into(),
+        verification_metrics_addr: "127.0.0.1:0".into(),
         face_gateway_url: gateway_url.into(),
         internal_token: Some(INTERNAL_TOKEN.into()),
         ..Config::default()
