@@ -73,7 +73,8 @@ pub struct Config {
     #[serde(default = "defaults::password_check_queue")]
     pub password_check_queue: usize,
     /// ATTN_PASSWORD_THREADS: threads that hash and check passwords
-    /// (argon2id, 19 MiB of working memory each, kept and reused);
+    /// (argon2id, 19 MiB of working memory each, reused while
+    /// sign-ins are queued, freed when none are);
     /// unset: half the cores, at least one.
     #[serde(default)]
     pub password_threads: Option<usize>,

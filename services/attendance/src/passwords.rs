@@ -2,11 +2,11 @@
 //!
 //! Each hash or check is deliberately slow and takes 19 MiB of working
 //! memory, so they all run on a few dedicated threads (`Passwords`), never
-//! on the async workers. Each thread keeps its working memory and reuses it
-//! for the next password: the service holds threads × 19 MiB for passwords
-//! however many people sign in, and the allocator never sees 19 MiB come and
-//! go (which glibc kept in per-thread arenas, 2 GiB measured, and mimalloc
-//! kept committed after an idle thread's last check).
+//! on the async workers. Each thread reuses its working memory while
+//! passwords are queued and frees it when the queue is empty: a room
+//! signing in costs threads × 19 MiB however many sign in, and the rest of
+//! the day (check-ins, no sign-ins) costs nothing. (Before, every check
+//! allocated its own, and glibc kept them in per-thread arenas: 2 GiB.)
 
 use std::{
     sync::{
@@ -107,6 +107,8 @@ type Job = Box<dyn FnOnce(&mut WorkingMemory) + Send>;
 /// service itself asks for them. The threads end when this is dropped.
 pub struct Passwords {
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not yet taken by a thread.
+    pending: Arc<AtomicUsize>,
     threads: usize,
     /// Sign-in checks waiting for a thread.
     waiting: Arc<AtomicUsize>,
@@ -143,8 +145,9 @@ impl Passwords {
         let threads = threads.max(1);
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let pending = Arc::new(AtomicUsize::new(0));
         for n in 0..threads {
-            let receiver = receiver.clone();
+            let (receiver, pending) = (receiver.clone(), pending.clone());
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -152,15 +155,18 @@ impl Passwords {
                     // Holding the lock only while waiting: one thread takes each job.
                     loop {
                         let job = receiver.lock().expect("password queue").recv();
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            Err(_) => break,
+                        let Ok(job) = job else { break };
+                        pending.fetch_sub(1, Ordering::AcqRel);
+                        job(&mut memory);
+                        // Nothing else queued: give the 19 MiB back until the next room signs in.
+                        if pending.load(Ordering::Acquire) == 0 {
+                            memory = WorkingMemory::default();
                         }
                     }
                 })
                 .expect("can start a password thread");
         }
-        Self { jobs: sender, threads, waiting: Arc::default(), queue: queue.max(1), stats: Arc::default() }
+        Self { jobs: sender, pending, threads, waiting: Arc::default(), queue: queue.max(1), stats: Arc::default() }
     }
 
     pub fn threads(&self) -> usize {
@@ -172,6 +178,7 @@ impl Passwords {
     }
 
     fn submit(&self, job: Job) -> ApiResult<()> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
         self.jobs.send(job).map_err(|_| ApiError::Internal("the password threads stopped".into()))
     }
 
