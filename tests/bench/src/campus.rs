@@ -13,6 +13,10 @@
 //!   morning's rate), each making its four calls in turn; latency counts
 //!   from when the student was due (see `open_loop`).
 //!
+//! Every level's closed loop runs before any open loop, each with students
+//! of its own (when S allows), so every level's students have the same
+//! history for `ListMyAttendance` to merge.
+//!
 //! The echo baseline runs the same shapes in the same run. Every run
 //! gets fresh sessions: the previous ones are finished and archived first
 //! (`sweep_attendances` through RunJob, untimed), so exactly the stated
@@ -187,14 +191,33 @@ pub async fn run(bench: &Bench<'_>, echo: &Proc, echo_url: &str) -> anyhow::Resu
     // Whatever earlier scenarios left in Redis goes first.
     campus.sweep_all(None, &mut failures).await?;
 
-    let mut levels = Vec::new();
-    let mut echo_open = None;
-    for &level in &settings.levels {
-        println!("  {level} open session(s):");
+    // Every closed-loop level first, each with students of its own, then
+    // the open loops: so no level's students carry history (archived
+    // records that ListMyAttendance merges) that another level's did not.
+    let disjoint = settings.levels.len() * settings.closed_students <= settings.students;
+    if !disjoint {
+        println!(
+            "  note: {} levels x {} closed-loop students exceed {} students, so levels share students \
+             and later ones read longer histories",
+            settings.levels.len(),
+            settings.closed_students,
+            settings.students
+        );
+    }
+    let mut closed_runs = Vec::new();
+    for (k, &level) in settings.levels.iter().enumerate() {
+        println!("  {level} open session(s), closed loop:");
         let sessions = campus.open_sessions(level).await?;
-        let closed = campus.closed_loop(&sessions).await;
+        let first_student = if disjoint { k * settings.closed_students } else { 0 };
+        let closed = campus.closed_loop(&sessions, first_student).await;
         campus.close_sessions(&sessions, &mut failures).await?;
         let echo_closed = campus.echo_closed(&echo_channels, echo).await;
+        closed_runs.push((closed, echo_closed));
+    }
+    let mut levels = Vec::new();
+    let mut echo_open = None;
+    for (&level, (closed, echo_closed)) in settings.levels.iter().zip(closed_runs) {
+        println!("  {level} open session(s), open loop:");
         let sessions = campus.open_sessions(level).await?;
         let open = campus.open_loop(&sessions).await;
         campus.close_sessions(&sessions, &mut failures).await?;
@@ -401,8 +424,9 @@ impl<'b, 'a> Campus<'b, 'a> {
         Ok(())
     }
 
-    /// Each call in turn, for `closed_students` students, `concurrency` at a time.
-    async fn closed_loop(&self, sessions: &Sessions) -> ClosedRun {
+    /// Each call in turn, for `closed_students` students from
+    /// `first_student` on, `concurrency` at a time.
+    async fn closed_loop(&self, sessions: &Sessions, first_student: usize) -> ClosedRun {
         let students = self.settings.closed_students;
         // A new peak-RSS window for the four runs together.
         self.bench.stack.start_window();
@@ -414,6 +438,7 @@ impl<'b, 'a> Campus<'b, 'a> {
                 let (ids, lessons) = (sessions.ids.clone(), sessions.lessons.clone());
                 let run = self.runs;
                 load::run(students, self.concurrency, move |i| {
+                    let i = (first_student + i) % tokens.len();
                     let channel = channels[i % channels.len()].clone();
                     let token = tokens[i].clone();
                     let (id, lesson) = (ids[i % ids.len()].clone(), lessons[i % ids.len()].clone());
