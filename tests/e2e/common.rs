@@ -70,24 +70,7 @@ pub async fn list_records(teacher: &mut TeacherClient, attendance_id: &str) -> p
 /// Finishes the session and has a sweeper archive it, as production would,
 /// repeating rounds until the owner sees it archived.
 pub async fn finish_and_archive(env: &TestEnv, owner: &TeacherClient, attendance_id: &str) {
-    let mut teacher = owner.clone();
-    teacher
-        .finish_attendance(pb::FinishAttendanceRequest { attendance_id: attendance_id.into() })
-        .await
-        .expect("the owner finishes the session");
-    let sweeper = env.start_sweeper_with(|config| config.sweep_grace_secs = 0).await;
-    eventually(Duration::from_secs(30), "the sweeper to archive the session", || {
-        let jobs = sweeper.jobs.clone();
-        let mut teacher = owner.clone();
-        let id = attendance_id.to_owned();
-        async move {
-            let _ = jobs.run(sweeper_service::JobName::SweepAttendances).await;
-            let listed = teacher.list_records(ListRecordsRequest { attendance_id: id }).await.ok()?;
-            listed.into_inner().attendance?.is_archived.then_some(())
-        }
-    })
-    .await;
-    sweeper.shutdown.trigger();
+    finish_and_archive_with(env, owner, attendance_id).await.shutdown.trigger();
 }
 
 /// As [`finish_and_archive`], and returns the sweeper that archived it, still running.
