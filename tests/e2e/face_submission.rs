@@ -12,7 +12,15 @@ use tonic::Request;
 use crate::{
     common::{start, status_of},
     face::{SELFIE, attend_with, face_env, roster, student},
+    metrics::{assert_sample, sample, scrape},
 };
+
+/// How many calls to the face gateway verification-service timed as `operation` ending in `outcome`.
+async fn assert_gateway_calls(env: &TestEnv, operation: &str, outcome: &str, calls: f64) {
+    let text = scrape(env.verification_metrics_addr).await;
+    let labels = [("operation", operation), ("outcome", outcome)];
+    assert_sample(&text, "attn_face_gateway_seconds_count", &labels, calls);
+}
 
 fn attend_request(id: &str, request_id: &str) -> AttendRequest {
     AttendRequest { attendance_id: id.into(), selfie: SELFIE.to_vec(), request_id: request_id.into() }
@@ -45,6 +53,8 @@ async fn a_503_at_submit_is_retried_with_one_key_and_the_check_in_has_one_job() 
     let key = submits[0].idempotency_key.clone().expect("the submission carries an Idempotency-Key");
     assert!(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()), "a SHA-256 of the request: {key}");
     assert_eq!(submits[1].idempotency_key.as_deref(), Some(key.as_str()));
+    // One submission, retries included, that ended well.
+    assert_gateway_calls(&env, "submit", "ok", 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,6 +67,9 @@ async fn a_500_at_submit_is_not_retried_and_fails_the_submission() {
     let (jobs, submits) = standin.journal_of("s_submit500_1").await;
     assert_eq!(submits.iter().map(|s| s.status).collect::<Vec<_>>(), [500], "one attempt, not retried");
     assert_eq!(jobs.len(), 1);
+    assert_gateway_calls(&env, "submit", "server_error", 1.0).await;
+    let text = scrape(env.verification_metrics_addr).await;
+    assert_eq!(sample(&text, "attn_face_gateway_seconds_count", &[("operation", "submit"), ("outcome", "ok")]), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

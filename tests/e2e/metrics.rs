@@ -18,7 +18,7 @@ async fn get_metrics(addr: SocketAddr) -> reqwest::Result<reqwest::Response> {
 }
 
 /// The body of `GET http://<addr>/metrics`.
-async fn scrape(addr: SocketAddr) -> String {
+pub(crate) async fn scrape(addr: SocketAddr) -> String {
     let response = get_metrics(addr).await.expect("the admin listener answers");
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
@@ -27,7 +27,7 @@ async fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The value of the sample of `name` whose labels include all of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;
         let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
@@ -37,7 +37,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 #[track_caller]
-fn assert_sample(text: &str, name: &str, labels: &[(&str, &str)], expected: f64) {
+pub(crate) fn assert_sample(text: &str, name: &str, labels: &[(&str, &str)], expected: f64) {
     assert_eq!(sample(text, name, labels), Some(expected), "{name}{labels:?} in:\n{text}");
 }
 

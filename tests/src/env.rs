@@ -167,7 +167,7 @@ impl TestEnv {
         let verification =
             verification_service::App::build(options.verification).await.expect("verification-service starts");
         let verification_addr = verification.local_addr();
-        let verification_metrics_addr = verification.metrics_addr();
+        let verification_metrics_addr = verification.metrics_addr().expect("the tests serve /metrics");
         tokio::spawn(verification.run(shutdown.clone()));
 
         if options.attendance.verification_url == attendance_service::Config::default().verification_url {
@@ -181,7 +181,7 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
         let attendance_addr = app.local_addr();
-        let attendance_metrics_addr = app.metrics_addr();
+        let attendance_metrics_addr = app.metrics_addr().expect("the tests serve /metrics");
         let open_streams = Box::new(app.open_streams());
         let password_checks = app.password_check_stats();
         tokio::spawn(app.run());
@@ -239,7 +239,7 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("another attendance-service did not start: {err:#}"));
         let addr = app.local_addr();
-        let metrics_addr = app.metrics_addr();
+        let metrics_addr = app.metrics_addr().expect("the tests serve /metrics");
         tokio::spawn(app.run());
         AttendanceReplica { addr, metrics_addr, shutdown }
     }

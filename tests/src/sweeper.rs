@@ -80,8 +80,12 @@ impl TestEnv {
         let app = sweeper_service::App::build(config, shutdown.clone())
             .await
             .unwrap_or_else(|err| panic!("sweeper-service did not start: {err:#}"));
-        let replica =
-            SweeperReplica { addr: app.local_addr(), metrics_addr: app.metrics_addr(), jobs: app.jobs(), shutdown };
+        let replica = SweeperReplica {
+            addr: app.local_addr(),
+            metrics_addr: app.metrics_addr().expect("the tests serve /metrics"),
+            jobs: app.jobs(),
+            shutdown,
+        };
         tokio::spawn(app.run());
         replica
     }

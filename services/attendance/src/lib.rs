@@ -29,7 +29,7 @@ use attn_proto::v1::{
 use attn_runtime::{
     AuthLayer, Shutdown,
     internal::measured_verification_client,
-    metrics_server::MetricsListener,
+    metrics_server::{self, MetricsListener},
     preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
@@ -55,7 +55,8 @@ const CHECK_IN_SETTINGS_CACHED: usize = 10_000;
 /// A bound, connected attendance-service, ready to run.
 pub struct App {
     listener: TcpListener,
-    metrics_listener: MetricsListener,
+    /// `None` when metrics are off.
+    metrics_listener: Option<MetricsListener>,
     config: Config,
     ctx: Arc<Context>,
     shutdown: Shutdown,
@@ -88,7 +89,7 @@ impl App {
             sign_in_cache = Some(cache.clone());
             tokens = tokens.with_cache(cache);
         }
-        let metrics = attn_telemetry::Metrics::new();
+        let metrics = metrics_server::registry_for(&config.attendance_metrics_addr);
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         preflight::prepare_postgres(&archive).await?;
         let passwords = passwords::Passwords::start(
@@ -156,9 +157,9 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Where `/metrics` is served (ATTN_ATTENDANCE_METRICS_ADDR).
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr()
+    /// Where `/metrics` is served (ATTN_ATTENDANCE_METRICS_ADDR); `None` when it is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(MetricsListener::local_addr)
     }
 
     /// What the sign-in password checks have done (for operators and tests).
@@ -207,7 +208,9 @@ impl App {
             browsers,
             metrics: self.ctx.metrics.clone(),
         };
-        tokio::spawn(self.metrics_listener.serve(self.ctx.metrics.clone(), self.shutdown.clone()));
+        if let Some(listener) = self.metrics_listener {
+            tokio::spawn(listener.serve(self.ctx.metrics.clone(), self.shutdown.clone()));
+        }
         serve(routes, health, self.listener, options, self.shutdown).await
     }
 }

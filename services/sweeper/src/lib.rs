@@ -21,7 +21,7 @@ use attn_proto::v1::sweeper_service_server::SweeperServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
     internal::measured_verification_client,
-    metrics_server::MetricsListener,
+    metrics_server::{self, MetricsListener},
     preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
@@ -36,7 +36,8 @@ pub use jobs::{Deps, JobName, Jobs, Summary, SweepSettings};
 
 pub struct App {
     listener: TcpListener,
-    metrics_listener: MetricsListener,
+    /// `None` when metrics are off.
+    metrics_listener: Option<MetricsListener>,
     metrics: attn_telemetry::Metrics,
     config: Config,
     jobs: Arc<Jobs>,
@@ -60,7 +61,7 @@ impl App {
         let archive = Archive::connect_lazy(&config.database.store_settings())?;
         preflight::prepare_postgres(&archive).await?;
         let tokens = TokenStore::new(live.pool().clone(), keys.clone());
-        let metrics = attn_telemetry::Metrics::new();
+        let metrics = metrics_server::registry_for(&config.sweeper_metrics_addr);
         let verification = measured_verification_client(
             &config.verification_url,
             internal_token.as_ref(),
@@ -109,9 +110,9 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Where `/metrics` is served (ATTN_SWEEPER_METRICS_ADDR).
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr()
+    /// Where `/metrics` is served (ATTN_SWEEPER_METRICS_ADDR); `None` when it is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(MetricsListener::local_addr)
     }
 
     pub fn jobs(&self) -> Arc<Jobs> {
@@ -137,7 +138,9 @@ impl App {
             browsers: BrowserAccess::default(),
             metrics: self.metrics.clone(),
         };
-        tokio::spawn(self.metrics_listener.serve(self.metrics, self.shutdown.clone()));
+        if let Some(listener) = self.metrics_listener {
+            tokio::spawn(listener.serve(self.metrics, self.shutdown.clone()));
+        }
         let served = serve(routes, health, self.listener, options, self.shutdown).await;
         if let Some(scheduler) = scheduler.as_mut() {
             let _ = scheduler.shutdown().await;

@@ -14,7 +14,7 @@ use attn_domain::client_address::TrustedProxies;
 use attn_proto::v1::verification_service_server::VerificationServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
-    metrics_server::MetricsListener,
+    metrics_server::{self, MetricsListener},
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
@@ -30,7 +30,8 @@ use crate::gateway::FaceGateway;
 /// A bound, ready-to-run verification-service.
 pub struct App {
     listener: TcpListener,
-    metrics_listener: MetricsListener,
+    /// `None` when metrics are off.
+    metrics_listener: Option<MetricsListener>,
     metrics: attn_telemetry::Metrics,
     config: Config,
     verifier: Verifier,
@@ -46,7 +47,7 @@ impl App {
             tracing::info!(gateway = %gateway.base_url().origin().ascii_serialization(), "face checks go to the face gateway");
         }
         let request_timeout = std::time::Duration::from_millis(config.server.request_timeout_ms);
-        let metrics = attn_telemetry::Metrics::new();
+        let metrics = metrics_server::registry_for(&config.verification_metrics_addr);
         let face_checks = FaceChecks::new(gateway).measured(metrics.clone());
         let verifier = Verifier::new(config.campus_networks()?, face_checks, request_timeout);
         let addr = settings::parse_listen_addr("ATTN_VERIFICATION_ADDR", &config.verification_addr)?;
@@ -60,9 +61,9 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Where `/metrics` is served (ATTN_VERIFICATION_METRICS_ADDR).
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr()
+    /// Where `/metrics` is served (ATTN_VERIFICATION_METRICS_ADDR); `None` when it is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(MetricsListener::local_addr)
     }
 
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -80,7 +81,9 @@ impl App {
             browsers: BrowserAccess::default(),
             metrics: self.metrics.clone(),
         };
-        tokio::spawn(self.metrics_listener.serve(self.metrics, shutdown.clone()));
+        if let Some(listener) = self.metrics_listener {
+            tokio::spawn(listener.serve(self.metrics, shutdown.clone()));
+        }
         serve(routes, health, self.listener, options, shutdown).await
     }
 }

@@ -22,12 +22,27 @@ pub struct MetricsListener {
     listener: TcpListener,
 }
 
+/// Whether an `ATTN_*_METRICS_ADDR` value turns metrics off (`off`): no
+/// admin listener, and every measurement a no-op.
+pub fn metrics_off(value: &str) -> bool {
+    value.trim().eq_ignore_ascii_case("off")
+}
+
+/// The registry a service keeps for the admin address `value`.
+pub fn registry_for(value: &str) -> Metrics {
+    if metrics_off(value) { Metrics::disabled() } else { Metrics::new() }
+}
+
 impl MetricsListener {
-    /// Binds `value`, the setting `setting` (e.g. `ATTN_ATTENDANCE_METRICS_ADDR`).
-    pub async fn bind(setting: &'static str, value: &str) -> anyhow::Result<Self> {
+    /// Binds `value`, the setting `setting` (e.g. `ATTN_ATTENDANCE_METRICS_ADDR`);
+    /// `None` when it is `off`.
+    pub async fn bind(setting: &'static str, value: &str) -> anyhow::Result<Option<Self>> {
+        if metrics_off(value) {
+            return Ok(None);
+        }
         let addr = settings::parse_listen_addr(setting, value)?;
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({setting})"))?;
-        Ok(Self { listener })
+        Ok(Some(Self { listener }))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -62,6 +77,22 @@ impl MetricsListener {
             axum::serve(self.listener, router).with_graceful_shutdown(async move { shutdown.triggered().await }).await;
         if let Err(err) = served {
             tracing::warn!(error = %err, "the metrics listener stopped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_off_turns_metrics_off() {
+        for value in ["off", "OFF", " off "] {
+            assert!(metrics_off(value), "{value:?}");
+            assert!(!registry_for(value).is_enabled());
+        }
+        for value in ["0.0.0.0:9101", "127.0.0.1:0", ""] {
+            assert!(!metrics_off(value), "{value:?}");
         }
     }
 }

@@ -164,6 +164,11 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
+        if !layer.metrics.is_enabled() {
+            // Metrics off: pass the call through, measuring nothing.
+            let future = self.inner.call(request);
+            return Box::pin(async move { Ok(future.await?.map(|body| MetricsBody { inner: body, finish: None })) });
+        }
         let (service, method) = method_labels(&layer.known, request.uri().path());
         let (started, handled, seconds) = layer.side.names();
         let labels = [("grpc_service", service), ("grpc_method", method)];

@@ -28,9 +28,13 @@ const METADATA: Metadata<'static> = Metadata::new("attn", Level::INFO, None);
 pub type Collector = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A service instance's own registry. Clones share it.
+///
+/// A [`Metrics::disabled`] registry (the admin address set to `off`) hands
+/// out no-op handles and renders nothing, so that the cost of measuring can
+/// itself be measured (attn-bench's `metrics` scenario).
 #[derive(Clone)]
 pub struct Metrics {
-    inner: Arc<Inner>,
+    inner: Option<Arc<Inner>>,
 }
 
 struct Inner {
@@ -56,33 +60,57 @@ impl Metrics {
         let recorder =
             PrometheusBuilder::new().set_buckets(BUCKETS).expect("the bucket list is not empty").build_recorder();
         let handle = recorder.handle();
-        Self { inner: Arc::new(Inner { recorder, handle, collectors: Mutex::default() }) }
+        Self { inner: Some(Arc::new(Inner { recorder, handle, collectors: Mutex::default() })) }
+    }
+
+    /// A registry that records nothing.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// The counter `name` with these labels (registered on first use).
     pub fn counter(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> Counter {
-        self.inner.recorder.register_counter(&key(name, labels), &METADATA)
+        match &self.inner {
+            Some(inner) => inner.recorder.register_counter(&key(name, labels), &METADATA),
+            None => Counter::noop(),
+        }
     }
 
     pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> Gauge {
-        self.inner.recorder.register_gauge(&key(name, labels), &METADATA)
+        match &self.inner {
+            Some(inner) => inner.recorder.register_gauge(&key(name, labels), &METADATA),
+            None => Gauge::noop(),
+        }
     }
 
     pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> Histogram {
-        self.inner.recorder.register_histogram(&key(name, labels), &METADATA)
+        match &self.inner {
+            Some(inner) => inner.recorder.register_histogram(&key(name, labels), &METADATA),
+            None => Histogram::noop(),
+        }
     }
 
     /// The `# HELP` line of a family.
     pub fn describe_counter(&self, name: &'static str, help: &'static str) {
-        self.inner.recorder.describe_counter(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        if let Some(inner) = &self.inner {
+            inner.recorder.describe_counter(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        }
     }
 
     pub fn describe_gauge(&self, name: &'static str, help: &'static str) {
-        self.inner.recorder.describe_gauge(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        if let Some(inner) = &self.inner {
+            inner.recorder.describe_gauge(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        }
     }
 
     pub fn describe_histogram(&self, name: &'static str, help: &'static str) {
-        self.inner.recorder.describe_histogram(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        if let Some(inner) = &self.inner {
+            inner.recorder.describe_histogram(KeyName::from_const_str(name), None, SharedString::const_str(help));
+        }
     }
 
     /// Runs `collect` before every scrape (it should set gauges, quickly).
@@ -91,23 +119,30 @@ impl Metrics {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let collector: Collector = Arc::new(move || Box::pin(collect()));
-        self.inner.collectors.lock().expect("collectors lock").push(collector);
+        if let Some(inner) = &self.inner {
+            let collector: Collector = Arc::new(move || Box::pin(collect()));
+            inner.collectors.lock().expect("collectors lock").push(collector);
+        }
     }
 
     /// Runs the collectors, then renders every family as Prometheus text.
     pub async fn render(&self) -> String {
-        let collectors = self.inner.collectors.lock().expect("collectors lock").clone();
+        let Some(inner) = &self.inner else {
+            return String::new();
+        };
+        let collectors = inner.collectors.lock().expect("collectors lock").clone();
         for collect in collectors {
             collect().await;
         }
-        self.inner.handle.render()
+        inner.handle.render()
     }
 
     /// Folds recorded histogram samples into their buckets; run it now and
     /// then, so that samples do not pile up between scrapes.
     pub fn run_upkeep(&self) {
-        self.inner.handle.run_upkeep();
+        if let Some(inner) = &self.inner {
+            inner.handle.run_upkeep();
+        }
     }
 }
 
@@ -139,6 +174,21 @@ mod tests {
             async move { gauge.set(7.0) }
         });
         assert!(metrics.render().await.contains("attn_test_open 7"));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_registry_records_and_renders_nothing() {
+        let metrics = Metrics::disabled();
+        metrics.describe_counter("attn_test_total", "a test");
+        metrics.counter("attn_test_total", &[]).increment(3);
+        metrics.histogram("attn_test_seconds", &[]).record(0.5);
+        let gauge = metrics.gauge("attn_test_open", &[]);
+        metrics.add_collector(move || {
+            let gauge = gauge.clone();
+            async move { gauge.set(7.0) }
+        });
+        assert!(!metrics.is_enabled());
+        assert_eq!(metrics.render().await, "");
     }
 
     #[tokio::test]

@@ -39,6 +39,9 @@ pub enum Scenario {
     /// A campus morning: many teachers' sessions, many students on many
     /// connections, closed and open loop, at 1, 100 and 1,000 open sessions (issue 11).
     Campus,
+    /// The option-2 check-in storm with metrics on, beside the same with
+    /// metrics off (ATTN_*_METRICS_ADDR=off), round by round (issue 12).
+    Metrics,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -68,7 +71,7 @@ pub struct RunArgs {
     /// How long the stand-in gateway takes to finish a job.
     #[arg(long, default_value_t = 300)]
     pub face_delay_ms: u64,
-    /// Which scenarios to run [default: storm,archive,face; quick: all four and campus].
+    /// Which scenarios to run [default: storm,archive,face; quick: all five and campus, metrics].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub scenarios: Option<Vec<Scenario>>,
     /// Campus: teachers, each opening one session [default: 1000; quick 20].
@@ -249,7 +252,7 @@ impl Settings {
             scenarios: args.scenarios.unwrap_or_else(|| {
                 let mut all = vec![Scenario::Storm, Scenario::Archive, Scenario::Face];
                 if args.quick {
-                    all.push(Scenario::Campus);
+                    all.extend([Scenario::Campus, Scenario::Metrics]);
                 }
                 all
             }),
@@ -281,7 +284,7 @@ impl Settings {
 
     /// Students who must sign in: the storm's and the face scenario's.
     pub fn signed_in_students(&self) -> usize {
-        let storm = if self.runs(Scenario::Storm) { self.students } else { 0 };
+        let storm = if self.runs(Scenario::Storm) || self.runs(Scenario::Metrics) { self.students } else { 0 };
         let face = if self.face_enabled() { self.face_students } else { 0 };
         storm.max(face)
     }

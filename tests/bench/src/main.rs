@@ -5,7 +5,8 @@
 //! the scenarios of issue 6: the check-in storm with the echo baseline and
 //! the live roster, the archive against a bare COPY, and face results; and
 //! issue 11's campus morning (many sessions, many students, closed and open
-//! loop). See `tests/bench/README.md`.
+//! loop); issue 12's cost of metrics (the storm with metrics on and off).
+//! See `tests/bench/README.md`.
 
 mod archive;
 mod bench;
@@ -17,6 +18,7 @@ mod face;
 mod face_proxy;
 mod live_roster;
 mod load;
+mod metrics_cost;
 mod open_loop;
 mod procs;
 mod redis_probe;
@@ -136,6 +138,21 @@ async fn scenarios(settings: &Settings, stack: &Stack, run_id: &str, log_dir: &P
             Err(err) => report.failures.push(format!("campus: {err:#}")),
         }
         echo.stop().await;
+    }
+    if settings.runs(Scenario::Metrics) {
+        println!("\nmetrics on and off ...");
+        match stack.start_unmeasured(settings, log_dir).await {
+            Ok((unmeasured, url)) => {
+                match metrics_cost::run(&bench, &unmeasured, &url).await {
+                    Ok(metrics) => report.metrics = Some(metrics),
+                    Err(err) => report.failures.push(format!("metrics: {err:#}")),
+                }
+                for proc in unmeasured {
+                    proc.stop().await;
+                }
+            }
+            Err(err) => report.failures.push(format!("metrics: {err:#}")),
+        }
     }
     report.run_peak_rss_mib = stack.run_peaks();
     report.conclude();

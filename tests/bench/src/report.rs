@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     archive::ArchiveReport, bench::SetupFigures, campus::CampusReport, cli::Settings, face::FaceReport,
-    storm::StormReport, targets::Target,
+    metrics_cost::MetricsCostReport, storm::StormReport, targets::Target,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +46,7 @@ pub struct Report {
     pub archive: Option<ArchiveReport>,
     pub face: Option<FaceReport>,
     pub campus: Option<CampusReport>,
+    pub metrics: Option<MetricsCostReport>,
     /// Each started process's peak RSS over the whole run, sign-in included (MiB).
     pub run_peak_rss_mib: std::collections::BTreeMap<String, f64>,
     pub targets: Vec<Target>,
@@ -68,6 +69,7 @@ impl Report {
             archive: None,
             face: None,
             campus: None,
+            metrics: None,
             run_peak_rss_mib: Default::default(),
             targets: Vec::new(),
             failures: Vec::new(),
@@ -108,6 +110,16 @@ impl Report {
         }
         if let Some(campus) = &self.campus {
             self.failures.extend(campus.failures.iter().map(|f| format!("campus: {f}")));
+        }
+        if let Some(metrics) = &self.metrics {
+            for run in &metrics.runs {
+                let side = if run.metrics_on { "on" } else { "off" };
+                for (kind, count) in &run.load.errors {
+                    let example = run.load.error_examples.get(kind).map(String::as_str).unwrap_or_default();
+                    self.failures
+                        .push(format!("metrics {side} round {}: {count} check-ins got {kind} ({example})", run.round));
+                }
+            }
         }
         self.targets = crate::targets::evaluate(self);
     }
@@ -160,6 +172,9 @@ impl Report {
         }
         if let Some(campus) = &self.campus {
             crate::tables::campus(&mut out, campus);
+        }
+        if let Some(metrics) = &self.metrics {
+            crate::tables::metrics(&mut out, metrics);
         }
         if !self.run_peak_rss_mib.is_empty() {
             let peaks: Vec<String> =

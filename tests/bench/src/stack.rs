@@ -108,8 +108,9 @@ impl Stack {
         Ok(stack)
     }
 
-    async fn start_processes(&mut self, settings: &Settings, log_dir: &Path) -> anyhow::Result<()> {
-        let common = env(&[
+    /// What every started service is given, before its own settings.
+    fn common_env(&self) -> Vec<(String, String)> {
+        env(&[
             ("ATTN_LOG", "warn"),
             ("ATTN_LOG_FORMAT", "json"),
             ("ATTN_REDIS_URL", &self.redis_url),
@@ -121,7 +122,60 @@ impl Stack {
             ("ATTN_ATTENDANCE_METRICS_ADDR", "127.0.0.1:0"),
             ("ATTN_VERIFICATION_METRICS_ADDR", "127.0.0.1:0"),
             ("ATTN_SWEEPER_METRICS_ADDR", "127.0.0.1:0"),
-        ]);
+        ])
+    }
+
+    /// attendance-service's settings, calling verification-service at `verification_url`.
+    fn attendance_env(&self, verification_url: &str) -> Vec<(String, String)> {
+        let mut attendance_env = self.common_env();
+        attendance_env.extend(env(&[
+            ("ATTN_VERIFICATION_URL", verification_url),
+            // Every simulated student comes from 127.0.0.1: per-address limits would trip.
+            ("ATTN_LOGIN_ATTEMPTS_PER_MINUTE", "1000000"),
+            ("ATTN_ATTEND_ATTEMPTS_PER_MINUTE", "1000000"),
+            // Sign-ins must outlive a full run.
+            ("ATTN_STUDENT_TOKEN_TTL_SECS", "21600"),
+            ("ATTN_TEACHER_TOKEN_TTL_SECS", "21600"),
+            ("ATTN_ADMIN_TOKEN_TTL_SECS", "21600"),
+        ]));
+        attendance_env
+    }
+
+    /// Starts a second verification- and attendance-service on this stack's
+    /// Redis and database with metrics off (`ATTN_*_METRICS_ADDR=off`), so the
+    /// same sign-ins and sessions serve both: the `metrics` scenario's
+    /// baseline. Returns the two processes and attendance-service's URL.
+    pub async fn start_unmeasured(&self, settings: &Settings, log_dir: &Path) -> anyhow::Result<(Vec<Proc>, String)> {
+        let off = env(&[("ATTN_ATTENDANCE_METRICS_ADDR", "off"), ("ATTN_VERIFICATION_METRICS_ADDR", "off")]);
+        let unmeasured_dir = log_dir.join("metrics-off");
+        std::fs::create_dir_all(&unmeasured_dir)?;
+        let mut verification_env = self.common_env();
+        verification_env.extend(settings.service_env.iter().cloned());
+        verification_env.extend(off.iter().cloned());
+        let (verification, verification_url) = spawn_grpc(
+            "verification-service",
+            &self.bin_dir,
+            "ATTN_VERIFICATION_ADDR",
+            verification_env,
+            &unmeasured_dir,
+        )
+        .await?;
+        let mut attendance_env = self.attendance_env(&verification_url);
+        attendance_env.extend(settings.service_env.iter().cloned());
+        attendance_env.extend(off);
+        match spawn_grpc("attendance-service", &self.bin_dir, "ATTN_ATTENDANCE_ADDR", attendance_env, &unmeasured_dir)
+            .await
+        {
+            Ok((attendance, url)) => Ok((vec![verification, attendance], url)),
+            Err(err) => {
+                verification.stop().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn start_processes(&mut self, settings: &Settings, log_dir: &Path) -> anyhow::Result<()> {
+        let common = self.common_env();
         // --service-env goes last, so it wins over the defaults here.
         let extra = &settings.service_env;
 
@@ -160,17 +214,7 @@ impl Stack {
                 .await?;
         self.procs.push(proc);
 
-        let mut attendance_env = common.clone();
-        attendance_env.extend(env(&[
-            ("ATTN_VERIFICATION_URL", &verification_url),
-            // Every simulated student comes from 127.0.0.1: per-address limits would trip.
-            ("ATTN_LOGIN_ATTEMPTS_PER_MINUTE", "1000000"),
-            ("ATTN_ATTEND_ATTEMPTS_PER_MINUTE", "1000000"),
-            // Sign-ins must outlive a full run.
-            ("ATTN_STUDENT_TOKEN_TTL_SECS", "21600"),
-            ("ATTN_TEACHER_TOKEN_TTL_SECS", "21600"),
-            ("ATTN_ADMIN_TOKEN_TTL_SECS", "21600"),
-        ]));
+        let mut attendance_env = self.attendance_env(&verification_url);
         attendance_env.extend(extra.iter().cloned());
         let (proc, url) =
             spawn_grpc("attendance-service", &self.bin_dir, "ATTN_ATTENDANCE_ADDR", attendance_env, log_dir).await?;

@@ -6,6 +6,7 @@ use crate::{
     archive::ArchiveReport,
     campus::CampusReport,
     face::FaceReport,
+    metrics_cost::MetricsCostReport,
     storm::{StormReport, is_attn},
     targets::{Target, Verdict},
 };
@@ -418,5 +419,38 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
             "verification MiB",
         ],
         &rows,
+    );
+}
+
+pub fn metrics(out: &mut String, metrics: &MetricsCostReport) {
+    let _ = writeln!(
+        out,
+        "\nMetrics on and off: option-2 check-in storm, {} students, concurrency {}; \
+         off = a second attendance- and verification-service with ATTN_*_METRICS_ADDR=off",
+        metrics.students, metrics.concurrency
+    );
+    let rows: Vec<Vec<String>> = metrics
+        .runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.round.to_string(),
+                (if run.metrics_on { "on" } else { "off" }).to_owned(),
+                format!("{:.0}", run.load.throughput),
+                ms(run.load.p50_ms),
+                ms(run.load.p99_ms),
+                format!("{:.0}", run.server_cpu_us_per_check_in),
+                (run.load.calls - run.load.ok).to_string(),
+            ]
+        })
+        .collect();
+    table(out, &["round", "metrics", "check-ins/s", "p50 ms", "p99 ms", "server CPU µs/check-in", "errors"], &rows);
+    let ratios: Vec<String> =
+        metrics.pairs.iter().map(|p| format!("round {} {:.3}x", p.round, p.on_over_off)).collect();
+    let _ = writeln!(
+        out,
+        "on / off: {}; median {}",
+        ratios.join(", "),
+        metrics.median_on_over_off.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}x"))
     );
 }

@@ -92,6 +92,15 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
     if settings.runs(Scenario::Campus) {
         targets.extend(campus(report.campus.as_ref(), &settings.campus));
     }
+    if settings.runs(Scenario::Metrics) {
+        targets.push(target(
+            "metrics: check-ins/s with metrics on / off (median of rounds)",
+            0.95,
+            "x",
+            Goal::AtLeast,
+            report.metrics.as_ref().and_then(|m| m.median_on_over_off),
+        ));
+    }
     targets
 }
 
