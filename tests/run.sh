@@ -6,7 +6,7 @@
 #
 # On a fresh Debian machine with the Rust toolchain it installs what is
 # missing (Redis, PostgreSQL, sqlx-cli, Node and Python test tools,
-# Chromium) and starts Redis and PostgreSQL if they are stopped. Each stage
+# Chromium, Prometheus) and starts Redis and PostgreSQL if they are stopped. Each stage
 # prints what it ran; the last lines summarise every stage.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127
 export SQLX_OFFLINE=true
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-stages=(services static rust cluster pgbouncer sqlx envoy deploy web clients bench)
+stages=(services static rust cluster pgbouncer sqlx envoy observability deploy web clients bench)
 results=()
 
 say() { printf '\n== %s\n' "$*"; }
@@ -107,6 +107,14 @@ stage_sqlx() {
 }
 
 stage_envoy() { tests/envoy/run.sh; }
+# deploy/observability: promtool checks the Prometheus config and the alert
+# rules and runs their unit tests; then a real Prometheus scrapes a real
+# stack and every metric the alerts and the dashboard use must be there
+# (tests/observability/run.sh; installs Debian's prometheus if missing).
+stage_observability() {
+    if ! redis_up || ! postgres_up; then stage_services; fi
+    tests/observability/run.sh
+}
 stage_deploy() { tests/deploy/run.sh; }
 
 stage_web() {

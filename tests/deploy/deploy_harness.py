@@ -22,6 +22,8 @@ KUSTOMIZATIONS = {
 # default since 1.30) and a current one.
 KUBERNETES_VERSIONS = ["1.30.0", "1.35.0"]
 ATTN_SERVICES = {"attendance": 50051, "verification": 50052, "sweeper": 50053}
+# Each service's admin listener (Prometheus text at /metrics).
+METRICS_PORTS = {"attendance": 9101, "verification": 9102, "sweeper": 9103}
 SECRET_SETTINGS = {"ATTN_DATABASE_URL", "ATTN_INTERNAL_TOKEN", "ATTN_REDIS_URL"}
 
 

@@ -162,3 +162,21 @@ def test_the_dockerfile_names_real_workspace_packages():
     assert metadata.returncode == 0, metadata.stderr
     binaries = {t["name"] for p in json.loads(metadata.stdout)["packages"] for t in p["targets"] if "bin" in t["kind"]}
     assert TARGETS <= binaries, f"not binaries of the workspace: {TARGETS - binaries}"
+
+
+def test_compose_publishes_each_admin_port_on_loopback_and_prometheus_scrapes_them():
+    services = compose()["services"]
+    for name, port in {"attendance": 9101, "verification": 9102, "sweeper": 9103}.items():
+        assert services[name]["environment"][f"ATTN_{name.upper()}_METRICS_ADDR"] == f"0.0.0.0:{port}", name
+        assert f"127.0.0.1:{port}:{port}" in services[name]["ports"], name
+    prometheus = services["prometheus"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in prometheus["volumes"]}
+    assert mounts["./observability/prometheus-compose.yml"] == "/etc/prometheus/prometheus.yml"
+    assert mounts["./observability/alerts.yml"] == "/etc/prometheus/alerts.yml"
+    for source in ("./observability/prometheus-compose.yml", "./observability/alerts.yml"):
+        assert (DEPLOY / source).is_file(), source
+    config = yaml.safe_load((DEPLOY / "observability" / "prometheus-compose.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert targets == {"attendance": ["attendance:9101"], "verification": ["verification:9102"],
+                       "sweeper": ["sweeper:9103"]}

@@ -14,6 +14,7 @@ from deploy_harness import (
     DEPLOY,
     KUBERNETES_VERSIONS,
     KUSTOMIZATIONS,
+    METRICS_PORTS,
     SECRET_SETTINGS,
     all_containers,
     objects,
@@ -155,8 +156,9 @@ def test_envoy_runs_the_repositorys_config_behind_a_load_balancer_that_keeps_cli
 def test_only_envoy_may_call_attendance_so_trusting_the_pod_network_is_safe(layout: str):
     docs = rendered(layout)
     policy = objects(docs, "NetworkPolicy")["attendance"]
-    [rule] = policy["spec"]["ingress"]
+    [rule] = [r for r in policy["spec"]["ingress"] if {"port": 50051, "protocol": "TCP"} in r["ports"]]
     assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "envoy"}}}]
+    assert rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
     [settings] = [c for n, c in objects(docs, "ConfigMap").items() if n.startswith("attn-settings")]
     trusted = settings["data"]["ATTN_TRUSTED_PROXIES"].split(",")
     assert trusted and all(ipaddress.ip_network(cidr.strip()) for cidr in trusted)
@@ -195,3 +197,32 @@ def test_namespaces_enforce_the_restricted_pod_security_standard():
     for layout in ("dev", "production"):
         [namespace] = objects(rendered(layout), "Namespace").values()
         assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_prometheus_finds_each_pods_admin_port_by_its_annotations(layout: str):
+    deployments = objects(rendered(layout), "Deployment")
+    for name, port in METRICS_PORTS.items():
+        template = deployments[name]["spec"]["template"]
+        annotations = template["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/port") == str(port), name
+        assert annotations.get("prometheus.io/path") == "/metrics", name
+        [container] = template["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in container["ports"], name
+        listen = {e["name"]: e.get("value") for e in container["env"]}
+        assert listen[f"ATTN_{name.upper()}_METRICS_ADDR"] == f"0.0.0.0:{port}", name
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_only_prometheus_may_reach_the_admin_ports_and_only_those(layout: str):
+    policies = objects(rendered(layout), "NetworkPolicy")
+    prometheus = [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    for name, port in METRICS_PORTS.items():
+        rules = policies[name]["spec"]["ingress"]
+        admitting = [r for r in rules if {"port": port, "protocol": "TCP"} in r["ports"]]
+        assert admitting == [{"from": prometheus, "ports": [{"port": port, "protocol": "TCP"}]}], name
+        # Prometheus is admitted to nothing else (the gRPC port stays as it was).
+        for rule in rules:
+            if rule["from"] == prometheus:
+                assert rule["ports"] == [{"port": port, "protocol": "TCP"}], name

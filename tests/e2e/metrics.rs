@@ -121,6 +121,10 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
     ] {
         assert!(sample(&attendance, family, &[]).is_some(), "{family} in:\n{attendance}");
     }
+    // Both dependencies answered the scrape's own round trips.
+    for dependency in ["redis", "postgres"] {
+        assert_sample(&attendance, "attn_dependency_up", &[("dependency", dependency)], 1.0);
+    }
     let hits = sample(&attendance, "attn_sign_in_cache_lookups_total", &[("result", "hit")]).unwrap();
     let misses = sample(&attendance, "attn_sign_in_cache_lookups_total", &[("result", "miss")]).unwrap();
     assert!(hits + misses >= 7.0, "every signed-in call checked its token: {hits} hits, {misses} misses");
@@ -150,6 +154,9 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
     // Only the other session is still live, and it has not ended.
     assert_sample(&swept, "attn_sweep_lag_seconds", &[], 0.0);
     assert!(sample(&swept, "attn_db_pool_connections", &[("state", "idle")]).is_some(), "{swept}");
+    for dependency in ["redis", "postgres"] {
+        assert_sample(&swept, "attn_dependency_up", &[("dependency", dependency)], 1.0);
+    }
 
     // Labels come from fixed sets: no session id, student or user name.
     for text in [&attendance, &verification, &swept] {
