@@ -15,7 +15,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
     time::Instant,
 };
@@ -42,15 +42,6 @@ impl Side {
             Self::Client => ("grpc_client_started_total", "grpc_client_handled_total", "grpc_client_handling_seconds"),
         }
     }
-}
-
-/// The `(service, method)` label values of a request path: the known pair,
-/// or `("unknown", "unknown")`.
-pub fn method_labels(
-    known: &HashMap<String, (&'static str, &'static str)>,
-    path: &str,
-) -> (&'static str, &'static str) {
-    known.get(path).copied().unwrap_or((UNKNOWN, UNKNOWN))
 }
 
 /// The `grpc_code` label of a status code, spelled as gRPC's Go
@@ -93,20 +84,61 @@ pub struct GrpcMetricsLayer {
 struct LayerInner {
     metrics: Metrics,
     side: Side,
-    /// `/service/method` → its labels.
-    known: HashMap<String, (&'static str, &'static str)>,
+    /// `/service/method` → its labels and handles.
+    known: HashMap<String, Arc<MethodMetrics>>,
+    /// Every other path.
+    unknown: Arc<MethodMetrics>,
+}
+
+/// Every gRPC status code, in order (`Code as usize` indexes it).
+const CODES: usize = 17;
+
+/// One method's handles, registered on first use and then reused, so that a
+/// call costs no label building or registry lookup (and a method never
+/// called has no series).
+struct MethodMetrics {
+    service: &'static str,
+    method: &'static str,
+    started: OnceLock<Counter>,
+    seconds: OnceLock<Histogram>,
+    handled: [OnceLock<Counter>; CODES],
+}
+
+impl MethodMetrics {
+    fn new((service, method): (&'static str, &'static str)) -> Arc<Self> {
+        Arc::new(Self {
+            service,
+            method,
+            started: OnceLock::new(),
+            seconds: OnceLock::new(),
+            handled: std::array::from_fn(|_| OnceLock::new()),
+        })
+    }
+
+    fn labels(&self) -> [(&'static str, &'static str); 2] {
+        [("grpc_service", self.service), ("grpc_method", self.method)]
+    }
 }
 
 impl GrpcMetricsLayer {
     /// `known`: every `(service, method)` this side may see; other paths are `unknown`.
     pub fn new(metrics: Metrics, side: Side, known: impl IntoIterator<Item = (&'static str, &'static str)>) -> Self {
-        let known =
-            known.into_iter().map(|(service, method)| (format!("/{service}/{method}"), (service, method))).collect();
+        let known = known
+            .into_iter()
+            .map(|(service, method)| (format!("/{service}/{method}"), MethodMetrics::new((service, method))))
+            .collect();
         let (started, handled, seconds) = side.names();
         metrics.describe_counter(started, "RPCs started");
         metrics.describe_counter(handled, "RPCs finished, by gRPC status code");
         metrics.describe_histogram(seconds, "How long RPCs took until their status, in seconds");
-        Self { inner: Arc::new(LayerInner { metrics, side, known }) }
+        let unknown = MethodMetrics::new((UNKNOWN, UNKNOWN));
+        Self { inner: Arc::new(LayerInner { metrics, side, known, unknown }) }
+    }
+}
+
+impl LayerInner {
+    fn method(&self, path: &str) -> &Arc<MethodMetrics> {
+        self.known.get(path).unwrap_or(&self.unknown)
     }
 }
 
@@ -126,19 +158,26 @@ pub struct GrpcMetricsService<S> {
 
 /// One call's handles; records once, when it ends.
 struct Finish {
-    handled: Option<(Metrics, &'static str, &'static str, &'static str)>,
-    seconds: Histogram,
+    layer: Arc<LayerInner>,
+    method: Arc<MethodMetrics>,
     started: Instant,
+    recorded: bool,
 }
 
 impl Finish {
     fn record(&mut self, code: tonic::Code) {
-        if let Some((metrics, name, service, method)) = self.handled.take() {
-            let handled: Counter = metrics
-                .counter(name, &[("grpc_service", service), ("grpc_method", method), ("grpc_code", code_label(code))]);
-            handled.increment(1);
-            self.seconds.record(self.started.elapsed().as_secs_f64());
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
         }
+        let (layer, method) = (&self.layer, &self.method);
+        let (_, handled, seconds) = layer.side.names();
+        let counter = method.handled[(code as usize).min(CODES - 1)].get_or_init(|| {
+            let [service, name] = method.labels();
+            layer.metrics.counter(handled, &[service, name, ("grpc_code", code_label(code))])
+        });
+        counter.increment(1);
+        let histogram = method.seconds.get_or_init(|| layer.metrics.histogram(seconds, &method.labels()));
+        histogram.record(self.started.elapsed().as_secs_f64());
     }
 }
 
@@ -169,15 +208,10 @@ where
             let future = self.inner.call(request);
             return Box::pin(async move { Ok(future.await?.map(|body| MetricsBody { inner: body, finish: None })) });
         }
-        let (service, method) = method_labels(&layer.known, request.uri().path());
-        let (started, handled, seconds) = layer.side.names();
-        let labels = [("grpc_service", service), ("grpc_method", method)];
-        layer.metrics.counter(started, &labels).increment(1);
-        let mut finish = Finish {
-            handled: Some((layer.metrics.clone(), handled, service, method)),
-            seconds: layer.metrics.histogram(seconds, &labels),
-            started: Instant::now(),
-        };
+        let method = layer.method(request.uri().path()).clone();
+        let (started, _, _) = layer.side.names();
+        method.started.get_or_init(|| layer.metrics.counter(started, &method.labels())).increment(1);
+        let mut finish = Finish { layer: layer.clone(), method, started: Instant::now(), recorded: false };
         let future = self.inner.call(request);
         Box::pin(async move {
             match future.await {
@@ -256,20 +290,44 @@ impl<B: Default> Default for MetricsBody<B> {
 mod tests {
     use super::*;
 
-    fn known() -> HashMap<String, (&'static str, &'static str)> {
-        GrpcMetricsLayer::new(Metrics::new(), Side::Server, [("attn.v1.StudentService", "Attend")]).inner.known.clone()
+    /// The `(service, method)` labels a path is counted under.
+    fn labels_of(path: &str) -> (&'static str, &'static str) {
+        let layer = GrpcMetricsLayer::new(Metrics::new(), Side::Server, [("attn.v1.StudentService", "Attend")]);
+        let method = layer.inner.method(path);
+        (method.service, method.method)
     }
 
     #[test]
     fn a_known_path_is_labelled_by_its_service_and_method() {
-        assert_eq!(method_labels(&known(), "/attn.v1.StudentService/Attend"), ("attn.v1.StudentService", "Attend"));
+        assert_eq!(labels_of("/attn.v1.StudentService/Attend"), ("attn.v1.StudentService", "Attend"));
     }
 
     #[test]
     fn any_other_path_is_unknown() {
         for path in ["/attn.v1.StudentService/attend", "/attn.v1.StudentService/Attend/x", "/", "", "/s1234567/abc"] {
-            assert_eq!(method_labels(&known(), path), ("unknown", "unknown"), "{path:?}");
+            assert_eq!(labels_of(path), ("unknown", "unknown"), "{path:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn every_status_code_has_its_own_handled_series() {
+        let metrics = Metrics::new();
+        let layer = GrpcMetricsLayer::new(metrics.clone(), Side::Server, [("attn.v1.StudentService", "Attend")]);
+        for code in [tonic::Code::Ok, tonic::Code::Ok, tonic::Code::Unauthenticated, tonic::Code::Unauthenticated] {
+            let method = layer.inner.method("/attn.v1.StudentService/Attend").clone();
+            let mut finish = Finish { layer: layer.inner.clone(), method, started: Instant::now(), recorded: false };
+            finish.record(code);
+            // Recorded once: the drop after the status adds nothing.
+            drop(finish);
+        }
+        let text = metrics.render().await;
+        let attend = r#"grpc_service="attn.v1.StudentService",grpc_method="Attend""#;
+        assert!(text.contains(&format!(r#"grpc_server_handled_total{{{attend},grpc_code="OK"}} 2"#)), "{text}");
+        assert!(
+            text.contains(&format!(r#"grpc_server_handled_total{{{attend},grpc_code="Unauthenticated"}} 2"#)),
+            "{text}"
+        );
+        assert!(text.contains(&format!("grpc_server_handling_seconds_count{{{attend}}} 4")), "{text}");
     }
 
     #[test]

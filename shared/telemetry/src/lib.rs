@@ -17,7 +17,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-pub use grpc_metrics::{GrpcMetricsLayer, GrpcMetricsService, MetricsBody, Side, code_label, method_labels};
+pub use grpc_metrics::{GrpcMetricsLayer, GrpcMetricsService, MetricsBody, Side, code_label};
 pub use propagation::{extract_trace_context, inject_trace_context};
 pub use registry::{Collector, Metrics};
 pub use rpc_layer::{RpcTraceLayer, RpcTraceService};
