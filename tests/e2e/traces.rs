@@ -69,6 +69,9 @@ async fn start_attendance(
     ServiceProcess::start("attendance-service", "ATTN_ATTENDANCE_ADDR", &settings).await
 }
 
+/// A span the trace must hold: its service, a test on it, and what it is.
+type Expected = (&'static str, fn(&ReceivedSpan) -> bool, &'static str);
+
 /// A W3C `traceparent` for a client that starts a trace of its own.
 fn client_traceparent() -> (String, String) {
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
@@ -127,27 +130,27 @@ async fn one_check_in_is_one_trace_through_every_service_the_gateway_and_the_swe
     .await;
 
     // Every hop, by service and span name, under the client's trace id.
-    let expected: [(&str, &dyn Fn(&ReceivedSpan) -> bool, &str); 6] = [
-        ("attendance-service", &|s| s.name.ends_with("/Attend") && s.kind == "SPAN_KIND_SERVER", "the Attend RPC"),
+    let expected: [Expected; 6] = [
+        ("attendance-service", |s| s.name.ends_with("/Attend") && s.kind == "SPAN_KIND_SERVER", "the Attend RPC"),
         (
             "verification-service",
-            &|s| s.name.ends_with("/SubmitFaceCheck") && s.kind == "SPAN_KIND_SERVER",
+            |s| s.name.ends_with("/SubmitFaceCheck") && s.kind == "SPAN_KIND_SERVER",
             "SubmitFaceCheck",
         ),
         (
             "verification-service",
-            &|s| s.name == "face_gateway submit" && s.kind == "SPAN_KIND_CLIENT",
+            |s| s.name == "face_gateway submit" && s.kind == "SPAN_KIND_CLIENT",
             "the gateway submit call",
         ),
-        ("sweeper-service", &|s| s.name == "check_face_verification_results job", "the sweeper's look at the job"),
+        ("sweeper-service", |s| s.name == "check_face_verification_results job", "the sweeper's look at the job"),
         (
             "verification-service",
-            &|s| s.name.ends_with("/GetFaceCheck") && s.kind == "SPAN_KIND_SERVER",
+            |s| s.name.ends_with("/GetFaceCheck") && s.kind == "SPAN_KIND_SERVER",
             "GetFaceCheck from the sweeper",
         ),
         (
             "verification-service",
-            &|s| s.name == "face_gateway result" && s.kind == "SPAN_KIND_CLIENT",
+            |s| s.name == "face_gateway result" && s.kind == "SPAN_KIND_CLIENT",
             "the gateway result call",
         ),
     ];
