@@ -184,6 +184,14 @@ async fn one_check_in_is_one_trace_through_every_service_the_gateway_and_the_swe
     let look = spans.iter().find(|span| span.name == "check_face_verification_results job").unwrap();
     assert!(!look.parent_span_id.is_empty(), "the look has a parent in the check-in's trace: {look:?}");
 
+    // Log lines written in the check-in's spans name its trace.
+    let logged = std::fs::read_to_string(&verification.log).unwrap_or_default();
+    let line = logged
+        .lines()
+        .find(|line| line.contains("face check submitted"))
+        .unwrap_or_else(|| panic!("verification-service logged no submission; {}", verification.log_tail()));
+    assert!(line.starts_with(&format!(r#"{{"trace_id":"{trace_id}","span_id":""#)), "{line}");
+
     // The gateway got the trace context over HTTP.
     let (_, submits) = standin.journal_of("demo_student_1").await;
     let carried: Vec<_> = submits.iter().filter_map(|submit| submit.traceparent.as_deref()).collect();
