@@ -347,6 +347,7 @@ async fn an_upgrade_from_the_unsharded_indexes_strands_nothing() {
         job_id: "job-from-before".into(),
         submitted_ms: now_ms(),
         errors: 0,
+        traceparent: None,
     };
     let member = format!("demo_student_5|{id}");
     let face = legacy("user_waiting_for_face_verification");

@@ -16,3 +16,4 @@ mod outages;
 mod startup;
 mod streams;
 mod sweeper;
+mod traces;

@@ -24,6 +24,9 @@ pub struct JournalEntry {
 pub struct SubmitEntry {
     pub student_school_number: String,
     pub idempotency_key: Option<String>,
+    /// The W3C `traceparent` header it carried (None from an untraced caller).
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// The HTTP status it was answered with.
     pub status: u16,
     pub job_id: Option<String>,

@@ -10,6 +10,9 @@
 //! PostgreSQL, as `tests/pgbouncer/run.sh` starts one) the services reach
 //! their databases through it.
 //!
+//! [`ServiceProcess`] runs a service as its built binary, and
+//! [`OtlpReceiver`] collects the spans such processes export.
+//!
 //! [`ClusterEnv`] runs every service twice on the Redis Cluster that
 //! `tests/run.sh cluster` starts (`ATTN_TEST_REDIS_CLUSTER_URL`).
 
@@ -17,6 +20,8 @@ mod clients;
 mod cluster;
 mod env;
 mod face;
+mod otlp;
+mod processes;
 mod proxy;
 mod spare_redis;
 mod sweeper;
@@ -27,6 +32,8 @@ pub use env::{
     AttendanceReplica, TEST_INTERNAL_TOKEN, TestEnv, TestOptions, eventually, postgres_server, redis_server,
 };
 pub use face::{JournalEntry, Standin, SubmitEntry};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use processes::{ServiceProcess, service_binaries};
 pub use proxy::{Proxy, server_of};
 pub use spare_redis::SpareRedis;
 pub use sweeper::SweeperReplica;

@@ -21,6 +21,7 @@ use futures::Stream;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
@@ -74,7 +75,10 @@ pub async fn watch_roster(
     }
     let sign_in = sign_in_watch(ctx, caller)?;
     let (outbox, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(follow_roster(ctx.clone(), snapshot, subscription, sign_in, outbox));
+    // The stream outlives the RPC's span; its own span, a child of it, keeps
+    // its log lines (and trace) tied to the call that opened it.
+    let span = tracing::info_span!("watch_records stream", attendance_id = %id);
+    tokio::spawn(follow_roster(ctx.clone(), snapshot, subscription, sign_in, outbox).instrument(span));
     Ok(counted(ReceiverStream::new(receiver), crate::measures::OpenStream::new(&ctx.metrics, "watch_records")))
 }
 
@@ -223,11 +227,15 @@ pub async fn watch_my_record(
     let sign_in = sign_in_watch(ctx, caller)?;
     let open = crate::measures::OpenStream::new(&ctx.metrics, "watch_my_record");
     let ctx = ctx.clone();
-    tokio::spawn(async move {
-        if outbox.send(Ok(first)).await.is_ok() {
-            follow_my_record(ctx, id, student, version, subscription, sign_in, outbox).await;
+    let span = tracing::info_span!("watch_my_record stream", attendance_id = %id);
+    tokio::spawn(
+        async move {
+            if outbox.send(Ok(first)).await.is_ok() {
+                follow_my_record(ctx, id, student, version, subscription, sign_in, outbox).await;
+            }
         }
-    });
+        .instrument(span),
+    );
     Ok(counted(ReceiverStream::new(receiver), open))
 }
 

@@ -66,6 +66,9 @@ impl Job {
 pub struct SubmitAttempt {
     pub student: String,
     pub idempotency_key: Option<String>,
+    /// The W3C `traceparent` header it carried, so tests can check the
+    /// caller's trace reached the gateway.
+    pub traceparent: Option<String>,
     pub status: u16,
     /// The job it created or was answered with; none when refused.
     pub job_id: Option<String>,

@@ -18,7 +18,7 @@
 //!   reference photos.
 //! - `GET /healthz` → `ok`.
 //! - Stand-in only: `GET /jobs` (every job, and every submission with its
-//!   key and answer) and `GET /redirect?to=<url>` (a 302 to `<url>`).
+//!   key, its `traceparent` and its answer) and `GET /redirect?to=<url>` (a 302 to `<url>`).
 //!
 //! ## Outcome rules (by the student number, case-insensitive)
 //!

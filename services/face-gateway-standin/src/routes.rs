@@ -23,6 +23,8 @@ use crate::{
 
 /// The header a client sends so that a repeated submission makes no second job.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The W3C trace context header a traced client sends.
+const TRACEPARENT: &str = "traceparent";
 
 /// Two images at ATTN's largest limit and then some: the stand-in should
 /// never be the one refusing a size ATTN accepts.
@@ -87,12 +89,14 @@ async fn submit_job(State(standin): State<Arc<Standin>>, headers: HeaderMap, mut
         }
     }
 
-    let key = headers.get(IDEMPOTENCY_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let (key, traceparent) = (header(IDEMPOTENCY_KEY), header(TRACEPARENT));
     let first = standin.jobs.submits_by(&student) == 0;
     let record = |status: StatusCode, job_id: Option<&str>| {
         standin.jobs.record_submit(SubmitAttempt {
             student: student.clone(),
             idempotency_key: key.clone(),
+            traceparent: traceparent.clone(),
             status: status.as_u16(),
             job_id: job_id.map(str::to_owned),
         });
@@ -194,8 +198,8 @@ async fn results(State(standin): State<Arc<Standin>>, Path(job_id): Path<String>
 /// `GET /jobs`: stand-in only, not part of the gateway contract. Every job
 /// with its student and when it becomes final, so tests and the benchmark can
 /// measure how long a verdict takes to reach the record; and every
-/// submission with the idempotency key it carried and the answer it got, so
-/// tests can count attempts and jobs.
+/// submission with the idempotency key and `traceparent` it carried and the
+/// answer it got, so tests can count attempts and jobs and follow traces.
 async fn journal(State(standin): State<Arc<Standin>>) -> Response {
     #[derive(Serialize)]
     struct JobEntry {
@@ -207,6 +211,7 @@ async fn journal(State(standin): State<Arc<Standin>>) -> Response {
     struct SubmitEntry {
         student_school_number: String,
         idempotency_key: Option<String>,
+        traceparent: Option<String>,
         status: u16,
         job_id: Option<String>,
     }
@@ -232,6 +237,7 @@ async fn journal(State(standin): State<Arc<Standin>>) -> Response {
         .map(|attempt| SubmitEntry {
             student_school_number: attempt.student,
             idempotency_key: attempt.idempotency_key,
+            traceparent: attempt.traceparent,
             status: attempt.status,
             job_id: attempt.job_id,
         })

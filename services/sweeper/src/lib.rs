@@ -183,6 +183,6 @@ async fn face_fast_path(jobs: Arc<Jobs>, interval: Duration, shutdown: Shutdown)
             _ = tick.tick() => {}
             () = shutdown.triggered() => return,
         }
-        let _ = jobs.run(JobName::CheckFaceVerificationResults).await;
+        let _ = jobs.run_quietly(JobName::CheckFaceVerificationResults).await;
     }
 }

@@ -30,6 +30,11 @@ pub struct FaceJob {
     /// Consecutive errors asking the gateway about it.
     #[serde(default)]
     pub errors: u32,
+    /// The check-in's W3C `traceparent`, so the sweeper's look at the job
+    /// belongs to the check-in's trace. Absent when nothing was traced (and
+    /// in jobs queued before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl FaceJob {
@@ -174,5 +179,30 @@ impl FaceQueue {
         }
         let lengths: Vec<u64> = pipeline.all().await?;
         Ok(lengths.into_iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traceparent_is_one_optional_field_and_older_jobs_still_read() {
+        let job = FaceJob {
+            attendance_id: Uuid::nil(),
+            student_number: "s1".into(),
+            job_id: "j1".into(),
+            submitted_ms: 5,
+            errors: 0,
+            traceparent: None,
+        };
+        let untraced = serde_json::to_string(&job).unwrap();
+        assert!(!untraced.contains("traceparent"), "{untraced}");
+        let traced =
+            FaceJob { traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()), ..job };
+        let json = serde_json::to_string(&traced).unwrap();
+        assert_eq!(serde_json::from_str::<FaceJob>(&json).unwrap(), traced);
+        let before = r#"{"attendance_id":"00000000-0000-0000-0000-000000000000","student_number":"s1","job_id":"j1","submitted_ms":5}"#;
+        assert_eq!(serde_json::from_str::<FaceJob>(before).unwrap().traceparent, None);
     }
 }

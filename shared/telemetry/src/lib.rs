@@ -5,9 +5,14 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. [`RpcTraceLayer`] gives every RPC
 //! one span, continuing the caller's W3C trace context, and one log line
 //! when it finishes; [`inject_trace_context`] carries the context on to the
-//! next service, so one check-in is one trace.
+//! next service, so one check-in is one trace; [`trace_context_headers`]
+//! does the same for HTTP calls (the face gateway), and
+//! [`current_traceparent`] / [`context_from_traceparent`] carry it through
+//! a queued face job to the sweeper that finishes it. JSON log lines written
+//! inside a traced span carry its `trace_id` and `span_id`.
 
 mod grpc_metrics;
+mod log_ids;
 mod propagation;
 mod registry;
 mod rpc_layer;
@@ -18,7 +23,10 @@ use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::Sd
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use grpc_metrics::{GrpcMetricsLayer, GrpcMetricsService, MetricsBody, Side, code_label};
-pub use propagation::{extract_trace_context, inject_trace_context};
+pub use propagation::{
+    context_from_traceparent, current_traceparent, extract_trace_context, inject_trace_context, join_stored_trace,
+    trace_context_headers,
+};
 pub use registry::{Collector, Metrics};
 pub use rpc_layer::{RpcTraceLayer, RpcTraceService};
 
@@ -53,12 +61,18 @@ pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<Tel
     let filter = EnvFilter::try_from_env("ATTN_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let dispatch = log_ids::DispatchHandle::default();
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .event_format(log_ids::WithTraceIds {
+                inner: tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+                dispatch: dispatch.clone(),
+            })
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
@@ -82,6 +96,7 @@ pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<Tel
     let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name)));
 
     tracing_subscriber::registry()
+        .with(dispatch.layer())
         .with(filter)
         .with(fmt)
         .with(otel)

@@ -77,6 +77,8 @@ pub async fn submit(
         job_id: job_id.clone(),
         submitted_ms: now,
         errors: 0,
+        // In the same write: the sweeper that finishes the check joins its trace.
+        traceparent: attn_telemetry::current_traceparent(),
     };
     ctx.face_queue.put(&job, now + next_poll_delay_ms(0)).await?;
     Ok(Submission::Queued(job_id))

@@ -26,6 +26,7 @@ use attn_proto::v1::{FaceCheckStatus, GetFaceCheckRequest};
 use attn_store::{StoreError, face_queue::FaceJob, live::WriteOutcome};
 use futures::StreamExt;
 use tonic::Code;
+use tracing::Instrument as _;
 
 use super::{Deps, Summary};
 
@@ -80,7 +81,7 @@ pub async fn check_face_verification_results(deps: &Deps) -> Summary {
     summary.add("jobs_checked", jobs.len() as u64);
     let mut results = futures::stream::iter(jobs)
         .map(|job| async move {
-            let result = check_one(deps, &job).await;
+            let result = check_one(deps, &job).instrument(check_span(&job)).await;
             (job, result)
         })
         .buffer_unordered(CONCURRENT_CHECKS);
@@ -103,6 +104,23 @@ pub async fn check_face_verification_results(deps: &Deps) -> Summary {
         }
     }
     summary
+}
+
+/// One look at one job. With the check-in's `traceparent` stored in the
+/// job, the look (and the calls it makes to verification-service and the
+/// gateway) belongs to the check-in's trace, linked to this round.
+fn check_span(job: &FaceJob) -> tracing::Span {
+    let span = tracing::info_span!(
+        "face_check",
+        otel.name = "check_face_verification_results job",
+        job_id = %job.job_id,
+        attendance_id = %job.attendance_id,
+        student = %job.student_number,
+    );
+    if let Some(traceparent) = &job.traceparent {
+        attn_telemetry::join_stored_trace(&span, traceparent);
+    }
+    span
 }
 
 async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {

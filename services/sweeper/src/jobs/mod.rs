@@ -17,6 +17,7 @@ use std::{
 
 use attn_runtime::internal::VerificationClient;
 use attn_store::{Archive, LiveStore, StoreError, TokenStore, face_queue::FaceQueue, lease::Lease};
+use tracing::{Instrument as _, field::Empty};
 
 pub use attendances::sweep_attendances;
 pub use face_results::check_face_verification_results;
@@ -189,8 +190,22 @@ impl Jobs {
         JobName::ALL.into_iter().map(|job| (job, states.get(&job).cloned().unwrap_or_default())).collect()
     }
 
-    /// Runs one round of `job` now, under the job's lease.
+    /// Runs one round of `job` now, under the job's lease, in a span named
+    /// after the job.
     pub async fn run(&self, job: JobName) -> Result<JobRun, JobBusy> {
+        let span = tracing::info_span!("job", otel.name = job.as_str(), job = job.as_str(), outcome = Empty);
+        self.run_round(job).instrument(span).await
+    }
+
+    /// As [`Jobs::run`], in a debug-level span: the face fast path runs ten
+    /// rounds a second, nearly all idle, which would flood a collector. A
+    /// job it finishes still has its span, in the check-in's trace.
+    pub async fn run_quietly(&self, job: JobName) -> Result<JobRun, JobBusy> {
+        let span = tracing::debug_span!("job", otel.name = job.as_str(), job = job.as_str(), outcome = Empty);
+        self.run_round(job).instrument(span).await
+    }
+
+    async fn run_round(&self, job: JobName) -> Result<JobRun, JobBusy> {
         if !self.running.lock().expect("running jobs").insert(job) {
             return Err(JobBusy);
         }
@@ -244,6 +259,7 @@ impl Jobs {
         );
         let counts = summary.counts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         let outcome = format!("{:?}", summary.outcome()).to_lowercase();
+        tracing::Span::current().record("outcome", outcome.as_str());
         match summary.outcome() {
             // The fast path runs ten times a second; idle rounds are not news.
             Outcome::Succeeded if summary.counts.is_empty() => {

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use attn_domain::{download_address::AllowList, selfie::ImageKind};
 use bytes::Bytes;
 use reqwest::{Client, StatusCode, Url, multipart};
+use tracing::Instrument as _;
 
 pub use error::{GatewayError, Upstream};
 pub use photo_guard::PhotoRefused;
@@ -99,16 +100,26 @@ impl FaceGateway {
     ) -> Result<String, GatewayError> {
         let url = self.endpoint(&["submit-job"]);
         let budget = self.budget(self.settings.timeout, deadline);
-        let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
-            let form = multipart::Form::new()
-                .part("picture", image_part(selfie, "selfie"))
-                .part("intended_picture", image_part(reference, "reference"))
-                .text("student_school_number", student.to_owned());
-            self.client.post(url.clone()).header(IDEMPOTENCY_KEY, idempotency_key).multipart(form)
-        })
-        .await?;
-        let status = response.status();
-        let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
+        let span = client_span("face_gateway submit", "POST", &url);
+        let answer = async {
+            let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
+                let form = multipart::Form::new()
+                    .part("picture", image_part(selfie, "selfie"))
+                    .part("intended_picture", image_part(reference, "reference"))
+                    .text("student_school_number", student.to_owned());
+                self.client
+                    .post(url.clone())
+                    .headers(attn_telemetry::trace_context_headers())
+                    .header(IDEMPOTENCY_KEY, idempotency_key)
+                    .multipart(form)
+            })
+            .await?;
+            let status = response.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
+            Ok((status, body))
+        };
+        let (status, body) = ended(answer.instrument(span.clone()).await, &span)?;
         match status {
             status if status.is_success() => wire::parse_submitted(&body),
             status if status.is_client_error() => {
@@ -122,11 +133,18 @@ impl FaceGateway {
     pub async fn job_result(&self, job_id: &str, deadline: Instant) -> Result<JobResult, GatewayError> {
         let url = self.endpoint(&["results", job_id]);
         let budget = self.budget(self.settings.timeout, deadline);
-        let response =
-            transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || self.client.get(url.clone()))
-                .await?;
-        let status = response.status();
-        let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
+        let span = client_span("face_gateway result", "GET", &url);
+        let answer = async {
+            let response = transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || {
+                self.client.get(url.clone()).headers(attn_telemetry::trace_context_headers())
+            })
+            .await?;
+            let status = response.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
+            Ok((status, body))
+        };
+        let (status, body) = ended(answer.instrument(span.clone()).await, &span)?;
         match status {
             status if status.is_success() => wire::parse_result(&body),
             StatusCode::NOT_FOUND => Err(GatewayError::UnknownJob { job_id: job_id.to_owned() }),
@@ -148,6 +166,33 @@ impl FaceGateway {
         url.path_segments_mut().expect("an http(s) URL has a path").pop_if_empty().extend(segments);
         url
     }
+}
+
+/// The client span of one call to the gateway, retries included. Its
+/// context goes out as `traceparent` on every attempt, so the gateway's own
+/// spans (if it traces) join the check-in's trace. No query or body is
+/// recorded: the path holds at most a job id.
+fn client_span(name: &'static str, method: &'static str, url: &Url) -> tracing::Span {
+    tracing::info_span!(
+        "face_gateway",
+        otel.name = name,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        url.path = url.path(),
+        server.address = url.host_str().unwrap_or_default(),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// Marks the span failed when the call failed, and passes the result on.
+fn ended<T>(result: Result<T, GatewayError>, span: &tracing::Span) -> Result<T, GatewayError> {
+    if let Err(err) = &result {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", err.label());
+    }
+    result
 }
 
 fn image_part(image: &Image, name: &str) -> multipart::Part {
