@@ -21,19 +21,21 @@ const TRACE_DEADLINE: Duration = Duration::from_secs(60);
 /// What every service process shares: this test's stores, the internal
 /// token, JSON logs, and where to export.
 fn common_env(env: &TestEnv, otlp_endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut settings = vec![
         ("ATTN_LOG", "info".into()),
         ("ATTN_LOG_FORMAT", "json".into()),
         ("ATTN_REDIS_URL", env.redis_settings().url.expose_secret().to_owned()),
         ("ATTN_REDIS_KEY_PREFIX", env.key_prefix.clone()),
-        ("ATTN_DATABASE_URL", env.database_url.clone()),
         ("ATTN_INTERNAL_TOKEN", TEST_INTERNAL_TOKEN.into()),
         ("ATTN_ATTENDANCE_METRICS_ADDR", "127.0.0.1:0".into()),
         ("ATTN_VERIFICATION_METRICS_ADDR", "127.0.0.1:0".into()),
         ("ATTN_SWEEPER_METRICS_ADDR", "127.0.0.1:0".into()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint.to_owned()),
         ("OTEL_BSP_SCHEDULE_DELAY", EXPORT_DELAY_MS.into()),
-    ]
+    ];
+    // Through PgBouncer in the pgbouncer stage, as the in-process services.
+    settings.extend(env.database_settings());
+    settings
 }
 
 fn with(mut env: Vec<(&'static str, String)>, more: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {

@@ -116,6 +116,17 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// This test's database as settings for a service started as a process
+    /// of its own: what [`use_database`] sets, as `ATTN_DATABASE_*` variables.
+    pub fn database_settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![("ATTN_DATABASE_URL", self.database_url.clone())];
+        if pooler_url().is_some() {
+            settings.push(("ATTN_DATABASE_POOLER", "transaction".into()));
+            settings.push(("ATTN_DATABASE_MIGRATION_URL", database_url_for(&self.database_name)));
+        }
+        settings
+    }
+
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
