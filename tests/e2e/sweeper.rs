@@ -102,7 +102,9 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
     let sweep = jobs.iter().find(|j| j.name == "sweep_attendances").unwrap();
     assert_eq!(sweep.runs, 2);
     assert_eq!(sweep.schedule, "0 * * * * *");
-    assert!(jobs.iter().any(|j| j.name == "sweep_users"));
+    let schedule_of = |name: &str| jobs.iter().find(|j| j.name == name).map(|j| j.schedule.as_str());
+    assert_eq!(schedule_of("sweep_users"), Some("30 * * * * *"));
+    assert_eq!(schedule_of("check_face_verification_results"), Some("15 * * * * *"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -91,14 +91,7 @@ impl App {
                 lease: Duration::from_secs(config.job_lease_secs.max(1)),
             },
         };
-        let jobs = Jobs::measured(
-            deps,
-            &[
-                (JobName::SweepAttendances, config.sweep_attendances_schedule.clone()),
-                (JobName::SweepUsers, config.sweep_users_schedule.clone()),
-            ],
-            metrics.clone(),
-        );
+        let jobs = Jobs::measured(deps, &schedules(&config), metrics.clone());
         let addr = settings::parse_listen_addr("ATTN_SWEEPER_ADDR", &config.sweeper_addr)?;
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (ATTN_SWEEPER_ADDR)"))?;
@@ -149,13 +142,18 @@ impl App {
     }
 }
 
+/// Every job's cron schedule: what the scheduler runs and what ListJobs shows.
+fn schedules(config: &Config) -> [(JobName, String); 3] {
+    [
+        (JobName::SweepAttendances, config.sweep_attendances_schedule.clone()),
+        (JobName::SweepUsers, config.sweep_users_schedule.clone()),
+        (JobName::CheckFaceVerificationResults, config.check_face_results_schedule.clone()),
+    ]
+}
+
 async fn schedule(jobs: &Arc<Jobs>, config: &Config) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
-    for (job, cron) in [
-        (JobName::SweepAttendances, &config.sweep_attendances_schedule),
-        (JobName::SweepUsers, &config.sweep_users_schedule),
-        (JobName::CheckFaceVerificationResults, &config.check_face_results_schedule),
-    ] {
+    for (job, cron) in schedules(config) {
         let jobs = jobs.clone();
         let entry = Job::new_async(cron.as_str(), move |_, _| {
             let jobs = jobs.clone();
