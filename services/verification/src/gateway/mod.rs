@@ -101,25 +101,18 @@ impl FaceGateway {
         let url = self.endpoint(&["submit-job"]);
         let budget = self.budget(self.settings.timeout, deadline);
         let span = client_span("face_gateway submit", "POST", &url);
-        let answer = async {
-            let response = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
-                let form = multipart::Form::new()
-                    .part("picture", image_part(selfie, "selfie"))
-                    .part("intended_picture", image_part(reference, "reference"))
-                    .text("student_school_number", student.to_owned());
-                self.client
-                    .post(url.clone())
-                    .headers(attn_telemetry::trace_context_headers())
-                    .header(IDEMPOTENCY_KEY, idempotency_key)
-                    .multipart(form)
-            })
-            .await?;
-            let status = response.status();
-            tracing::Span::current().record("http.response.status_code", status.as_u16());
-            let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
-            Ok((status, body))
-        };
-        let (status, body) = ended(answer.instrument(span.clone()).await, &span)?;
+        let send = transport::send(Upstream::FaceGateway, Retry::OnlyIfNotTaken, budget, || {
+            let form = multipart::Form::new()
+                .part("picture", image_part(selfie, "selfie"))
+                .part("intended_picture", image_part(reference, "reference"))
+                .text("student_school_number", student.to_owned());
+            self.client
+                .post(url.clone())
+                .headers(attn_telemetry::trace_context_headers())
+                .header(IDEMPOTENCY_KEY, idempotency_key)
+                .multipart(form)
+        });
+        let (status, body) = answer_in(span, send).await?;
         match status {
             status if status.is_success() => wire::parse_submitted(&body),
             status if status.is_client_error() => {
@@ -134,17 +127,10 @@ impl FaceGateway {
         let url = self.endpoint(&["results", job_id]);
         let budget = self.budget(self.settings.timeout, deadline);
         let span = client_span("face_gateway result", "GET", &url);
-        let answer = async {
-            let response = transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || {
-                self.client.get(url.clone()).headers(attn_telemetry::trace_context_headers())
-            })
-            .await?;
-            let status = response.status();
-            tracing::Span::current().record("http.response.status_code", status.as_u16());
-            let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
-            Ok((status, body))
-        };
-        let (status, body) = ended(answer.instrument(span.clone()).await, &span)?;
+        let send = transport::send(Upstream::FaceGateway, Retry::AnyServerError, budget, || {
+            self.client.get(url.clone()).headers(attn_telemetry::trace_context_headers())
+        });
+        let (status, body) = answer_in(span, send).await?;
         match status {
             status if status.is_success() => wire::parse_result(&body),
             StatusCode::NOT_FOUND => Err(GatewayError::UnknownJob { job_id: job_id.to_owned() }),
@@ -187,6 +173,23 @@ fn client_span(name: &'static str, method: &'static str, url: &Url) -> tracing::
 }
 
 /// Marks the span failed when the call failed, and passes the result on.
+/// Sends one gateway call (its retries included) inside its client `span`,
+/// which the request's `traceparent` names: the answer's status and body (at
+/// most `MAX_ANSWER_BYTES`), with the status or the error recorded on the span.
+async fn answer_in(
+    span: tracing::Span,
+    send: impl std::future::Future<Output = Result<reqwest::Response, GatewayError>>,
+) -> Result<(StatusCode, Bytes), GatewayError> {
+    let answer = async {
+        let response = send.await?;
+        let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
+        let body = transport::read_limited(Upstream::FaceGateway, response, MAX_ANSWER_BYTES).await?;
+        Ok((status, body))
+    };
+    ended(answer.instrument(span.clone()).await, &span)
+}
+
 fn ended<T>(result: Result<T, GatewayError>, span: &tracing::Span) -> Result<T, GatewayError> {
     if let Err(err) = &result {
         span.record("otel.status_code", "ERROR");
