@@ -117,6 +117,8 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
         "attn_db_pool_connections",
         "attn_db_pool_max_connections",
         "attn_redis_pool_clients",
+        "attn_redis_pool_queued_commands",
+        "attn_redis_redeliveries_total",
         "grpc_server_handling_seconds_bucket",
     ] {
         assert!(sample(&attendance, family, &[]).is_some(), "{family} in:\n{attendance}");
@@ -124,7 +126,15 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
     // Both dependencies answered the scrape's own round trips.
     for dependency in ["redis", "postgres"] {
         assert_sample(&attendance, "attn_dependency_up", &[("dependency", dependency)], 1.0);
+        for kind in ["unavailable", "corrupt", "internal"] {
+            let errors =
+                sample(&attendance, "attn_dependency_errors_total", &[("dependency", dependency), ("kind", kind)]);
+            assert!(errors.is_some(), "attn_dependency_errors_total {dependency} {kind} in:\n{attendance}");
+        }
     }
+    // The sign-ins read the user directory: each waited for a connection.
+    let waits = sample(&attendance, "attn_db_pool_acquire_seconds_count", &[]).unwrap_or_default();
+    assert!(waits >= 4.0, "4 sign-ins, {waits} PostgreSQL connection waits:\n{attendance}");
     let hits = sample(&attendance, "attn_sign_in_cache_lookups_total", &[("result", "hit")]).unwrap();
     let misses = sample(&attendance, "attn_sign_in_cache_lookups_total", &[("result", "miss")]).unwrap();
     assert!(hits + misses >= 7.0, "every signed-in call checked its token: {hits} hits, {misses} misses");
@@ -154,6 +164,8 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
     // Only the other session is still live, and it has not ended.
     assert_sample(&swept, "attn_sweep_lag_seconds", &[], 0.0);
     assert!(sample(&swept, "attn_db_pool_connections", &[("state", "idle")]).is_some(), "{swept}");
+    let waits = sample(&swept, "attn_db_pool_acquire_seconds_count", &[]).unwrap_or_default();
+    assert!(waits >= 1.0, "the archive's write waited for a connection:\n{swept}");
     for dependency in ["redis", "postgres"] {
         assert_sample(&swept, "attn_dependency_up", &[("dependency", dependency)], 1.0);
     }

@@ -15,7 +15,10 @@ use secrecy::ExposeSecret;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::common::{attend, list_records, start};
+use crate::{
+    common::{attend, list_records, start},
+    metrics::{sample, scrape},
+};
 
 /// Far longer than the services' dependency timeouts (1 s here), far
 /// shorter than a hang: the server's own request timeout is 15 s.
@@ -109,8 +112,20 @@ async fn postgres_outage(go_down: fn(&Proxy)) {
     let mut teacher = clients.demo_teacher(1).await;
     let student = clients.demo_student(1).await;
 
+    let connection_waits = |text: &str| sample(text, "attn_db_pool_acquire_seconds_count", &[]).unwrap_or_default();
+    let unavailable = |text: &str| {
+        sample(text, "attn_dependency_errors_total", &[("dependency", "postgres"), ("kind", "unavailable")])
+            .expect("attn_dependency_errors_total is served")
+    };
+    let before = scrape(env.attendance_metrics_addr).await;
+
     go_down(&postgres);
     assert_unavailable("Login", clients.login("demo_student_2", "password")).await;
+    // Operators see it: the failed waits for a connection, and the errors
+    // sqlx returned. (Errors are counted per process; other tests' can only add.)
+    let during = scrape(env.attendance_metrics_addr).await;
+    assert!(connection_waits(&during) > connection_waits(&before), "{during}");
+    assert!(unavailable(&during) > unavailable(&before), "{during}");
     let unknown = Uuid::now_v7().to_string();
     assert_unavailable(
         "ListRecords of a session not in Redis",

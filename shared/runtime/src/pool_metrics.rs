@@ -1,14 +1,17 @@
-//! The PostgreSQL and Redis pools as gauges, read at scrape time from what
-//! the client libraries expose: sqlx's pool size and idle connections, and
-//! fred's pool clients and whether each is connected. And whether each
-//! dependency answers at all (`attn_dependency_up`), asked with one bounded
-//! round trip per scrape.
+//! The PostgreSQL and Redis pools, read at scrape time from what the client
+//! libraries expose: sqlx's pool size and idle connections, and fred's pool
+//! clients, whether each is connected, the commands waiting to be written
+//! and the ones sent again after a connection closed. The waits for a
+//! PostgreSQL connection are timed as they happen (sqlx does not count
+//! them). The errors each client library returned, by kind. And whether
+//! each dependency answers at all (`attn_dependency_up`), asked with one
+//! bounded round trip per scrape.
 
 use std::{future::Future, time::Duration};
 
 use attn_store::{Archive, LiveStore};
 use attn_telemetry::Metrics;
-use fred::interfaces::ClientLike as _;
+use fred::interfaces::{ClientLike as _, MetricsInterface as _};
 
 /// Longest a scrape waits for each dependency's answer. Well inside
 /// Prometheus's default scrape timeout (10 s), and both are asked at once.
@@ -24,6 +27,33 @@ pub fn register(metrics: &Metrics, archive: Archive, live: LiveStore, max_connec
         DEPENDENCY_UP,
         "1 if the dependency answered a round trip (Redis PING, PostgreSQL SELECT 1) within 1 s at the last scrape, else 0",
     );
+    metrics.describe_histogram(
+        "attn_db_pool_acquire_seconds",
+        "How long a unit of work waited for a PostgreSQL connection from the pool (timed-out waits included)",
+    );
+    metrics.describe_gauge(
+        "attn_redis_pool_queued_commands",
+        "Redis commands buffered in the pool's clients, not yet written to a connection",
+    );
+    metrics.describe_counter(
+        "attn_redis_redeliveries_total",
+        "Redis commands sent again because their connection closed before the answer came",
+    );
+    metrics.describe_counter(
+        "attn_dependency_errors_total",
+        "Errors the Redis and PostgreSQL client libraries returned in this process, by kind \
+         (unavailable: unreachable or timed out; corrupt: an answer of the wrong shape; internal: anything else)",
+    );
+    if metrics.is_enabled() {
+        archive.record_acquire_waits(metrics.histogram("attn_db_pool_acquire_seconds", &[]));
+    }
+    let queued = metrics.gauge("attn_redis_pool_queued_commands", &[]);
+    let redeliveries = metrics.counter("attn_redis_redeliveries_total", &[]);
+    let errors: Vec<_> = attn_store::library_errors()
+        .map(|(dependency, kind, _)| {
+            metrics.counter("attn_dependency_errors_total", &[("dependency", dependency), ("kind", kind)])
+        })
+        .collect();
     let idle = metrics.gauge("attn_db_pool_connections", &[("state", "idle")]);
     let in_use = metrics.gauge("attn_db_pool_connections", &[("state", "in_use")]);
     let max = metrics.gauge("attn_db_pool_max_connections", &[]);
@@ -41,6 +71,11 @@ pub fn register(metrics: &Metrics, archive: Archive, live: LiveStore, max_connec
         let up = clients.iter().filter(|client| client.is_connected()).count();
         connected.set(up as f64);
         disconnected.set((clients.len() - up) as f64);
+        queued.set(clients.iter().map(|client| client.command_queue_len()).sum::<usize>() as f64);
+        redeliveries.absolute(clients.iter().map(|client| client.read_redelivery_count() as u64).sum());
+        for (counter, (_, _, total)) in errors.iter().zip(attn_store::library_errors()) {
+            counter.absolute(total);
+        }
         // Every connection busy: a SELECT 1 would queue behind the work and
         // time out although PostgreSQL answers it; nothing is learned then.
         let pool_busy = max_connections > 0 && size >= max_connections && free == 0;

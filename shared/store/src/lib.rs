@@ -21,7 +21,7 @@ pub mod sign_in_cache;
 pub mod tokens;
 
 pub use archive::Archive;
-pub use error::{StoreError, StoreResult};
+pub use error::{StoreError, StoreResult, library_errors};
 pub use keys::Keys;
 pub use live::LiveStore;
 pub use sign_in_cache::SignInCache;

@@ -10,14 +10,15 @@ mod users;
 
 use std::{
     ops::{Deref, DerefMut},
-    time::Duration,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::{
-    Connection as _, PgConnection, PgPool, Postgres, Transaction,
+    Connection as _, PgConnection, PgPool, Postgres, SqlSafeStr as _, Transaction,
     pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -69,6 +70,9 @@ pub struct Archive {
     pool: PgPool,
     pooler: Pooler,
     migration_url: Option<SecretString>,
+    /// Where each wait for a pool connection is recorded, once a service
+    /// asks for it ([`Archive::record_acquire_waits`]); shared by all clones.
+    acquire_waits: Arc<OnceLock<metrics::Histogram>>,
 }
 
 /// What [`Archive::migrate`] did, for the start-up log.
@@ -100,12 +104,12 @@ impl Archive {
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(options);
         let migration_url = settings.migration_url.clone().filter(|url| !url.expose_secret().trim().is_empty());
-        Ok(Self { pool, pooler: settings.pooler, migration_url })
+        Ok(Self { pool, pooler: settings.pooler, migration_url, acquire_waits: Arc::default() })
     }
 
     /// An archive on a pool straight to PostgreSQL (tests, tools).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool, pooler: Pooler::None, migration_url: None }
+        Self { pool, pooler: Pooler::None, migration_url: None, acquire_waits: Arc::default() }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -121,14 +125,32 @@ impl Archive {
         if self.migration_url.is_some() { "ATTN_DATABASE_MIGRATION_URL" } else { "ATTN_DATABASE_URL" }
     }
 
+    /// Records from now on how long every unit of work waits for a pool
+    /// connection (timed-out waits included), in every clone of this
+    /// archive. The first histogram given stays.
+    pub fn record_acquire_waits(&self, waits: metrics::Histogram) {
+        let _ = self.acquire_waits.set(waits);
+    }
+
+    /// A connection from the pool, the wait recorded.
+    async fn acquire(&self) -> StoreResult<PoolConnection<Postgres>> {
+        let started = Instant::now();
+        let connection = self.pool.acquire().await;
+        if let Some(waits) = self.acquire_waits.get() {
+            waits.record(started.elapsed());
+        }
+        Ok(connection?)
+    }
+
     /// Begins a transaction: behind a [`Pooler::Transaction`], one that first
     /// drops whatever statements earlier transactions left on the server
     /// session it got.
     pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(match self.pooler {
-            Pooler::None => self.pool.begin().await?,
-            Pooler::Transaction => self.pool.begin_with(BEGIN_BEHIND_POOLER).await?,
-        })
+        let statement = match self.pooler {
+            Pooler::None => None,
+            Pooler::Transaction => Some(BEGIN_BEHIND_POOLER.into_sql_str()),
+        };
+        Ok(Transaction::begin(self.acquire().await?, statement).await?)
     }
 
     /// A connection for a single statement: straight from the pool, or
@@ -136,7 +158,7 @@ impl Archive {
     /// [`Work::done`] commits it.
     pub(crate) async fn work(&self) -> StoreResult<Work> {
         Ok(match self.pooler {
-            Pooler::None => Work::Connection(self.pool.acquire().await?),
+            Pooler::None => Work::Connection(self.acquire().await?),
             Pooler::Transaction => Work::Transaction(self.begin().await?),
         })
     }
@@ -164,7 +186,7 @@ impl Archive {
             }
             None => {
                 let server = server_of(&self.pool.connect_options());
-                ("ATTN_DATABASE_URL", Migration::Pooled(self.pool.acquire().await?, server))
+                ("ATTN_DATABASE_URL", Migration::Pooled(self.acquire().await?, server))
             }
         };
         let result = async {
