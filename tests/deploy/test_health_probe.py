@@ -12,10 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from deploy_harness import DEPLOY
+from deploy_harness import REPO
 
-HERE = Path(__file__).resolve().parent
-PROBE_DIR = DEPLOY / "docker" / "health-probe"
 SERVING, NOT_SERVING = b"\x08\x01", b"\x08\x02"
 
 pytestmark = pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo not installed")
@@ -23,14 +21,14 @@ pytestmark = pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo not
 
 @pytest.fixture(scope="module")
 def probe() -> Path:
-    target = HERE / ".cargo-target"
+    # A workspace member: built into the workspace's target/, beside the
+    # release builds of the services that share its dependencies.
     build = subprocess.run(
-        ["cargo", "build", "--release", "--locked", "--quiet",
-         "--manifest-path", str(PROBE_DIR / "Cargo.toml"), "--target-dir", str(target)],
-        capture_output=True, text=True, timeout=1200,
+        ["cargo", "build", "--release", "--locked", "--quiet", "-p", "attn-health-probe"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
     )
     assert build.returncode == 0, build.stderr
-    return target / "release" / "attn-health-probe"
+    return REPO / "target" / "release" / "attn-health-probe"
 
 
 class HealthServer:
