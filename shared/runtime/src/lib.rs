@@ -16,6 +16,7 @@ pub mod internal;
 pub mod metrics_server;
 pub mod pool_metrics;
 pub mod preflight;
+pub mod reason;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
@@ -23,4 +24,5 @@ mod static_files;
 
 pub use auth::{AuthLayer, Caller, ClientAddress};
 pub use error::{ApiError, ApiResult};
+pub use reason::{ERROR_DOMAIN, Reason, reason_of};
 pub use shutdown::Shutdown;
