@@ -693,3 +693,13 @@ async fn sign_in_and_check_in_limits_hold_in_total_across_two_replicas() {
         assert!(refused.message().contains("too many check-in attempts"), "{}", refused.message());
     }
 }
+
+#[tokio::test]
+async fn an_error_the_grpc_machinery_makes_still_carries_error_info() {
+    let env = TestEnv::start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel().await);
+    let unknown = tonic_health::pb::HealthCheckRequest { service: "attn.v1.NoSuchService".into() };
+    let status = health.check(unknown).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(reason_of(&status), Reason::NotFound);
+}

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod deadline;
 pub mod error;
+pub mod error_details;
 pub mod internal;
 pub mod metrics_server;
 pub mod pool_metrics;

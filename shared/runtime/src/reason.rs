@@ -114,12 +114,41 @@ reasons! {
     ShuttingDown = "SHUTTING_DOWN", Unavailable;
     /// Our fault; it has been logged.
     Internal = "INTERNAL", Internal;
+    /// Made by the gRPC machinery, not ATTN's handlers: something else not
+    /// found (a health check of a service this port does not serve).
+    NotFound = "NOT_FOUND", NotFound;
+    /// Made by the gRPC machinery: the call ran past `ATTN_REQUEST_TIMEOUT_MS`
+    /// or was cancelled.
+    Cancelled = "CANCELLED", Cancelled;
+    /// Made by the gRPC machinery: a method this port does not implement.
+    Unimplemented = "UNIMPLEMENTED", Unimplemented;
+    /// Made by the gRPC machinery: a message larger than the server takes.
+    OutOfRange = "OUT_OF_RANGE", OutOfRange;
+    /// Made by the gRPC machinery: an error with no better code.
+    Unknown = "UNKNOWN", Unknown;
 }
 
 impl Reason {
     /// The reason a code names, if it is one of ours.
     pub fn parse(code: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|reason| reason.as_str() == code)
+    }
+
+    /// The reason for an error the gRPC machinery (tonic, health,
+    /// reflection) made without one: the code's own name, where ATTN has
+    /// such a reason.
+    pub fn generic(code: Code) -> Option<Self> {
+        Some(match code {
+            Code::InvalidArgument => Self::InvalidArgument,
+            Code::Unauthenticated => Self::Unauthenticated,
+            Code::NotFound => Self::NotFound,
+            Code::Cancelled => Self::Cancelled,
+            Code::Unimplemented => Self::Unimplemented,
+            Code::OutOfRange => Self::OutOfRange,
+            Code::Internal => Self::Internal,
+            Code::Unknown => Self::Unknown,
+            _ => return None,
+        })
     }
 
     /// The delay sent in `RetryInfo` when the error itself does not set one:
@@ -203,6 +232,11 @@ mod tests {
                 "CONTENDED",
                 "SHUTTING_DOWN",
                 "INTERNAL",
+                "NOT_FOUND",
+                "CANCELLED",
+                "UNIMPLEMENTED",
+                "OUT_OF_RANGE",
+                "UNKNOWN",
             ]
         );
     }
@@ -216,8 +250,17 @@ mod tests {
         assert_eq!(Reason::DependencyUnavailable.code(), Code::Unavailable);
         for &reason in Reason::ALL {
             assert_ne!(reason.code(), Code::Ok, "{reason}");
-            assert_ne!(reason.code(), Code::Unknown, "{reason}");
         }
+    }
+
+    #[test]
+    fn a_generic_reason_is_named_as_its_code_and_comes_with_it() {
+        for code in [Code::InvalidArgument, Code::NotFound, Code::Cancelled, Code::Internal, Code::Unknown] {
+            let reason = Reason::generic(code).expect("a generic reason");
+            assert_eq!(reason.code(), code);
+            assert_eq!(reason.as_str(), status_name(code));
+        }
+        assert_eq!(Reason::generic(Code::FailedPrecondition), None);
     }
 
     #[test]
@@ -253,6 +296,10 @@ mod tests {
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
+            Code::Cancelled => "CANCELLED",
+            Code::Unimplemented => "UNIMPLEMENTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
+            Code::Unknown => "UNKNOWN",
             other => panic!("no README name for {other:?}"),
         }
     }
