@@ -300,9 +300,9 @@ mod tests {
             .collect();
         let mut refused = 0;
         for caller in callers {
-            if let Err(err) = caller.await.unwrap()
-                && let Some(retry_after) = err.retry_after()
-            {
+            if let Err(err) = caller.await.unwrap() {
+                assert_eq!(err.reason(), Reason::Overloaded, "{err}");
+                let retry_after = err.retry_after().expect("RetryInfo");
                 assert!(retry_after >= Duration::from_secs(1));
                 refused += 1;
             }
