@@ -1,5 +1,7 @@
 //! Who may call what: tokens, roles, owners, and the limits on trying.
 
+use std::time::Duration;
+
 use attn_e2e::{Bearer, TestEnv, bearer, eventually};
 use attn_proto::v1::{
     self as pb, AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteRecordRequest,
@@ -7,10 +9,14 @@ use attn_proto::v1::{
     GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, LogoutRequest,
     WatchRecordsRequest, WhoAmIRequest,
 };
+use attn_runtime::Reason;
 use tonic::{Code, Status};
+use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use crate::common::{assert_status, attend, finish_and_archive, list_records, start, start_request};
+use crate::common::{
+    assert_reason, assert_status, attend, finish_and_archive, list_records, reason_of, start, start_request,
+};
 
 #[tokio::test]
 async fn a_call_without_a_token_is_unauthenticated() {
@@ -38,11 +44,14 @@ async fn a_garbage_or_tampered_token_is_unauthenticated() {
     for token in ["garbage", "Bearer", &tampered, &format!("{real}x")] {
         let mut teacher = clients.teacher(bearer(token));
         let result = teacher.get_live_attendance(GetLiveAttendanceRequest {}).await;
-        assert_status(result, Code::Unauthenticated, "invalid or has expired");
+        let status = assert_reason(result, Reason::TokenInvalid, "invalid or has expired");
+        assert!(status.get_details_retry_info().is_none(), "{status:?}");
+        let info = status.get_details_error_info().unwrap();
+        assert!(info.metadata.values().all(|v| !v.contains(token)), "the token is not echoed: {info:?}");
     }
     // Another scheme is not a bearer token.
     let mut basic = clients.teacher(Bearer::none().with("authorization", &format!("Basic {real}")));
-    assert_status(basic.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::Unauthenticated, "Bearer");
+    assert_reason(basic.get_live_attendance(GetLiveAttendanceRequest {}).await, Reason::Unauthenticated, "Bearer");
     // The real one still works.
     clients.teacher(bearer(&real)).get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap();
 }
@@ -55,7 +64,11 @@ async fn a_student_calling_a_teacher_rpc_is_permission_denied() {
     let mut as_teacher = clients.teacher(bearer(&token));
     let any_id = || Uuid::now_v7().to_string();
     let needle = "this call is for teachers";
-    assert_status(as_teacher.start_attendance(start_request("Physics", 1, &[])).await, Code::PermissionDenied, needle);
+    let status =
+        assert_reason(as_teacher.start_attendance(start_request("Physics", 1, &[])).await, Reason::WrongRole, needle);
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.metadata.get("role").map(String::as_str), Some("student"), "{info:?}");
+    assert_eq!(info.metadata.get("required_role").map(String::as_str), Some("teacher"), "{info:?}");
     assert_status(as_teacher.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::PermissionDenied, needle);
     assert_status(
         as_teacher.list_attendances(ListAttendancesRequest { page: None }).await,
@@ -212,6 +225,10 @@ async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
     for (rpc, status) in &answers {
         assert_eq!(status.code(), Code::NotFound, "{rpc}: {}", status.message());
         assert_eq!(without_id(status, &id), expected, "{rpc} says no more than for an unknown id");
+        // Nor do the details: the same code, and only the id the caller sent.
+        assert_eq!(reason_of(status), Reason::SessionNotFound, "{rpc}");
+        let metadata = status.get_details_error_info().unwrap().metadata;
+        assert_eq!(metadata, [("attendance_id".to_owned(), id.clone())].into(), "{rpc}");
         for secret in ["Secret Seminar", "demo_teacher_1", "Demo Teacher 1", "demo_student_1"] {
             assert!(!status.message().contains(secret), "{rpc} revealed {secret:?}: {}", status.message());
         }
@@ -370,18 +387,20 @@ async fn too_many_sign_in_attempts_are_rate_limited() {
     let env = TestEnv::start_with(|opts| opts.attendance.login_attempts_per_minute = 3).await;
     let clients = env.clients().await;
     for _ in 0..3 {
-        assert_status(
+        assert_reason(
             clients.login("demo_student_1", "guess").await,
-            Code::Unauthenticated,
+            Reason::WrongCredentials,
             "wrong username or password",
         );
     }
-    // Now even the right password waits.
-    assert_status(
+    // Now even the right password waits, and the app is told for how long.
+    let status = assert_reason(
         clients.login("demo_student_1", "password").await,
-        Code::ResourceExhausted,
+        Reason::RateLimited,
         "too many sign-in attempts",
     );
+    let wait = status.get_details_retry_info().and_then(|r| r.retry_delay).expect("RetryInfo");
+    assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60), "{wait:?}");
     // Per user name: someone else at the same address still gets in.
     clients.login("demo_student_2", "password").await.unwrap();
 }
@@ -398,7 +417,10 @@ async fn too_many_check_ins_are_rate_limited() {
     for n in 2..=3 {
         assert_status(attend(&mut student, &id, &format!("r{n}")).await, Code::AlreadyExists, "already attended");
     }
-    assert_status(attend(&mut student, &id, "r4").await, Code::ResourceExhausted, "too many check-in attempts");
+    let status =
+        assert_reason(attend(&mut student, &id, "r4").await, Reason::RateLimited, "too many check-in attempts");
+    let wait = status.get_details_retry_info().and_then(|r| r.retry_delay).expect("RetryInfo");
+    assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60), "{wait:?}");
     // Per student: a classmate is not held up.
     let mut classmate = clients.demo_student(2).await;
     attend(&mut classmate, &id, "r1").await.unwrap();
@@ -670,4 +692,14 @@ async fn sign_in_and_check_in_limits_hold_in_total_across_two_replicas() {
         assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
         assert!(refused.message().contains("too many check-in attempts"), "{}", refused.message());
     }
+}
+
+#[tokio::test]
+async fn an_error_the_grpc_machinery_makes_still_carries_error_info() {
+    let env = TestEnv::start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel().await);
+    let unknown = tonic_health::pb::HealthCheckRequest { service: "attn.v1.NoSuchService".into() };
+    let status = health.check(unknown).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(reason_of(&status), Reason::NotFound);
 }

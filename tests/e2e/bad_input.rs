@@ -10,8 +10,12 @@ use attn_proto::v1::{
     ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, PageRequest, WatchMyRecordRequest,
     WatchRecordsRequest, start_attendance_request::Ends,
 };
+use attn_runtime::Reason;
+use tonic_types::StatusExt;
 
-use crate::common::{assert_invalid, attend, attend_with_selfie, start, start_request, status_of};
+use crate::common::{
+    assert_invalid, attend, attend_with_selfie, bad_fields, reason_of, start, start_request, status_of,
+};
 
 /// A timestamp `offset_secs` from now.
 fn from_now(offset_secs: i64) -> Option<Ends> {
@@ -38,6 +42,25 @@ async fn an_empty_or_over_long_lesson_name_is_refused_and_nothing_starts() {
     let longest = "é".repeat(200);
     let session = start(&mut teacher, &longest, 1, &[]).await.unwrap();
     assert_eq!(session.lesson_name, longest);
+}
+
+#[tokio::test]
+async fn a_start_with_several_bad_fields_names_every_one_in_bad_request() {
+    let env = TestEnv::start().await;
+    let mut teacher = env.clients().await.demo_teacher(1).await;
+    let mut request = start_request("", 9, &["10.1.0.0/16", "not-a-network"]);
+    request.ends = lasting(-60);
+    let status = teacher.start_attendance(request).await.unwrap_err();
+    assert_eq!(reason_of(&status), Reason::InvalidArgument, "{status:?}");
+    assert_eq!(bad_fields(&status), ["lesson_name", "security_option", "duration", "networks"]);
+    let bad = status.get_details_bad_request().unwrap();
+    assert!(bad.field_violations.iter().all(|v| !v.description.is_empty()), "{bad:?}");
+    // People read them all in the message too, field first.
+    assert!(status.message().starts_with("lesson_name: "), "{}", status.message());
+    assert!(status.message().contains("; duration: "), "{}", status.message());
+    assert!(status.get_details_retry_info().is_none(), "{status:?}");
+    let live = teacher.get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap().into_inner();
+    assert_eq!(live.attendance, None, "a refused start leaves no session behind");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use attn_proto::v1::{
     self as pb, AttendRequest, ListRecordsRequest, StartAttendanceRequest, start_attendance_request::Ends,
 };
 use tonic::{Code, Status};
+use tonic_types::StatusExt;
 
 pub fn minutes(n: i64) -> Option<Ends> {
     Some(Ends::Duration(prost_types::Duration { seconds: n * 60, nanos: 0 }))
@@ -99,16 +100,50 @@ pub async fn finish_and_archive_with(
     sweeper
 }
 
-/// Asserts a call failed with `code` and a message containing `needle`.
+/// Asserts a call failed with `code` and a message containing `needle`,
+/// and that it says why as a program reads it: an `ErrorInfo` in ATTN's
+/// domain whose reason comes with `code`.
 #[track_caller]
-pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) {
+pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) -> Status {
     match result {
         Ok(value) => panic!("expected {code:?} ({needle}), got Ok({value:?})"),
         Err(status) => {
             assert_eq!(status.code(), code, "message: {}", status.message());
             assert!(status.message().contains(needle), "expected {needle:?} in {:?}", status.message());
+            let reason = reason_of(&status);
+            assert_eq!(reason.code(), code, "{reason} sent with {code:?}");
+            status
         }
     }
+}
+
+/// The reason code of an error ATTN sent; fails the test if there is no
+/// `ErrorInfo` in ATTN's domain.
+#[track_caller]
+pub fn reason_of(status: &Status) -> attn_runtime::Reason {
+    let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.domain, "attn.v1", "{info:?}");
+    attn_runtime::Reason::parse(&info.reason).unwrap_or_else(|| panic!("{:?} is not one of ATTN's codes", info.reason))
+}
+
+/// Asserts a call failed with `reason` (and so its code) and a message
+/// containing `needle`; gives back the status for more checks.
+#[track_caller]
+pub fn assert_reason<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    reason: attn_runtime::Reason,
+    needle: &str,
+) -> Status {
+    let status = assert_status(result, reason.code(), needle);
+    assert_eq!(reason_of(&status), reason, "message: {}", status.message());
+    status
+}
+
+/// The fields a BadRequest detail names, in order.
+#[track_caller]
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    let bad = status.get_details_bad_request().unwrap_or_else(|| panic!("no BadRequest in {status:?}"));
+    bad.field_violations.into_iter().map(|v| v.field).collect()
 }
 
 /// Asserts a call was refused as bad input, with a message that starts by
@@ -124,6 +159,8 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Status>, field: &str
                 "expected the message to name {field:?}: {:?}",
                 status.message()
             );
+            assert_eq!(reason_of(&status), attn_runtime::Reason::InvalidArgument);
+            assert_eq!(bad_fields(&status).first().map(String::as_str), Some(field), "{status:?}");
         }
     }
 }

@@ -9,12 +9,14 @@ use attn_proto::v1::{
     self as pb, AcceptStudentRequest, DeleteAttendanceRequest, FailStudentRequest, FinishAttendanceRequest,
     GetLiveAttendanceRequest, GetMyRecordRequest,
 };
+use attn_runtime::Reason;
 use attn_store::live::WriteOutcome;
 use tonic::Code;
+use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use crate::common::{
-    assert_status, attend, finish_and_archive, list_records, now_ms, start, start_request, status_of,
+    assert_reason, assert_status, attend, finish_and_archive, list_records, now_ms, start, start_request, status_of,
     student_forwarded_as,
 };
 
@@ -25,7 +27,9 @@ async fn a_teacher_cannot_start_a_second_session_until_the_first_is_finished() {
     let mut teacher = clients.demo_teacher(1).await;
     let first = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
     let second = start(&mut teacher, "Chemistry", 1, &[]).await;
-    assert_status(second, Code::AlreadyExists, &first.attendance_id);
+    let status = assert_reason(second, Reason::TeacherHasOpenSession, &first.attendance_id);
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.metadata.get("attendance_id"), Some(&first.attendance_id), "{info:?}");
 
     // Another teacher is not affected.
     let mut colleague = clients.demo_teacher(2).await;
@@ -122,13 +126,14 @@ async fn attending_twice_is_already_exists() {
     let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
     let mut student = clients.demo_student(1).await;
     let first = attend(&mut student, &session.attendance_id, "first").await.unwrap();
-    assert_status(
+    let status = assert_reason(
         attend(&mut student, &session.attendance_id, "second").await,
-        Code::AlreadyExists,
+        Reason::AlreadyCheckedIn,
         "already attended",
     );
+    assert!(status.get_details_retry_info().is_none(), "{status:?}");
     // Without a request id too.
-    assert_status(attend(&mut student, &session.attendance_id, "").await, Code::AlreadyExists, "already attended");
+    assert_reason(attend(&mut student, &session.attendance_id, "").await, Reason::AlreadyCheckedIn, "already attended");
     let records = list_records(&mut teacher, &session.attendance_id).await.records;
     assert_eq!(records, vec![first]);
 }
@@ -257,9 +262,9 @@ async fn attending_a_finished_session_is_failed_precondition() {
     attend(&mut early, &id, "r").await.unwrap();
     teacher.finish_attendance(FinishAttendanceRequest { attendance_id: id.clone() }).await.unwrap();
     let mut late = clients.demo_student(2).await;
-    assert_status(attend(&mut late, &id, "r").await, Code::FailedPrecondition, "ended");
+    assert_reason(attend(&mut late, &id, "r").await, Reason::SessionEnded, "ended");
     // Already attended or not, the session has ended.
-    assert_status(attend(&mut early, &id, "r2").await, Code::FailedPrecondition, "ended");
+    assert_reason(attend(&mut early, &id, "r2").await, Reason::SessionEnded, "ended");
     assert_eq!(list_records(&mut teacher, &id).await.records.len(), 1);
 }
 
@@ -332,7 +337,7 @@ async fn a_student_the_teacher_failed_cannot_check_in_over_it() {
     }
     let mut inside_now = student_forwarded_as(&clients, 2, "10.9.9.8").await;
     for student in [&mut present, &mut inside_now] {
-        assert_status(attend(student, &id, "r2").await, Code::FailedPrecondition, "ask them to accept you");
+        assert_reason(attend(student, &id, "r2").await, Reason::FailedByTeacher, "ask them to accept you");
     }
     let records = list_records(&mut teacher, &id).await.records;
     assert!(records.iter().all(|r| r.fail_reason == "left early"), "{records:?}");
@@ -365,7 +370,7 @@ async fn attending_while_a_face_check_is_pending_is_already_exists() {
     assert!(matches!(outcome, WriteOutcome::Written { .. }), "{outcome:?}");
 
     let mut student = clients.demo_student(1).await;
-    assert_status(attend(&mut student, &id, "r").await, Code::AlreadyExists, "pending");
+    assert_reason(attend(&mut student, &id, "r").await, Reason::AlreadyPending, "pending");
     let mine = student
         .get_my_record(GetMyRecordRequest { attendance_id: id.clone() })
         .await
@@ -396,7 +401,7 @@ async fn attending_a_deleted_session_is_failed_precondition() {
     assert_eq!(deleted.deletion_reason, "wrong room");
 
     let mut late = clients.demo_student(2).await;
-    assert_status(attend(&mut late, &id, "r").await, Code::FailedPrecondition, "deleted");
+    assert_reason(attend(&mut late, &id, "r").await, Reason::SessionDeleted, "deleted");
     // Deleting frees the teacher to start again.
     start(&mut teacher, "Physics, right room", 1, &[]).await.unwrap();
 }

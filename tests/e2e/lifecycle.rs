@@ -13,7 +13,9 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tonic::{Code, Request, Response, Status};
 
-use crate::common::{attend, start};
+use tonic_types::StatusExt;
+
+use crate::common::{attend, reason_of, start};
 
 /// A verification-service that takes half a second to answer a network
 /// check, and says when one has arrived: a call that is surely in flight.
@@ -83,6 +85,9 @@ async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavai
     let ended = tokio::time::timeout(Duration::from_secs(5), roster.next()).await.expect("the stream ends");
     let status = ended.expect("an error, not a silent end").unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(reason_of(&status), attn_runtime::Reason::ShuttingDown);
+    let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
+    assert_eq!(retry, Some(Duration::from_secs(1)), "reconnect after a short pause");
     // ...and the check-in already under way completes.
     let record = in_flight.await.unwrap().expect("the in-flight call finishes");
     assert!(record.is_attended);

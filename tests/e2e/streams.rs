@@ -10,7 +10,10 @@ use futures::StreamExt;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::common::{STREAM_WAIT, attend, start};
+use attn_runtime::Reason;
+use tonic_types::StatusExt;
+
+use crate::common::{STREAM_WAIT, attend, reason_of, start};
 
 const RELEASE: Duration = Duration::from_secs(10);
 
@@ -87,11 +90,15 @@ async fn a_dropped_stream_of_a_students_pending_record_is_released() {
 }
 
 /// The next message of a stream, which must be its end with `code`.
-async fn ends_with<T: std::fmt::Debug>(stream: &mut tonic::Streaming<T>, code: Code) -> String {
+/// Waits for the stream to end with `reason` (and its code); its message.
+async fn ends_with<T: std::fmt::Debug>(stream: &mut tonic::Streaming<T>, reason: Reason) -> String {
     let end = tokio::time::timeout(STREAM_WAIT, stream.next()).await.expect("the stream ends in time");
     match end {
-        Some(Err(status)) if status.code() == code => status.message().to_owned(),
-        other => panic!("expected the stream to end with {code:?}, got {other:?}"),
+        Some(Err(status)) if status.code() == reason.code() => {
+            assert_eq!(reason_of(&status), reason, "{status:?}");
+            status.message().to_owned()
+        }
+        other => panic!("expected the stream to end with {reason} ({:?}), got {other:?}", reason.code()),
     }
 }
 
@@ -117,7 +124,7 @@ async fn a_logout_on_any_replica_ends_every_open_stream_of_that_token() {
     let logged_out = std::time::Instant::now();
     there.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
     for stream in &mut streams {
-        let message = ends_with(stream, Code::Unauthenticated).await;
+        let message = ends_with(stream, Reason::SignedOut).await;
         assert!(message.contains("signed out"), "{message}");
     }
     println!("three streams on two replicas ended {:?} after the logout", logged_out.elapsed());
@@ -138,7 +145,7 @@ async fn a_stream_ends_when_its_sign_in_expires() {
     let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
     let mut stream = teacher.watch_records(WatchRecordsRequest { attendance_id: id }).await.unwrap().into_inner();
     stream.next().await.unwrap().unwrap();
-    let message = ends_with(&mut stream, Code::Unauthenticated).await;
+    let message = ends_with(&mut stream, Reason::TokenExpired).await;
     assert!(message.contains("expired"), "{message}");
 }
 
@@ -160,6 +167,10 @@ async fn a_user_may_hold_only_so_many_streams_at_once() {
     let refused = teacher.watch_records(request()).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(refused.message().contains("ATTN_STREAMS_PER_USER"), "{}", refused.message());
+    assert_eq!(reason_of(&refused), Reason::TooManyStreams);
+    let info = refused.get_details_error_info().unwrap();
+    assert_eq!(info.metadata.get("limit").map(String::as_str), Some("3"), "{info:?}");
+    assert!(refused.get_details_retry_info().is_none(), "waiting alone does not help: {refused:?}");
     // Another teacher is not held up.
     let mut colleague = clients.demo_teacher(2).await;
     let other = start(&mut colleague, "Chemistry", 1, &[]).await.unwrap().attendance_id;
@@ -189,6 +200,6 @@ async fn a_logout_ends_a_students_stream_of_a_pending_record() {
     stream.next().await.unwrap().unwrap();
 
     clients.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
-    let message = ends_with(&mut stream, Code::Unauthenticated).await;
+    let message = ends_with(&mut stream, Reason::SignedOut).await;
     assert!(message.contains("signed out"), "{message}");
 }

@@ -7,7 +7,7 @@ use attn_proto::v1::{
     LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, WhoAmIRequest, WhoAmIResponse,
     auth_service_server::AuthService,
 };
-use attn_runtime::{ApiError, Caller, ClientAddress};
+use attn_runtime::{ApiError, Caller, ClientAddress, Reason};
 use attn_store::tokens::{SignIn, hash_token};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::{Request, Response, Status};
@@ -38,19 +38,21 @@ impl AuthService for Auth {
         let LoginRequest { username, password } = request.into_inner();
         let username = validate::school_number("username", &username).map_err(ApiError::from)?;
         if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
-            return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()).into());
+            return Err(ApiError::new(Reason::WrongCredentials, WRONG_CREDENTIALS).into());
         }
         self.ctx.limits.check_login(&username, address).await?;
 
         let user = self.ctx.archive.user(&username).await.map_err(ApiError::from)?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.ctx.passwords.verify(password, stored, self.ctx.decoy_hash.clone()).await;
-        if let Err(ApiError::RateLimited { .. }) = verified {
+        if let Err(err) = &verified
+            && err.reason() == Reason::Overloaded
+        {
             crate::measures::rate_limited(&self.ctx.metrics, "password_checks");
         }
         if !verified? {
             tracing::info!(%username, "sign-in refused");
-            return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()).into());
+            return Err(ApiError::new(Reason::WrongCredentials, WRONG_CREDENTIALS).into());
         }
         let user = user.expect("a verified password belongs to a user");
 

@@ -79,6 +79,6 @@ impl Context {
     pub async fn campus_networks(&self) -> ApiResult<Vec<IpNet>> {
         let campus = self.capabilities().await?.campus_networks;
         parse_networks("campus_networks", &campus)
-            .map_err(|err| ApiError::Internal(format!("verification-service sent bad campus networks: {err}")))
+            .map_err(|err| ApiError::internal(format!("verification-service sent bad campus networks: {err}")))
     }
 }

@@ -13,7 +13,7 @@
 use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use attn_domain::client_address::address_bucket;
-use attn_runtime::ApiError;
+use attn_runtime::{ApiError, Reason};
 use attn_store::rate_limits::RateLimits as LimitStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 
@@ -34,11 +34,11 @@ fn per_minute(n: u32) -> Quota {
 }
 
 fn too_many_sign_ins(retry_after: Duration) -> ApiError {
-    ApiError::rate_limited("too many sign-in attempts", retry_after)
+    ApiError::rate_limited(Reason::RateLimited, "too many sign-in attempts", retry_after)
 }
 
 pub fn too_many_check_ins(retry_after: Duration) -> ApiError {
-    ApiError::rate_limited("too many check-in attempts", retry_after)
+    ApiError::rate_limited(Reason::RateLimited, "too many check-in attempts", retry_after)
 }
 
 impl RateLimits {

@@ -127,7 +127,7 @@ impl OpenSessions {
     ) -> ApiResult<SearchPage> {
         let age = self.last_success.read().expect("never poisoned").elapsed();
         if age > self.max_age {
-            return Err(ApiError::Unavailable(format!(
+            return Err(ApiError::unavailable(format!(
                 "the list of open sessions could not be refreshed for {}s; try again shortly",
                 age.as_secs()
             )));

@@ -21,7 +21,7 @@ use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
-use attn_runtime::{ApiError, ApiResult};
+use attn_runtime::{ApiError, ApiResult, Reason};
 use tokio::sync::oneshot;
 
 /// Stored hashes asking for more working memory than this (KiB) are not
@@ -179,7 +179,7 @@ impl Passwords {
 
     fn submit(&self, job: Job) -> ApiResult<()> {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        self.jobs.send(job).map_err(|_| ApiError::Internal("the password threads stopped".into()))
+        self.jobs.send(job).map_err(|_| ApiError::internal("the password threads stopped"))
     }
 
     /// Hashes a password on a password thread (imports, start-up).
@@ -198,7 +198,7 @@ impl Passwords {
     pub async fn verify(&self, password: String, stored: Option<String>, decoy: Arc<str>) -> ApiResult<bool> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(ApiError::rate_limited("too many sign-ins at once", self.time_to_drain()));
+            return Err(ApiError::rate_limited(Reason::Overloaded, "too many sign-ins at once", self.time_to_drain()));
         }
         let waiting = Waiting(self.waiting.clone());
         let has_hash = stored.is_some();
@@ -218,7 +218,7 @@ impl Passwords {
             let _ = done.send(matches);
         }))?;
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let checked = result.await.map_err(|_| ApiError::Internal("a password-checking thread panicked".into()))?;
+        let checked = result.await.map_err(|_| ApiError::internal("a password-checking thread panicked"))?;
         Ok(has_hash && checked)
     }
 
@@ -300,7 +300,9 @@ mod tests {
             .collect();
         let mut refused = 0;
         for caller in callers {
-            if let Err(ApiError::RateLimited { retry_after, .. }) = caller.await.unwrap() {
+            if let Err(err) = caller.await.unwrap() {
+                assert_eq!(err.reason(), Reason::Overloaded, "{err}");
+                let retry_after = err.retry_after().expect("RetryInfo");
                 assert!(retry_after >= Duration::from_secs(1));
                 refused += 1;
             }

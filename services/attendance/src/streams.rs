@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::{
     TokenStore,
     revocations::{RevocationFeed, Revoked},
@@ -51,10 +51,14 @@ impl StreamSlots {
         let mut open = self.open.lock().expect("stream slots");
         let count = open.entry(user.to_owned()).or_default();
         if *count >= self.per_user {
-            return Err(ApiError::TooMany(format!(
-                "you have {} streams open, the most allowed (ATTN_STREAMS_PER_USER); close one first",
-                self.per_user
-            )));
+            return Err(ApiError::new(
+                Reason::TooManyStreams,
+                format!(
+                    "you have {} streams open, the most allowed (ATTN_STREAMS_PER_USER); close one first",
+                    self.per_user
+                ),
+            )
+            .with("limit", self.per_user));
         }
         *count += 1;
         Ok(StreamSlot { user: user.to_owned(), open: self.open.clone() })
@@ -102,7 +106,7 @@ impl SignInWatch {
         tokio::pin!(expiry);
         loop {
             let revoked = tokio::select! {
-                () = &mut expiry => return Status::unauthenticated("your sign-in has expired; sign in again"),
+                () = &mut expiry => return expired(),
                 revoked = self.revocations.recv() => revoked,
             };
             match revoked {
@@ -119,15 +123,19 @@ impl SignInWatch {
                 // No feed any more: only the expiry can end the stream.
                 Err(RecvError::Closed) => {
                     (&mut expiry).await;
-                    return Status::unauthenticated("your sign-in has expired; sign in again");
+                    return expired();
                 }
             }
         }
     }
 }
 
+fn expired() -> Status {
+    ApiError::new(Reason::TokenExpired, "your sign-in has expired; sign in again").into()
+}
+
 fn signed_out() -> Status {
-    Status::unauthenticated("your sign-in has ended (signed out); sign in again")
+    ApiError::new(Reason::SignedOut, "your sign-in has ended (signed out); sign in again").into()
 }
 
 #[cfg(test)]
@@ -139,7 +147,7 @@ mod tests {
         let slots = StreamSlots::new(2);
         let first = slots.take("s1").unwrap();
         let _second = slots.take("s1").unwrap();
-        assert!(matches!(slots.take("s1"), Err(ApiError::TooMany(_))));
+        assert!(matches!(slots.take("s1"), Err(err) if err.reason() == Reason::TooManyStreams));
         let _other = slots.take("s2").expect("another user is not held up");
         drop(first);
         slots.take("s1").expect("a closed stream's slot is free again");

@@ -12,7 +12,7 @@ use std::{pin::Pin, sync::Arc};
 
 use attn_domain::validate;
 use attn_proto::v1::{self as pb, watch_records_response::Event};
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::{
     events::{HubMessage, SessionEvent, Step, Subscription, next_step},
     live::Snapshot,
@@ -55,7 +55,7 @@ fn sign_in_watch(ctx: &Context, caller: &Caller) -> ApiResult<SignInWatch> {
 }
 
 fn shutting_down() -> Status {
-    Status::unavailable("ATTN is restarting; reconnect to continue")
+    ApiError::new(Reason::ShuttingDown, "ATTN is restarting; reconnect to continue").into()
 }
 
 pub async fn watch_roster(
@@ -190,11 +190,9 @@ async fn resync_roster(ctx: &Context, id: Uuid, outbox: &Outbox<pb::WatchRecords
 }
 
 async fn archived_attendance(ctx: &Context, id: Uuid, now: i64) -> ApiResult<pb::Attendance> {
-    let meta = ctx
-        .archive
-        .attendance(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("attendance session {id} is gone")))?;
+    let meta = ctx.archive.attendance(id).await?.ok_or_else(|| {
+        ApiError::new(Reason::SessionNotFound, format!("attendance session {id} is gone")).with("attendance_id", id)
+    })?;
     Ok(convert::attendance(&meta, now, true, 0))
 }
 
@@ -211,11 +209,10 @@ pub async fn watch_my_record(
     let live = ctx.live.record_with_version(id, &student).await?;
     let Some((version, Some(record))) = live else {
         drop(subscription);
-        let record = ctx
-            .archive
-            .record(id, &student)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("you have no record in attendance session {id}")))?;
+        let record = ctx.archive.record(id, &student).await?.ok_or_else(|| {
+            ApiError::new(Reason::RecordNotFound, format!("you have no record in attendance session {id}"))
+                .with("attendance_id", id)
+        })?;
         let message = pb::WatchMyRecordResponse { record: Some(convert::record(id, &record)) };
         return Ok(Box::pin(tokio_stream::once(Ok(message))));
     };

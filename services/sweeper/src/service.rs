@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use attn_domain::Invalid;
 use attn_proto::v1::{
     Job, JobOutcome, JobRun as PbJobRun, ListJobsRequest, ListJobsResponse, RunJobRequest, RunJobResponse,
     sweeper_service_server::SweeperService,
 };
+use attn_runtime::{ApiError, Reason};
 use tonic::{Request, Response, Status};
 
 use crate::jobs::{JobName, JobRun, Jobs, Outcome};
@@ -58,12 +60,13 @@ impl SweeperService for Operators {
         let name = request.into_inner().name;
         let job = JobName::parse(&name).ok_or_else(|| {
             let known: Vec<&str> = JobName::ALL.iter().map(|j| j.as_str()).collect();
-            Status::invalid_argument(format!("name: no job {name:?}; the jobs are {}", known.join(", ")))
+            ApiError::from(Invalid::new("name", format!("no job {name:?}; the jobs are {}", known.join(", "))))
         })?;
         let run = self.jobs.run(job).await.map_err(|_| {
-            Status::failed_precondition(format!(
-                "{name} is running right now (here or on another replica); try again when it finishes"
-            ))
+            ApiError::new(
+                Reason::JobRunning,
+                format!("{name} is running right now (here or on another replica); try again when it finishes"),
+            )
         })?;
         Ok(Response::new(RunJobResponse { run: Some(run_message(&run)) }))
     }

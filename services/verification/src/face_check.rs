@@ -214,6 +214,7 @@ mod tests {
         let checks = FaceChecks::new(None);
         assert!(!checks.enabled());
         let err = checks.result("j1", Instant::now()).await.unwrap_err();
-        assert!(matches!(err, ApiError::FailedPrecondition(ref m) if m.starts_with("no face gateway is configured")));
+        assert_eq!(err.reason(), attn_runtime::Reason::FaceChecksOff);
+        assert!(err.message().starts_with("no face gateway is configured"), "{}", err.message());
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use attn_proto::v1::FaceCheckStatus;
+use attn_runtime::{Reason, reason_of};
 use support::*;
 use tonic::Code;
 
@@ -25,6 +26,7 @@ async fn no_reference_photo_is_reference_image_not_found() {
     let status = submit(&mut client, request).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
+    assert_eq!(reason_of(&status), Some(Reason::ReferenceImageNotFound), "{status:?}");
 }
 
 #[tokio::test]
@@ -36,6 +38,7 @@ async fn a_reference_photo_url_that_404s_is_reference_image_not_found() {
     let status = submit(&mut client, request).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND"), "{}", status.message());
+    assert_eq!(reason_of(&status), Some(Reason::ReferenceImageNotFound), "{status:?}");
 }
 
 #[tokio::test]
@@ -46,6 +49,7 @@ async fn a_text_file_posing_as_a_jpeg_is_invalid() {
     let status = submit(&mut client, request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().starts_with("selfie:"), "{}", status.message());
+    assert_eq!(reason_of(&status), Some(Reason::InvalidArgument), "{status:?}");
 
     let mut request = face_check("20231005");
     request.reference_photo = b"not a photo either".to_vec();

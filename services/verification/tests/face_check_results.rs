@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use attn_proto::v1::{FaceCheckStatus, GetCapabilitiesRequest};
+use attn_runtime::{Reason, reason_of};
 use face_gateway_standin::MISMATCH_REASON;
 use support::*;
 use tonic::Code;
@@ -48,6 +49,7 @@ async fn a_gateway_answering_garbage_is_unavailable_with_a_plain_reason() {
     let status = result(&mut client, &job_id).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains("not JSON"), "{}", status.message());
+    assert_eq!(reason_of(&status), Some(Reason::DependencyUnavailable), "{status:?}");
 }
 
 #[tokio::test]
@@ -56,12 +58,15 @@ async fn a_gateway_refusing_the_job_is_a_failed_precondition() {
     let status = submit(&mut client, face_check("reject-1")).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("refused"), "{}", status.message());
+    assert_eq!(reason_of(&status), Some(Reason::FaceCheckRefused), "{status:?}");
 }
 
 #[tokio::test]
 async fn an_unknown_job_is_not_found() {
     let (mut client, _) = start_both(0).await;
-    assert_eq!(result(&mut client, "no-such-job").await.unwrap_err().code(), Code::NotFound);
+    let unknown = result(&mut client, "no-such-job").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert_eq!(reason_of(&unknown), Some(Reason::FaceJobNotFound), "{unknown:?}");
     assert_eq!(result(&mut client, " ").await.unwrap_err().code(), Code::InvalidArgument);
 }
 

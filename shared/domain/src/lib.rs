@@ -21,7 +21,7 @@ pub mod validate;
 
 pub use access::{Access, Role};
 pub use audit::AuditEntry;
-pub use invalid::Invalid;
+pub use invalid::{Invalid, Invalids};
 pub use record::{AttendConflict, Record, RecordStatus};
 pub use security::SecurityOption;
 pub use session::SessionMeta;

@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tonic::{Status, body::Body, transport::server::TcpConnectInfo};
 use tower::{Layer, Service};
 
-use crate::ApiError;
+use crate::{ApiError, Reason};
 
 /// The signed-in user making a call.
 #[derive(Debug, Clone)]
@@ -54,7 +54,10 @@ impl Caller {
 
     /// The caller of a request the auth layer let through.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&Caller, Status> {
-        request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("this call needs a signed-in user"))
+        request
+            .extensions()
+            .get::<Caller>()
+            .ok_or_else(|| ApiError::new(Reason::Unauthenticated, "this call needs a signed-in user").into())
     }
 }
 
@@ -157,35 +160,42 @@ impl AuthConfig {
                 };
                 return match bearer(headers) {
                     Some(given) if same_secret(given, expected.expose_secret()) => Ok(None),
-                    _ => Err(Status::unauthenticated("internal service token missing or wrong")),
+                    _ => {
+                        Err(ApiError::new(Reason::ServiceTokenInvalid, "internal service token missing or wrong")
+                            .into())
+                    }
                 };
             }
-            Access::Denied => return Err(Status::permission_denied("ATTN serves no such method")),
+            Access::Denied => return Err(ApiError::new(Reason::MethodNotServed, "ATTN serves no such method").into()),
             Access::SignedIn => None,
             Access::Role(role) => Some(role),
         };
         let Some(token) = bearer(headers) else {
-            return Err(Status::unauthenticated(
+            return Err(ApiError::new(
+                Reason::Unauthenticated,
                 "missing `authorization: Bearer <token>` metadata; sign in with attn.v1.AuthService/Login",
-            ));
+            )
+            .into());
         };
         let Some(tokens) = &self.tokens else {
-            return Err(Status::unauthenticated("this service does not accept user tokens"));
+            return Err(ApiError::new(Reason::Unauthenticated, "this service does not accept user tokens").into());
         };
         let token_hash = hash_token(token);
         let sign_in = tokens
             .lookup(&token_hash, chrono::Utc::now().timestamp_millis())
             .await
             .map_err(|err| Status::from(ApiError::from(err)))?
-            .ok_or_else(|| Status::unauthenticated("the token is invalid or has expired; sign in again"))?;
+            .ok_or_else(|| ApiError::new(Reason::TokenInvalid, "the token is invalid or has expired; sign in again"))?;
         if let Some(role) = role
             && sign_in.role != role
         {
-            return Err(Status::permission_denied(format!(
-                "this call is for {}; you are signed in as a {}",
-                role_phrase(role),
-                sign_in.role
-            )));
+            return Err(ApiError::new(
+                Reason::WrongRole,
+                format!("this call is for {}; you are signed in as a {}", role_phrase(role), sign_in.role),
+            )
+            .with("required_role", role)
+            .with("role", sign_in.role)
+            .into());
         }
         Ok(Some(Caller { sign_in, token_hash }))
     }

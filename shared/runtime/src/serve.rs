@@ -24,7 +24,9 @@ use tower_http::{
     services::ServeDir,
 };
 
-use crate::{AuthLayer, Shutdown, settings::ServerConfig, static_files::StaticFilesLayer};
+use crate::{
+    AuthLayer, Shutdown, error_details::ErrorDetailsLayer, settings::ServerConfig, static_files::StaticFilesLayer,
+};
 
 pub struct ServeOptions {
     pub auth: AuthLayer,
@@ -111,6 +113,8 @@ pub async fn serve(
         .layer(RpcTraceLayer)
         // grpc-web (HTTP/1.1 from browsers) becomes plain gRPC before anything else looks at it.
         .layer(tonic_web::GrpcWebLayer::new())
+        // An ErrorInfo on the few errors tonic, health or reflection make themselves.
+        .layer(ErrorDetailsLayer)
         // grpc_server_* counts and latencies, including calls the auth layer refuses.
         .layer(GrpcMetricsLayer::new(options.metrics, Side::Server, attn_domain::access::known_methods()))
         // Who is calling, from where, and may they.

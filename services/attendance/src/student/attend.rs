@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use attn_domain::{Record, SessionMeta, selfie::check_selfie, validate};
 use attn_proto::v1 as pb;
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::live::{AttendOutcome, request_key};
 use uuid::Uuid;
 
@@ -102,9 +102,9 @@ pub async fn attend(
         AttendOutcome::Conflict(existing) => Err(existing
             .attend_conflict()
             .map(ApiError::from)
-            .unwrap_or_else(|| ApiError::Unavailable("your record changed while checking in; try again".into()))),
+            .unwrap_or_else(|| ApiError::new(Reason::Contended, "your record changed while checking in; try again"))),
         AttendOutcome::Ended => Err(ended()),
-        AttendOutcome::Deleted => Err(ApiError::precondition("this attendance session was deleted by its teacher")),
+        AttendOutcome::Deleted => Err(deleted()),
         AttendOutcome::NotFound => Err(not_live(ctx, id).await),
     }
 }
@@ -117,12 +117,16 @@ fn settings_of(meta: &SessionMeta) -> CheckInSettings {
 }
 
 fn ended() -> ApiError {
-    ApiError::precondition("this attendance session has ended")
+    ApiError::new(Reason::SessionEnded, "this attendance session has ended")
+}
+
+fn deleted() -> ApiError {
+    ApiError::new(Reason::SessionDeleted, "this attendance session was deleted by its teacher")
 }
 
 fn refuse_closed(meta: &SessionMeta, now: i64) -> ApiResult<()> {
     if meta.is_deleted {
-        return Err(ApiError::precondition("this attendance session was deleted by its teacher"));
+        return Err(deleted());
     }
     if !meta.is_active(now) {
         return Err(ended());
@@ -134,7 +138,9 @@ fn refuse_closed(meta: &SessionMeta, now: i64) -> ApiResult<()> {
 async fn not_live(ctx: &Context, id: Uuid) -> ApiError {
     match ctx.archive.attendance(id).await {
         Ok(Some(_)) => ended(),
-        Ok(None) => ApiError::not_found(format!("no attendance session {id}")),
+        Ok(None) => {
+            ApiError::new(Reason::SessionNotFound, format!("no attendance session {id}")).with("attendance_id", id)
+        }
         Err(err) => err.into(),
     }
 }

@@ -6,7 +6,7 @@ use attn_domain::{
     record::fail_reason,
 };
 use attn_proto::v1 as pb;
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason, reason_of};
 use attn_store::face_queue::FaceJob;
 use tonic::Code;
 use uuid::Uuid;
@@ -54,9 +54,11 @@ pub async fn submit(
         .await;
     let job_id = match submitted {
         Ok(response) => response.into_inner().job_id,
+        // The reason code; the message prefix from a verification-service that predates codes.
         Err(status)
-            if status.code() == Code::FailedPrecondition
-                && status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND") =>
+            if reason_of(&status) == Some(Reason::ReferenceImageNotFound)
+                || (status.code() == Code::FailedPrecondition
+                    && status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND")) =>
         {
             return Ok(Submission::Refused(fail_reason::REFERENCE_IMAGE_NOT_FOUND));
         }

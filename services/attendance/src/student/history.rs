@@ -7,7 +7,7 @@ use attn_domain::{
     validate,
 };
 use attn_proto::v1 as pb;
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 
 use crate::{
     context::{Context, now_ms},
@@ -38,11 +38,10 @@ pub async fn my_record(ctx: &Context, caller: &Caller, attendance_id: &str) -> A
     if let Some((record, _)) = ctx.live.record(id, student).await? {
         return Ok(convert::record(id, &record));
     }
-    ctx.archive
-        .record(id, student)
-        .await?
-        .map(|record| convert::record(id, &record))
-        .ok_or_else(|| ApiError::not_found(format!("you have no record in attendance session {id}")))
+    ctx.archive.record(id, student).await?.map(|record| convert::record(id, &record)).ok_or_else(|| {
+        ApiError::new(Reason::RecordNotFound, format!("you have no record in attendance session {id}"))
+            .with("attendance_id", id)
+    })
 }
 
 /// The student's records, newest session first: live ones merged with the archive.

@@ -26,7 +26,8 @@ pub struct Teacher {
 
 /// A session id the teacher does not own reads the same as one that does not exist.
 pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiError {
-    attn_runtime::ApiError::not_found(format!("you have no attendance session {id}"))
+    attn_runtime::ApiError::new(attn_runtime::Reason::SessionNotFound, format!("you have no attendance session {id}"))
+        .with("attendance_id", id)
 }
 
 type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;

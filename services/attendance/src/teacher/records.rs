@@ -3,7 +3,7 @@
 
 use attn_domain::{AuditEntry, Record, audit::snapshot_of, validate};
 use attn_proto::v1 as pb;
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::live::WriteOutcome;
 use uuid::Uuid;
 
@@ -42,7 +42,10 @@ pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiRes
 }
 
 fn no_record(student: &str) -> ApiError {
-    ApiError::not_found(format!("student {student} has no record in this session; use AddStudent to add one"))
+    ApiError::new(
+        Reason::RecordNotFound,
+        format!("student {student} has no record in this session; use AddStudent to add one"),
+    )
 }
 
 pub async fn accept(
@@ -157,7 +160,7 @@ async fn edit_record(
         }
     }
     if ctx.live.session(id).await?.is_some() {
-        return Err(ApiError::Unavailable("the record is changing too quickly to edit; try again".into()));
+        return Err(ApiError::new(Reason::Contended, "the record is changing too quickly to edit; try again"));
     }
     let Some(edit_tx) = ctx.archive.begin_record_edit(id, student).await? else {
         return Err(no_such_session(id));

@@ -3,14 +3,14 @@
 use std::net::IpAddr;
 
 use attn_domain::{
-    AuditEntry, SecurityOption, SessionMeta,
+    AuditEntry, Invalids, SecurityOption, SessionMeta,
     audit::snapshot_of,
     network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
     validate::{self, SessionEnd},
 };
 use attn_proto::v1::{self as pb, start_attendance_request::Ends};
-use attn_runtime::{ApiError, ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::live::{ClaimOutcome, LiveSession, WriteOutcome};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -45,14 +45,22 @@ pub async fn start(
     teacher_address: Option<IpAddr>,
     request: pb::StartAttendanceRequest,
 ) -> ApiResult<pb::Attendance> {
-    let lesson_name = validate::lesson_name(&request.lesson_name)?;
-    let security_option = SecurityOption::from_number(request.security_option)?;
     let now = Utc::now();
-    let end = validate::end_time(now, session_end(request.ends))?;
-    let mut networks = parse_session_networks(&request.networks)?;
+    // Every field is checked, so the caller hears of all the bad ones at once.
+    let mut bad = Invalids::new();
+    let lesson_name = bad.check(validate::lesson_name(&request.lesson_name));
+    let security_option = bad.check(SecurityOption::from_number(request.security_option));
+    let end = bad.check(validate::end_time(now, session_end(request.ends)));
+    let networks = bad.check(parse_session_networks(&request.networks));
+    let (Some(lesson_name), Some(security_option), Some(end), Some(mut networks)) =
+        (lesson_name, security_option, end, networks)
+    else {
+        return Err(bad.into());
+    };
     if networks.is_empty() && security_option.checks_network() {
         let Some(address) = teacher_address else {
-            return Err(ApiError::precondition(
+            return Err(ApiError::new(
+                Reason::TeacherAddressUnknown,
                 "networks: your own address is unknown, so the classroom network can't be derived from it; pass the classroom's networks",
             ));
         };
@@ -62,7 +70,8 @@ pub async fn start(
         refuse_other_family(ctx, teacher_address, &networks).await?;
     }
     if security_option.checks_face() && !ctx.face_checks_available().await? {
-        return Err(ApiError::precondition(
+        return Err(ApiError::new(
+            Reason::FaceChecksOff,
             "security_option: 3 needs face checks, and this deployment has no face gateway configured (ATTN_FACE_GATEWAY_URL)",
         ));
     }
@@ -85,9 +94,11 @@ pub async fn start(
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
             Ok(convert::attendance(&meta, meta.start_ms, false, 0))
         }
-        ClaimOutcome::TeacherHasOpenSession(open) => Err(ApiError::AlreadyExists(format!(
-            "you already have an active attendance session ({open}); finish it before starting another"
-        ))),
+        ClaimOutcome::TeacherHasOpenSession(open) => Err(ApiError::new(
+            Reason::TeacherHasOpenSession,
+            format!("you already have an active attendance session ({open}); finish it before starting another"),
+        )
+        .with("attendance_id", open)),
     }
 }
 
@@ -107,11 +118,14 @@ async fn refuse_other_family(ctx: &Context, teacher: Option<IpAddr>, networks: &
         return Ok(());
     }
     let family = family_name(teacher);
-    Err(ApiError::precondition(format!(
-        "networks: you are connected over {family} ({teacher}), but every network given is of the other family, \
+    Err(ApiError::new(
+        Reason::NetworkFamilyMismatch,
+        format!(
+            "networks: you are connected over {family} ({teacher}), but every network given is of the other family, \
          so students connecting over {family} as you are would all fail the network check; \
          add the classroom's {family} network"
-    )))
+        ),
+    ))
 }
 
 pub async fn finish(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::Attendance> {
@@ -173,7 +187,7 @@ async fn change_session(
         }
     }
     if ctx.live.session(id).await?.is_some() {
-        return Err(ApiError::Unavailable("the session is changing too quickly to edit; try again".into()));
+        return Err(ApiError::new(Reason::Contended, "the session is changing too quickly to edit; try again"));
     }
     // Archived: PostgreSQL is the record now.
     let Some(edit) = ctx.archive.begin_session_edit(id).await? else {

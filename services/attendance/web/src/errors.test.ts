@@ -1,6 +1,24 @@
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { codeName, describeError, humanizeFieldMessage, isNetworkFailure } from "./errors.js";
+import { codeName, describeError, errorReason, humanizeFieldMessage, isNetworkFailure } from "./errors.js";
+
+/** A google.rpc.ErrorInfo as the server encodes it: reason 1, domain 2, metadata 3. */
+function errorInfo(reason: string, domain = "attn.v1"): { type: string; value: Uint8Array } {
+  const w = new BinaryWriter().tag(1, 2).string(reason).tag(2, 2).string(domain);
+  w.tag(3, 2).fork().tag(1, 2).string("attendance_id").tag(2, 2).string("0190").join();
+  return { type: "google.rpc.ErrorInfo", value: w.finish() };
+}
+
+/** An error as the grpc-web client makes it from the wire: details undecoded. */
+function withDetails(code: Code, msg: string, details: { type: string; value: Uint8Array }[]): ConnectError {
+  const e = new ConnectError(msg, code);
+  e.details.push(...details);
+  return e;
+}
+
+const withReason = (code: Code, msg: string, reason: string, domain?: string) =>
+  withDetails(code, msg, [errorInfo(reason, domain)]);
 
 const err = (code: Code, msg = "") => new ConnectError(msg, code);
 
@@ -59,6 +77,45 @@ describe("describeError", () => {
     expect(describeError("plain string")).toMatch(/plain string/);
     const abort = new DOMException("The operation was aborted.", "AbortError");
     expect(describeError(abort)).toBe("The request was cancelled.");
+  });
+});
+
+describe("errorReason", () => {
+  it("reads ATTN's reason code from the ErrorInfo detail", () => {
+    expect(errorReason(withReason(Code.FailedPrecondition, "ended", "SESSION_ENDED"))).toBe("SESSION_ENDED");
+  });
+  it("ignores other domains, other details and errors without any", () => {
+    expect(errorReason(withReason(Code.FailedPrecondition, "x", "SESSION_ENDED", "example.com"))).toBeUndefined();
+    const other = withDetails(Code.Internal, "x", [{ type: "google.rpc.DebugInfo", value: new Uint8Array([10, 1, 65]) }]);
+    expect(errorReason(other)).toBeUndefined();
+    const garbage = withDetails(Code.Internal, "x", [{ type: "google.rpc.ErrorInfo", value: new Uint8Array([255, 255]) }]);
+    expect(errorReason(garbage)).toBeUndefined();
+    expect(errorReason(err(Code.NotFound, "x"))).toBeUndefined();
+  });
+});
+
+describe("describeError with a reason code", () => {
+  it("prefers the reason's sentence to the status code's", () => {
+    // Not "That can't be done right now (...)": the code says which rule.
+    expect(describeError(withReason(Code.FailedPrecondition, "this attendance session has ended", "SESSION_ENDED"))).toBe(
+      "This attendance session has ended; check-ins are closed.",
+    );
+    expect(describeError(withReason(Code.AlreadyExists, "you have already attended", "ALREADY_CHECKED_IN"))).toBe(
+      "You have already checked in to this session.",
+    );
+    expect(describeError(withReason(Code.Unauthenticated, "the token is invalid", "TOKEN_INVALID"))).toMatch(/sign in again/);
+  });
+  it("keeps the server's words where they say how long to wait", () => {
+    const limited = withReason(Code.ResourceExhausted, "too many check-in attempts; try again in 12 s", "RATE_LIMITED");
+    expect(describeError(limited)).toBe("Too many attempts. Please wait and try again. (too many check-in attempts; try again in 12 s.)");
+  });
+  it("falls back to the status code for reasons it has no sentence for", () => {
+    expect(describeError(withReason(Code.Unavailable, "Redis is down", "DEPENDENCY_UNAVAILABLE"))).toMatch(
+      /unavailable right now.*Redis is down/,
+    );
+  });
+  it("shows the reason as the code name", () => {
+    expect(codeName(withReason(Code.FailedPrecondition, "x", "SESSION_ENDED"))).toBe("SESSION_ENDED");
   });
 });
 

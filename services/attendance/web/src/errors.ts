@@ -1,6 +1,64 @@
 // Every failed call ends up here: one place that turns a gRPC status into a
 // sentence a teacher or student can act on.
+//
+// ATTN sends a google.rpc.ErrorInfo with every error (README, "Error
+// details"): its reason is a stable code, so the sentence for the common
+// cases is chosen by the code, not by reading the English message.
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
+
+/** The ErrorInfo domain ATTN's codes belong to. */
+export const ERROR_DOMAIN = "attn.v1";
+
+/**
+ * The ErrorInfo reason ATTN sent with the error (e.g. "SESSION_ENDED"), if
+ * any. Read straight off the wire (reason is field 1, domain field 2), so the
+ * app needs no google.rpc descriptors.
+ */
+export function errorReason(err: unknown): string | undefined {
+  const e = ConnectError.from(err);
+  for (const detail of e.details) {
+    if ("desc" in detail || detail.type !== "google.rpc.ErrorInfo") continue;
+    try {
+      const reader = new BinaryReader(detail.value);
+      let reason = "";
+      let domain = "";
+      while (reader.pos < reader.len) {
+        const [field, wireType] = reader.tag();
+        if (field === 1 && wireType === WireType.LengthDelimited) reason = reader.string();
+        else if (field === 2 && wireType === WireType.LengthDelimited) domain = reader.string();
+        else reader.skip(wireType);
+      }
+      if (domain === ERROR_DOMAIN && reason) return reason;
+    } catch {
+      // A detail that does not decode says nothing; the code still does.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Sentences for the reasons a user meets often. `detail`: the server's own
+ * message adds something (a wait, a limit) and is kept.
+ */
+const BY_REASON: Record<string, { text: string; detail?: boolean }> = {
+  WRONG_CREDENTIALS: { text: "Wrong username or password. Please try again." },
+  TOKEN_INVALID: { text: "Your sign-in has expired or ended. Please sign in again." },
+  TOKEN_EXPIRED: { text: "Your sign-in has expired. Please sign in again." },
+  SIGNED_OUT: { text: "You have been signed out. Please sign in again." },
+  SESSION_NOT_FOUND: { text: "That attendance session was not found. It may never have existed or be someone else's." },
+  SESSION_ENDED: { text: "This attendance session has ended; check-ins are closed." },
+  SESSION_DELETED: { text: "This attendance session was deleted by its teacher." },
+  ALREADY_CHECKED_IN: { text: "You have already checked in to this session." },
+  ALREADY_PENDING: { text: "Your check-in is waiting for its face check; the result will appear here." },
+  FAILED_BY_TEACHER: { text: "Your teacher marked this check-in as failed. Ask them to accept you." },
+  RECORD_DELETED: { text: "Your teacher removed your record from this session. Ask them to add you." },
+  TEACHER_HAS_OPEN_SESSION: { text: "You already have an active session. Finish it before starting another." },
+  FACE_CHECKS_OFF: { text: "Face checks are not available on this server. Choose another security option." },
+  RATE_LIMITED: { text: "Too many attempts. Please wait and try again.", detail: true },
+  OVERLOADED: { text: "The server is busy signing others in. Please wait and try again.", detail: true },
+  TOO_MANY_STREAMS: { text: "You have too many live views open. Close one (another tab?) and try again." },
+};
 
 /** Turns "lesson_name: is required" into "Lesson name: is required". */
 export function humanizeFieldMessage(message: string): string {
@@ -31,6 +89,8 @@ export function isNetworkFailure(err: ConnectError): boolean {
 export function describeError(err: unknown): string {
   const e = ConnectError.from(err);
   const msg = e.rawMessage;
+  const known = BY_REASON[errorReason(e) ?? ""];
+  if (known) return known.detail ? withDetail(known.text, msg) : known.text;
   switch (e.code) {
     case Code.InvalidArgument:
       return `Please check your input: ${stripEnd(humanizeFieldMessage(msg)) || "a value is not valid"}.`;
@@ -74,8 +134,13 @@ export function describeError(err: unknown): string {
   }
 }
 
-/** The short code name shown next to a message, e.g. "UNAVAILABLE". */
+/**
+ * The short code name shown next to a message: ATTN's reason when it sent
+ * one (e.g. "SESSION_ENDED"), else the gRPC code's (e.g. "UNAVAILABLE").
+ */
 export function codeName(err: unknown): string {
   const e = ConnectError.from(err);
+  const reason = errorReason(e);
+  if (reason) return reason;
   return (Code[e.code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }

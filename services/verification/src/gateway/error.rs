@@ -16,7 +16,7 @@
 //! - `INVALID_ARGUMENT`: a downloaded reference photo is too large.
 
 use attn_domain::Invalid;
-use attn_runtime::ApiError;
+use attn_runtime::{ApiError, Reason};
 
 use super::PhotoRefused;
 
@@ -99,26 +99,27 @@ impl From<GatewayError> for ApiError {
     fn from(err: GatewayError) -> Self {
         use GatewayError::*;
         match err {
-            NotConfigured => Self::FailedPrecondition(
-                "no face gateway is configured (ATTN_FACE_GATEWAY_URL), so face checks are off".into(),
+            NotConfigured => Self::new(
+                Reason::FaceChecksOff,
+                "no face gateway is configured (ATTN_FACE_GATEWAY_URL), so face checks are off",
             ),
             NoReferencePhoto | ReferencePhotoMissing { .. } | PhotoRefused(_) => {
-                Self::FailedPrecondition(format!("REFERENCE_IMAGE_NOT_FOUND: {err}"))
+                Self::new(Reason::ReferenceImageNotFound, format!("REFERENCE_IMAGE_NOT_FOUND: {err}"))
             }
-            Refused { .. } => Self::FailedPrecondition(err.to_string()),
-            UnknownJob { .. } => Self::NotFound(err.to_string()),
-            TooLarge { upstream: Upstream::PhotoHost, limit } => Self::Invalid(Invalid::new(
+            Refused { .. } => Self::new(Reason::FaceCheckRefused, err.to_string()),
+            UnknownJob { .. } => Self::new(Reason::FaceJobNotFound, err.to_string()),
+            TooLarge { upstream: Upstream::PhotoHost, limit } => Self::from(Invalid::new(
                 "reference_photo_url",
                 format!("the photo is larger than the {limit}-byte limit"),
             )),
             OutOfTime => {
                 tracing::warn!(error = %err, "face check stopped at the caller's deadline");
-                Self::Unavailable("the face check could not be done in the time allowed; try again shortly".into())
+                Self::unavailable("the face check could not be done in the time allowed; try again shortly")
             }
             Unreachable { upstream, .. } | TimedOut { upstream } | ServerError { upstream, .. } => {
                 // The detail (addresses, OS errors) is for operators, not callers.
                 tracing::warn!(error = %err, "face check dependency unavailable");
-                Self::Unavailable(format!("{upstream} is unavailable right now; try again shortly"))
+                Self::unavailable(format!("{upstream} is unavailable right now; try again shortly"))
             }
             TooLarge { .. }
             | UnexpectedStatus { .. }
@@ -127,7 +128,7 @@ impl From<GatewayError> for ApiError {
             | WrongType { .. }
             | UnknownStatus { .. } => {
                 tracing::warn!(error = %err, "the face gateway sent a malformed answer");
-                Self::Unavailable(format!("{err}; try again shortly"))
+                Self::unavailable(format!("{err}; try again shortly"))
             }
         }
     }
@@ -210,6 +211,21 @@ mod tests {
         let status = Status::from(ApiError::from(GatewayError::TooLarge { upstream: Upstream::PhotoHost, limit: 10 }));
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().starts_with("reference_photo_url"), "{}", status.message());
+    }
+
+    #[test]
+    fn each_failure_has_its_reason_code() {
+        let reason = |err: GatewayError| ApiError::from(err).reason();
+        assert_eq!(reason(GatewayError::NotConfigured), Reason::FaceChecksOff);
+        assert_eq!(reason(GatewayError::NoReferencePhoto), Reason::ReferenceImageNotFound);
+        assert_eq!(reason(GatewayError::Refused { status: 422, detail: "x".into() }), Reason::FaceCheckRefused);
+        assert_eq!(reason(GatewayError::UnknownJob { job_id: "j1".into() }), Reason::FaceJobNotFound);
+        assert_eq!(reason(GatewayError::OutOfTime), Reason::DependencyUnavailable);
+        assert_eq!(reason(GatewayError::NotJson { detail: "x".into() }), Reason::DependencyUnavailable);
+        assert_eq!(
+            reason(GatewayError::TooLarge { upstream: Upstream::PhotoHost, limit: 10 }),
+            Reason::InvalidArgument
+        );
     }
 
     #[test]
