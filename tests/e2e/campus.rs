@@ -32,6 +32,7 @@ fn session_meta(lesson: &str, teacher: &str, teacher_name: &str) -> SessionMeta 
         is_deleted: false,
         deletion_reason: None,
         deletion_time_ms: None,
+        check_in_code_period_secs: None,
     }
 }
 
