@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 
 use attn_domain::{
-    AuditEntry, SecurityOption, SessionMeta,
+    AuditEntry, Invalid, SecurityOption, SessionMeta,
     audit::snapshot_of,
+    check_in_code::{self, CodeSecret},
     network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
     validate::{self, SessionEnd},
@@ -49,6 +50,7 @@ pub async fn start(
     let security_option = SecurityOption::from_number(request.security_option)?;
     let now = Utc::now();
     let end = validate::end_time(now, session_end(request.ends))?;
+    let check_in_code_period_secs = code_period(request.require_check_in_code, request.check_in_code_period)?;
     let mut networks = parse_session_networks(&request.networks)?;
     if networks.is_empty() && security_option.checks_network() {
         let Some(address) = teacher_address else {
@@ -78,8 +80,11 @@ pub async fn start(
         is_deleted: false,
         deletion_reason: None,
         deletion_time_ms: None,
+        check_in_code_period_secs,
     };
-    match ctx.live.create_session(&meta, meta.start_ms).await? {
+    // 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS), as for tokens.
+    let code_secret = check_in_code_period_secs.map(|_| CodeSecret::from_bytes(rand::random()));
+    match ctx.live.create_session(&meta, code_secret.as_ref(), meta.start_ms).await? {
         ClaimOutcome::Claimed => {
             ctx.open_sessions.opened(meta.clone()).await;
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
@@ -88,6 +93,15 @@ pub async fn start(
         ClaimOutcome::TeacherHasOpenSession(open) => Err(ApiError::AlreadyExists(format!(
             "you already have an active attendance session ({open}); finish it before starting another"
         ))),
+    }
+}
+
+/// The check-in code's period in seconds, if the teacher asked for a code.
+fn code_period(required: bool, period: Option<prost_types::Duration>) -> ApiResult<Option<u32>> {
+    match (required, period) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(Invalid::new("check_in_code_period", "is only used with require_check_in_code").into()),
+        (true, period) => Ok(Some(check_in_code::period(period.map(|d| (d.seconds, d.nanos)))?)),
     }
 }
 

@@ -269,7 +269,7 @@ impl Archive {
                     is_deleted: row.is_deleted,
                     deletion_reason: row.deletion_reason,
                     deletion_time: row.deletion_time,
-                        check_in_code_period_secs: row.check_in_code_period_secs,
+                    check_in_code_period_secs: row.check_in_code_period_secs,
                 })?;
                 let record = Record::from(RecordRow {
                     student_number: row.student_number,
