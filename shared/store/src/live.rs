@@ -148,6 +148,9 @@ fn parse_meta(id: Uuid, json: &str) -> StoreResult<SessionMeta> {
     SessionMeta::from_json(json).map_err(|err| StoreError::corrupt(format!("session {id}"), err))
 }
 
+/// A session's JSON and its check-in code's secret (hex), as HMGET reads them.
+type MetaWithSecret = (Option<String>, Option<String>);
+
 fn parse_secret(id: Uuid, hex: Option<String>) -> StoreResult<Option<CodeSecret>> {
     hex.map(|hex| {
         CodeSecret::from_hex(&hex)
@@ -400,8 +403,8 @@ impl LiveStore {
         let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
         let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
-        let ((json, secret), record, replay): ((Option<String>, Option<String>), Option<String>, Option<String>) =
-            pipeline.all().await?;
+        let (meta, record, replay): (MetaWithSecret, Option<String>, Option<String>) = pipeline.all().await?;
+        let (json, secret) = meta;
         let Some(json) = json else {
             return Ok(None);
         };

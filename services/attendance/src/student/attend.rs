@@ -62,7 +62,7 @@ pub async fn attend(
             if let Some(conflict) = precheck.record.as_ref().and_then(Record::attend_conflict) {
                 return Err(conflict.into());
             }
-            let settings = settings_of(&precheck);
+            let settings = settings_of(&precheck)?;
             ctx.check_in_settings.insert(id, settings.clone());
             settings
         }
@@ -120,16 +120,24 @@ pub async fn attend(
     }
 }
 
-fn settings_of(precheck: &Precheck) -> CheckInSettings {
+fn settings_of(precheck: &Precheck) -> ApiResult<CheckInSettings> {
     let meta = &precheck.meta;
-    CheckInSettings {
+    let check_in_code = match (meta.check_in_code_period_secs, precheck.code_secret.clone()) {
+        (Some(period_secs), Some(secret)) => Some(check_in_code::CheckInCode { secret, period_secs }),
+        (None, _) => None,
+        // Fail closed: a lost secret never opens a session that asks for a code.
+        (Some(_), None) => {
+            return Err(ApiError::Internal(format!(
+                "session {} asks for a check-in code but has no secret",
+                meta.attendance_id
+            )));
+        }
+    };
+    Ok(CheckInSettings {
         security_option: meta.security_option,
         networks: meta.networks.iter().map(ToString::to_string).collect::<Vec<_>>().into(),
-        check_in_code: meta
-            .check_in_code_period_secs
-            .zip(precheck.code_secret.clone())
-            .map(|(period_secs, secret)| check_in_code::CheckInCode { secret, period_secs }),
-    }
+        check_in_code,
+    })
 }
 
 /// A missing, wrong or stale check-in code: no record is written (the
