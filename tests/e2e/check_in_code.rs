@@ -248,3 +248,46 @@ async fn two_replicas_show_the_same_code_and_wrong_codes_count_against_the_limit
     let mut classmate = replicas[1].demo_student(2).await;
     assert!(attend_with_code(&mut classmate, &id, "r1", &a.code).await.unwrap().is_attended);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_stays_in_its_own_field_and_wrong_codes_are_counted_by_a_fixed_label() {
+    use attn_domain::check_in_code::{CheckInCode, CodeSecret};
+    use fred::interfaces::HashesInterface;
+
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = start_with_code(&mut teacher, "Optics", 60).await.attendance_id;
+    let uuid: uuid::Uuid = id.parse().unwrap();
+
+    // The secret is a field of the session's hash, 32 bytes of hex, and in
+    // none of the copies of the session's JSON (its own, the search index).
+    let keys = env.live.keys();
+    let (json, secret): (String, String) =
+        env.live.pool().hmget(keys.meta(uuid), vec!["json", "code_secret"]).await.unwrap();
+    assert_eq!(secret.len(), 64, "32 bytes as hex");
+    assert!(!json.contains(&secret), "{json}");
+    let shard = attn_store::keys::shard_of_session(uuid);
+    let listed: Option<String> = env.live.pool().hget(keys.open_sessions(shard), &id).await.unwrap();
+    assert!(!listed.expect("listed for search").contains(&secret));
+
+    // The stream's code is the one the stored secret gives (or the next
+    // window's, if a boundary fell in between).
+    let shown = next_code(&mut watch(&mut teacher, &id).await.unwrap()).await;
+    let code = CheckInCode { secret: CodeSecret::from_hex(&secret).unwrap(), period_secs: 60 };
+    let window_end_ms = shown.valid_until.unwrap().seconds * 1000;
+    assert_eq!(code.shown_at(window_end_ms - 1).code, shown.code);
+
+    let mut student = clients.demo_student(1).await;
+    for n in 0..2 {
+        let wrong = attend_with_code(&mut student, &id, &format!("r{n}"), &other_than(&shown.code)).await;
+        assert_refused(wrong, Code::InvalidArgument, "check_in_code");
+    }
+    attend_with_code(&mut student, &id, "r9", &shown.code).await.unwrap();
+    let text = crate::metrics::scrape(env.attendance_metrics_addr).await;
+    let checkins = |outcome| {
+        crate::metrics::sample(&text, "attn_checkins_total", &[("security_option", "manual"), ("outcome", outcome)])
+    };
+    assert_eq!(checkins("CHECK_IN_CODE_INVALID"), Some(2.0));
+    assert_eq!(checkins("attended"), Some(1.0));
+}
