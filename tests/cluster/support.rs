@@ -30,6 +30,7 @@ pub async fn start(teacher: &mut TeacherClient, lesson: &str, option: i32, netwo
         ends: Some(Ends::Duration(prost_types::Duration { seconds: 30 * 60, nanos: 0 })),
         security_option: option,
         networks: networks.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
     };
     teacher
         .start_attendance(request)
@@ -46,8 +47,12 @@ pub async fn attend(
     request_id: &str,
     selfie: &[u8],
 ) -> Result<pb::AttendanceRecord, Status> {
-    let request =
-        AttendRequest { attendance_id: attendance_id.into(), selfie: selfie.to_vec(), request_id: request_id.into() };
+    let request = AttendRequest {
+        attendance_id: attendance_id.into(),
+        selfie: selfie.to_vec(),
+        request_id: request_id.into(),
+        ..Default::default()
+    };
     Ok(student.attend(request).await?.into_inner().record.expect("a record"))
 }
 

@@ -20,6 +20,7 @@ pub fn start_request(lesson: &str, option: i32, networks: &[&str]) -> StartAtten
         ends: minutes(30),
         security_option: option,
         networks: networks.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -48,7 +49,12 @@ pub async fn attend_with_selfie(
     selfie: Vec<u8>,
 ) -> Result<pb::AttendanceRecord, Status> {
     let response = student
-        .attend(AttendRequest { attendance_id: attendance_id.into(), selfie, request_id: request_id.into() })
+        .attend(AttendRequest {
+            attendance_id: attendance_id.into(),
+            selfie,
+            request_id: request_id.into(),
+            ..Default::default()
+        })
         .await?;
     Ok(response.into_inner().record.expect("a record"))
 }

@@ -49,7 +49,12 @@ pub(crate) async fn attend_with(
     selfie: &[u8],
 ) -> Result<pb::AttendanceRecord, tonic::Status> {
     Ok(student
-        .attend(AttendRequest { attendance_id: id.into(), selfie: selfie.to_vec(), request_id: String::new() })
+        .attend(AttendRequest {
+            attendance_id: id.into(),
+            selfie: selfie.to_vec(),
+            request_id: String::new(),
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .record

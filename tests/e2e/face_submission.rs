@@ -23,7 +23,12 @@ async fn assert_gateway_calls(env: &TestEnv, operation: &str, outcome: &str, cal
 }
 
 fn attend_request(id: &str, request_id: &str) -> AttendRequest {
-    AttendRequest { attendance_id: id.into(), selfie: SELFIE.to_vec(), request_id: request_id.into() }
+    AttendRequest {
+        attendance_id: id.into(),
+        selfie: SELFIE.to_vec(),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
 }
 
 /// An option-3 session, and the student `number` added to the roster and signed in.

@@ -4,6 +4,7 @@
 mod access;
 mod bad_input;
 mod campus;
+mod check_in_code;
 mod common;
 mod conflicts;
 mod face;

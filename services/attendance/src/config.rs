@@ -101,6 +101,12 @@ pub struct Config {
     /// was built from, if it has been built; empty: serve no files.
     #[serde(default)]
     pub web_dir: Option<String>,
+    /// ATTN_PUBLIC_URL: where students open the browser app
+    /// (`https://attn.example.edu`, or with a path); the check-in code's QR
+    /// payload links there. Empty: WatchCheckInCode sends no payload (the
+    /// browser app then links to its own address).
+    #[serde(default)]
+    pub public_url: String,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(skip)]
@@ -158,6 +164,25 @@ impl Config {
     }
 }
 
+impl Config {
+    /// ATTN_PUBLIC_URL without its trailing slash, if set.
+    pub fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let url = self.public_url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let uri: http::Uri = url.parse().map_err(|_| anyhow::anyhow!("ATTN_PUBLIC_URL: {url:?} is not a URL"))?;
+        anyhow::ensure!(
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some()
+                && uri.query().is_none()
+                && !url.contains('#'),
+            "ATTN_PUBLIC_URL: {url:?} must be http(s)://host[:port][/path], without a query or fragment"
+        );
+        Ok(Some(url.to_owned()))
+    }
+}
+
 /// An origin as a browser sends it in `Origin`: `scheme://host[:port]`, nothing more.
 fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
     let refuse = |why: &str| {
@@ -198,6 +223,7 @@ impl Default for Config {
             selfie_max_bytes: defaults::selfie_max_bytes(),
             cors_origins: String::new(),
             web_dir: None,
+            public_url: String::new(),
             log_format: LogFormat::default(),
             redis: RedisConfig::default(),
             database: DatabaseConfig::default(),
@@ -284,6 +310,24 @@ mod tests {
         for bad in [0, MAX_TRUSTED_HOPS + 1] {
             let err = Config { trusted_proxy_hops: bad, ..Config::default() }.trusted_proxies().unwrap_err();
             assert!(err.to_string().contains("ATTN_TRUSTED_PROXY_HOPS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_optional_an_http_url_and_loses_its_trailing_slash() {
+        let config = |url: &str| Config { public_url: url.into(), ..Config::default() };
+        assert_eq!(config("").public_url().unwrap(), None);
+        assert_eq!(
+            config("https://attn.example.edu/").public_url().unwrap().as_deref(),
+            Some("https://attn.example.edu")
+        );
+        assert_eq!(
+            config("http://10.0.0.5:8080/attn").public_url().unwrap().as_deref(),
+            Some("http://10.0.0.5:8080/attn")
+        );
+        for bad in ["attn.example.edu", "ftp://a.edu", "https://a.edu/?x=1", "https://a.edu/#top"] {
+            let err = config(bad).public_url().unwrap_err().to_string();
+            assert!(err.contains("ATTN_PUBLIC_URL"), "{bad}: {err}");
         }
     }
 

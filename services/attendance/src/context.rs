@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use attn_domain::{SecurityOption, network::parse_networks};
+use attn_domain::{SecurityOption, check_in_code::CheckInCode, network::parse_networks};
 use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
 use attn_store::{
     Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue, revocations::RevocationFeed,
@@ -19,6 +19,8 @@ use crate::{limits::RateLimits, open_sessions::OpenSessions, passwords::Password
 pub struct CheckInSettings {
     pub security_option: SecurityOption,
     pub networks: Arc<[String]>,
+    /// The rotating code check-ins must carry, if the session asks for one.
+    pub check_in_code: Option<CheckInCode>,
 }
 
 pub struct Context {
@@ -38,6 +40,8 @@ pub struct Context {
     pub check_in_settings: quick_cache::sync::Cache<Uuid, CheckInSettings>,
     pub token_ttl: TokenTtl,
     pub selfie_max_bytes: usize,
+    /// ATTN_PUBLIC_URL: the browser app's address, for the check-in code's QR payload.
+    pub public_url: Option<Arc<str>>,
     pub shutdown: Shutdown,
     /// An argon2 hash checked when a user has none, so unknown users take as
     /// long to refuse as wrong passwords.

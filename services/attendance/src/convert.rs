@@ -48,6 +48,10 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
         deletion_reason: meta.deletion_reason.clone().unwrap_or_default(),
         deletion_time: meta.deletion_time_ms.map(timestamp),
         record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
+        require_check_in_code: meta.check_in_code_period_secs.is_some(),
+        check_in_code_period: meta
+            .check_in_code_period_secs
+            .map(|secs| prost_types::Duration { seconds: i64::from(secs), nanos: 0 }),
     }
 }
 

@@ -68,6 +68,7 @@ impl App {
     /// binds the port (0 picks a free one; see [`App::local_addr`]).
     pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
         let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
+        let public_url = config.public_url()?.map(Arc::from);
         let keys = config.redis.keys()?;
         let redis = config.redis.store_settings();
         let live = LiveStore::connect(&redis, keys.clone()).await.context("cannot reach Redis (ATTN_REDIS_URL)")?;
@@ -141,6 +142,7 @@ impl App {
                 admin: Duration::from_secs(config.admin_token_ttl_secs),
             },
             selfie_max_bytes: config.selfie_max_bytes,
+            public_url,
             shutdown: shutdown.clone(),
             decoy_hash,
             metrics,

@@ -56,13 +56,24 @@ pub fn check_in(metrics: &Metrics, option: SecurityOption, record: &Record) {
         .increment(1);
 }
 
+/// The `outcome` of a check-in refused for its check-in code (no record).
+pub const CHECK_IN_CODE_INVALID: &str = "CHECK_IN_CODE_INVALID";
+
+/// A check-in refused for a missing, wrong or stale check-in code.
+pub fn check_in_code_refused(metrics: &Metrics, option: SecurityOption) {
+    metrics
+        .counter(CHECKINS, &[("security_option", security_option_label(option)), ("outcome", CHECK_IN_CODE_INVALID)])
+        .increment(1);
+}
+
 /// A call refused by a rate limit: `limit` is `sign_in`, `check_in` or
 /// `password_checks` (the sign-in queue of `ATTN_PASSWORD_CHECK_QUEUE` full).
 pub fn rate_limited(metrics: &Metrics, limit: &'static str) {
     metrics.counter(RATE_LIMITED, &[("limit", limit)]).increment(1);
 }
 
-/// Counts one open stream of `kind` (`watch_records`, `watch_my_record`)
+/// Counts one open stream of `kind` (`watch_records`, `watch_my_record`,
+/// `watch_check_in_code`)
 /// in `attn_streams_open` until dropped.
 pub struct OpenStream(metrics::Gauge);
 
@@ -89,12 +100,15 @@ pub fn register(
     live: LiveStore,
     max_connections: u32,
 ) {
-    metrics.describe_counter(CHECKINS, "Check-ins answered with a new record, by security option and outcome");
+    metrics.describe_counter(
+        CHECKINS,
+        "Check-ins answered with a new record or refused for their check-in code, by security option and outcome",
+    );
     metrics.describe_counter(RATE_LIMITED, "Calls refused by a rate limit");
     metrics.describe_gauge(STREAMS_OPEN, "Streams open on this replica, by kind");
     metrics.describe_gauge("attn_sessions_open", "Open sessions in this replica's in-memory index");
     metrics.describe_counter("attn_sign_in_cache_lookups_total", "Token checks, by whether the sign-in cache answered");
-    for kind in ["watch_records", "watch_my_record"] {
+    for kind in ["watch_records", "watch_my_record", "watch_check_in_code"] {
         metrics.gauge(STREAMS_OPEN, &[("kind", kind)]).increment(0.0);
     }
     for limit in ["sign_in", "check_in"] {

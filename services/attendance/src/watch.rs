@@ -49,12 +49,12 @@ fn snapshot_message(snapshot: &Snapshot, now: i64) -> pb::WatchRecordsResponse {
 
 /// A slot among the caller's open streams and a watch on their sign-in,
 /// for a stream about to start.
-fn sign_in_watch(ctx: &Context, caller: &Caller) -> ApiResult<SignInWatch> {
+pub(crate) fn sign_in_watch(ctx: &Context, caller: &Caller) -> ApiResult<SignInWatch> {
     let slot = ctx.streams.take(caller.school_number())?;
     Ok(SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), slot))
 }
 
-fn shutting_down() -> Status {
+pub(crate) fn shutting_down() -> Status {
     ApiError::new(Reason::ShuttingDown, "ATTN is restarting; reconnect to continue").into()
 }
 
@@ -311,7 +311,7 @@ async fn follow_my_record(
 }
 
 /// `stream`, counted in `attn_streams_open` until the client's side of it is dropped.
-fn counted<T: Send + 'static>(
+pub(crate) fn counted<T: Send + 'static>(
     stream: ReceiverStream<Result<T, Status>>,
     open: crate::measures::OpenStream,
 ) -> BoxStream<T> {

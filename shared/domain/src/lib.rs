@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod check_in_code;
 pub mod client_address;
 pub mod download_address;
 pub mod face;

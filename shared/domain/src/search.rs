@@ -308,6 +308,7 @@ mod tests {
             is_deleted: false,
             deletion_reason: None,
             deletion_time_ms: None,
+            check_in_code_period_secs: None,
         }
     }
 

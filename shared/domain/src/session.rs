@@ -23,6 +23,11 @@ pub struct SessionMeta {
     pub deletion_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_time_ms: Option<i64>,
+    /// Check-ins need the rotating code (see `check_in_code`), which changes
+    /// every this many seconds. The secret behind it is not part of the
+    /// session's JSON, which is copied into indexes and events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_in_code_period_secs: Option<u32>,
 }
 
 impl SessionMeta {
@@ -78,6 +83,7 @@ mod tests {
             is_deleted: false,
             deletion_reason: None,
             deletion_time_ms: None,
+            check_in_code_period_secs: None,
         }
     }
 

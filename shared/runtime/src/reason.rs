@@ -126,6 +126,8 @@ reasons! {
     OutOfRange = "OUT_OF_RANGE", OutOfRange;
     /// Made by the gRPC machinery: an error with no better code.
     Unknown = "UNKNOWN", Unknown;
+    /// WatchCheckInCode on a session started without `require_check_in_code`.
+    CheckInCodeNotRequired = "CHECK_IN_CODE_NOT_REQUIRED", FailedPrecondition;
 }
 
 impl Reason {
@@ -237,6 +239,7 @@ mod tests {
                 "UNIMPLEMENTED",
                 "OUT_OF_RANGE",
                 "UNKNOWN",
+                "CHECK_IN_CODE_NOT_REQUIRED",
             ]
         );
     }

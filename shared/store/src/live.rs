@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use attn_domain::{AuditEntry, Record, SessionMeta};
+use attn_domain::{AuditEntry, Record, SessionMeta, check_in_code::CodeSecret};
 use fred::{
     clients::Pool,
     interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface},
@@ -93,6 +93,17 @@ pub enum AttendOutcome {
     Conflict(Record),
 }
 
+/// A check-in refused before the check-in script, as Redis answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusedCheckIn {
+    /// Over the student's limit of check-in attempts; try again after this long.
+    Limited(std::time::Duration),
+    /// The same request was answered before; this is that answer.
+    Replayed(Record),
+    /// Counted; refuse it.
+    Refused,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written {
@@ -108,6 +119,8 @@ pub enum WriteOutcome {
 #[derive(Debug, Clone)]
 pub struct Precheck {
     pub meta: SessionMeta,
+    /// The check-in code's secret, for a session that requires the code.
+    pub code_secret: Option<CodeSecret>,
     pub record: Option<Record>,
     pub replay: Option<Record>,
 }
@@ -133,6 +146,17 @@ fn parse_record(what: &str, json: &str) -> StoreResult<Record> {
 
 fn parse_meta(id: Uuid, json: &str) -> StoreResult<SessionMeta> {
     SessionMeta::from_json(json).map_err(|err| StoreError::corrupt(format!("session {id}"), err))
+}
+
+/// A session's JSON and its check-in code's secret (hex), as HMGET reads them.
+type MetaWithSecret = (Option<String>, Option<String>);
+
+fn parse_secret(id: Uuid, hex: Option<String>) -> StoreResult<Option<CodeSecret>> {
+    hex.map(|hex| {
+        CodeSecret::from_hex(&hex)
+            .ok_or_else(|| StoreError::corrupt(format!("check-in code of session {id}"), "not 32 bytes of hex"))
+    })
+    .transpose()
 }
 
 fn parse_version(id: Uuid, value: Option<String>) -> StoreResult<u64> {
@@ -219,7 +243,15 @@ impl LiveStore {
     /// same teacher or by the teacher's next look at their sessions
     /// ([`LiveStore::finish_creation`]). A claim with no session behind it is
     /// replaced.
-    pub async fn create_session(&self, meta: &SessionMeta, now_ms: i64) -> StoreResult<ClaimOutcome> {
+    ///
+    /// `code_secret`: the secret of the session's check-in code, written in
+    /// the same script as the session.
+    pub async fn create_session(
+        &self,
+        meta: &SessionMeta,
+        code_secret: Option<&CodeSecret>,
+        now_ms: i64,
+    ) -> StoreResult<ClaimOutcome> {
         let id = meta.attendance_id;
         let json = meta.to_json();
         let meta_key = self.keys.meta(id);
@@ -234,6 +266,7 @@ impl LiveStore {
                 flag(meta.is_deleted).into(),
                 meta.teacher_school_number.clone(),
                 expiry_ms.to_string(),
+                code_secret.map(CodeSecret::to_hex).unwrap_or_default(),
             ],
         )
         .await?;
@@ -367,19 +400,61 @@ impl LiveStore {
     /// request, in one round trip.
     pub async fn precheck(&self, id: Uuid, student: &str, request_key: Option<&str>) -> StoreResult<Option<Precheck>> {
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.hget(self.keys.meta(id), "json").await?;
+        let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
         let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
-        let (json, record, replay): (Option<String>, Option<String>, Option<String>) = pipeline.all().await?;
+        let (meta, record, replay): (MetaWithSecret, Option<String>, Option<String>) = pipeline.all().await?;
+        let (json, secret) = meta;
         let Some(json) = json else {
             return Ok(None);
         };
         let what = format!("record {student} of {id}");
         Ok(Some(Precheck {
             meta: parse_meta(id, &json)?,
+            code_secret: parse_secret(id, secret)?,
             record: record.map(|json| parse_record(&what, &json)).transpose()?,
             replay: replay.map(|json| parse_record(&what, &json)).transpose()?,
         }))
+    }
+
+    /// A session and its check-in code's secret (None when it asks for no
+    /// code), for the teacher's projector. `None`: no such live session.
+    pub async fn session_with_code_secret(&self, id: Uuid) -> StoreResult<Option<(SessionMeta, Option<CodeSecret>)>> {
+        let (json, secret): (Option<String>, Option<String>) =
+            self.pool.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        Ok(Some((parse_meta(id, &json)?, parse_secret(id, secret)?)))
+    }
+
+    /// A check-in refused before the check-in script (a wrong check-in
+    /// code), in the one round trip the script would have taken (see
+    /// `scripts::REFUSE_CHECK_IN`): counted against the same per-student
+    /// limit, and replayed if this request was answered before.
+    pub async fn refuse_check_in(
+        &self,
+        id: Uuid,
+        student: &str,
+        request_key: Option<&str>,
+        attempts_per_minute: u32,
+    ) -> StoreResult<RefusedCheckIn> {
+        let value = self
+            .run(
+                &scripts::REFUSE_CHECK_IN,
+                vec![self.keys.attend_limit(id, student), self.keys.requests(id)],
+                vec![attempts_per_minute.to_string(), request_key.unwrap_or("").to_owned()],
+            )
+            .await?;
+        let (status, items) = reply(value)?;
+        Ok(match status.as_str() {
+            "limited" => RefusedCheckIn::Limited(std::time::Duration::from_millis(u64_at(&items, 0)?)),
+            "replayed" => {
+                RefusedCheckIn::Replayed(parse_record(&format!("record {student} of {id}"), &string_at(&items, 0)?)?)
+            }
+            "refused" => RefusedCheckIn::Refused,
+            other => return Err(StoreError::corrupt("a script reply", format!("status {other:?}"))),
+        })
     }
 
     /// Check-in: one atomic script (see `scripts::ATTEND`), which also counts

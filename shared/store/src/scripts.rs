@@ -74,6 +74,32 @@ return {'written', ARGV[3], version}
     ))
 });
 
+/// A check-in refused before the check-in script (a wrong check-in code):
+/// counted against the same limit as [`ATTEND`], and answered with the
+/// earlier answer if the request was answered before (a retry of a check-in
+/// that went through, sent after its code changed). Writes nothing else.
+///
+/// KEYS: the student's limit, requests. ARGV: attempts per minute ('0': no
+/// limit), request key ('' for none).
+/// Returns {'limited', ms} | {'replayed', json} | {'refused'}.
+pub static REFUSE_CHECK_IN: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(format!(
+        "{GCRA}{}",
+        r#"
+local per_minute = tonumber(ARGV[1])
+if per_minute > 0 then
+  local wait = limited(KEYS[1], per_minute)
+  if wait > 0 then return {'limited', wait} end
+end
+if ARGV[2] ~= '' then
+  local prior = redis.call('HGET', KEYS[2], ARGV[2])
+  if prior then return {'replayed', prior} end
+end
+return {'refused'}
+"#
+    ))
+});
+
 /// Compare-and-set of one record, for teacher edits and face results.
 ///
 /// KEYS: meta, records, audit. ARGV: student, expected JSON ('' = no record),
@@ -133,11 +159,14 @@ return {meta[1], meta[2], redis.call('HGETALL', KEYS[2])}
 /// until it is claimed and listed: a crash before the claim leaves nothing
 /// that lasts.
 ///
-/// KEYS: meta. ARGV: session JSON, end (ms), deleted, teacher, expiry (ms).
+/// KEYS: meta. ARGV: session JSON, end (ms), deleted, teacher, expiry (ms),
+/// check-in code secret (hex; '' = none). The secret is a field of its own,
+/// outside the JSON that indexes and events copy.
 pub static CREATE_META: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'end_ms', ARGV[2], 'deleted', ARGV[3], 'teacher', ARGV[4], 'version', '0', 'unfinished', '1')
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'code_secret', ARGV[6]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 "#,
@@ -236,10 +265,11 @@ return 'removed'
     )
 });
 
-pub fn all() -> [&'static Script; 10] {
+pub fn all() -> [&'static Script; 11] {
     [
         &RATE_LIMIT,
         &ATTEND,
+        &REFUSE_CHECK_IN,
         &WRITE_RECORD,
         &WRITE_META,
         &SNAPSHOT,

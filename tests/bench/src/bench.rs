@@ -117,6 +117,7 @@ impl<'a> Bench<'a> {
             ends: Some(Ends::Duration(prost_types::Duration { seconds: 3600, nanos: 0 })),
             security_option: option as i32,
             networks,
+            ..Default::default()
         };
         let answer = self.teacher_client().start_attendance(authed(request, &self.teacher)).await?;
         answer.into_inner().attendance.ok_or_else(|| Status::internal("StartAttendance answered no attendance"))

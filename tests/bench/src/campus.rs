@@ -366,6 +366,7 @@ impl<'b, 'a> Campus<'b, 'a> {
                     ends: Some(Ends::Duration(prost_types::Duration { seconds: 3600, nanos: 0 })),
                     security_option: option as i32,
                     networks: networks.clone(),
+                    ..Default::default()
                 };
                 let request = authed(request, &self.teachers[j]);
                 async move {
@@ -719,7 +720,7 @@ async fn find(channel: Channel, token: &Token, lesson: &str, expected: &str) -> 
 }
 
 async fn attend(channel: Channel, token: &Token, id: &str, request_id: String) -> Result<(), Failure> {
-    let request = AttendRequest { attendance_id: id.to_owned(), selfie: Vec::new(), request_id };
+    let request = AttendRequest { attendance_id: id.to_owned(), selfie: Vec::new(), request_id, ..Default::default() };
     let answer = StudentServiceClient::new(channel).attend(authed(request, token)).await?.into_inner();
     attended(answer.record.unwrap_or_default().status(), "Attend")
 }

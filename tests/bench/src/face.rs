@@ -197,6 +197,7 @@ async fn check_in_and_wait(bench: &Bench<'_>, attendance_id: &str, i: usize) -> 
         attendance_id: attendance_id.to_owned(),
         selfie: face_gateway_standin::TINY_JPEG.to_vec(),
         request_id: format!("face-{i}"),
+        ..Default::default()
     };
     let record = match client.attend(authed(request, token)).await {
         Ok(answer) => answer.into_inner().record.unwrap_or_default(),

@@ -118,6 +118,7 @@ async fn check_in_storm(bench: &Bench<'_>, round: usize, side: &Side<'_>) -> any
                 attendance_id: id.to_string(),
                 selfie: Vec::new(),
                 request_id: format!("m{round}-{i}"),
+                ..Default::default()
             };
             let request = authed(request, &tokens[i]);
             async move {

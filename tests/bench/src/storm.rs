@@ -158,6 +158,7 @@ async fn attn_storm(
                 attendance_id: id.to_string(),
                 selfie: Vec::new(),
                 request_id: format!("r{round}-o{}-{i}", option as u8),
+                ..Default::default()
             };
             let request = authed(request, &tokens[i]);
             let replied = replied.clone();

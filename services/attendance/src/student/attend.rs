@@ -11,15 +11,21 @@
 //!   add one pipelined read (settings, existing record, earlier answer) so
 //!   that duplicates are refused before any slow check runs.
 //!
+//! - a session asking for the rotating check-in code: the code is checked
+//!   here against the cached settings (the secret comes with the read above,
+//!   so no extra round trip), before any verification; a wrong one is
+//!   counted against the same Redis limit in the round trip the script
+//!   would have taken, and writes nothing.
+//!
 //! The script re-checks everything atomically, so a concurrent check-in,
 //! a finish or a teacher's edit can never be overwritten.
 
 use std::net::IpAddr;
 
-use attn_domain::{Record, SessionMeta, selfie::check_selfie, validate};
+use attn_domain::{Record, SessionMeta, check_in_code, selfie::check_selfie, validate};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
-use attn_store::live::{AttendOutcome, request_key};
+use attn_store::live::{AttendOutcome, Precheck, RefusedCheckIn, request_key};
 use uuid::Uuid;
 
 use super::face;
@@ -56,11 +62,16 @@ pub async fn attend(
             if let Some(conflict) = precheck.record.as_ref().and_then(Record::attend_conflict) {
                 return Err(conflict.into());
             }
-            let settings = settings_of(&precheck.meta);
+            let settings = settings_of(&precheck)?;
             ctx.check_in_settings.insert(id, settings.clone());
             settings
         }
     };
+    if let Some(code) = &settings.check_in_code
+        && !code.accepts(&request.check_in_code, now_ms())
+    {
+        return refuse_code(ctx, id, student, request_key.as_deref(), &settings, &request.check_in_code).await;
+    }
 
     let name = caller.full_name();
     let record = if settings.security_option.checks_network() {
@@ -109,10 +120,49 @@ pub async fn attend(
     }
 }
 
-fn settings_of(meta: &SessionMeta) -> CheckInSettings {
-    CheckInSettings {
+fn settings_of(precheck: &Precheck) -> ApiResult<CheckInSettings> {
+    let meta = &precheck.meta;
+    let check_in_code = match (meta.check_in_code_period_secs, precheck.code_secret.clone()) {
+        (Some(period_secs), Some(secret)) => Some(check_in_code::CheckInCode { secret, period_secs }),
+        (None, _) => None,
+        // Fail closed: a lost secret never opens a session that asks for a code.
+        (Some(_), None) => {
+            return Err(ApiError::internal(format!(
+                "session {} asks for a check-in code but has no secret",
+                meta.attendance_id
+            )));
+        }
+    };
+    Ok(CheckInSettings {
         security_option: meta.security_option,
         networks: meta.networks.iter().map(ToString::to_string).collect::<Vec<_>>().into(),
+        check_in_code,
+    })
+}
+
+/// A missing, wrong or stale check-in code: no record is written (the
+/// student sends the code shown now), and the attempt counts against the
+/// student's check-in limit held in Redis, as a check-in would. A resent
+/// request that went through before (its code since expired) gets its
+/// first answer.
+async fn refuse_code(
+    ctx: &Context,
+    id: Uuid,
+    student: &str,
+    request_key: Option<&str>,
+    settings: &CheckInSettings,
+    given: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    match ctx.live.refuse_check_in(id, student, request_key, ctx.limits.attend_per_minute()).await? {
+        RefusedCheckIn::Limited(wait) => {
+            ctx.limits.count_check_in_refused();
+            Err(too_many_check_ins(wait))
+        }
+        RefusedCheckIn::Replayed(record) => Ok(convert::record(id, &record)),
+        RefusedCheckIn::Refused => {
+            crate::measures::check_in_code_refused(&ctx.metrics, settings.security_option);
+            Err(check_in_code::refusal(given).into())
+        }
     }
 }
 

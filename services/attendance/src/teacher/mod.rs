@@ -2,6 +2,7 @@
 //! teacher; every RPC that names a session also checks it is theirs, and
 //! answers NOT_FOUND otherwise, so other teachers' sessions stay invisible.
 
+mod check_in_code;
 mod records;
 mod sessions;
 
@@ -11,8 +12,8 @@ use attn_proto::v1::{
     AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteAttendanceResponse, DeleteRecordRequest,
     FailStudentRequest, FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest,
     GetLiveAttendanceResponse, ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest,
-    ListRecordsResponse, RecordResponse, StartAttendanceRequest, StartAttendanceResponse, WatchRecordsRequest,
-    WatchRecordsResponse, teacher_service_server::TeacherService,
+    ListRecordsResponse, RecordResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
+    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{Caller, ClientAddress};
 use futures::Stream;
@@ -31,6 +32,7 @@ pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiEr
 }
 
 type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;
+type CodeStream = Pin<Box<dyn Stream<Item = Result<WatchCheckInCodeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl TeacherService for Teacher {
@@ -90,6 +92,18 @@ impl TeacherService for Teacher {
     ) -> Result<Response<Self::WatchRecordsStream>, Status> {
         let caller = Caller::of(&request)?.clone();
         let stream = crate::watch::watch_roster(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(stream))
+    }
+
+    type WatchCheckInCodeStream = CodeStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_check_in_code(
+        &self,
+        request: Request<WatchCheckInCodeRequest>,
+    ) -> Result<Response<Self::WatchCheckInCodeStream>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let stream = check_in_code::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
     }
 

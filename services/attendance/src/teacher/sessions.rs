@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 
 use attn_domain::{
-    AuditEntry, Invalids, SecurityOption, SessionMeta,
+    AuditEntry, Invalid, Invalids, SecurityOption, SessionMeta,
     audit::snapshot_of,
+    check_in_code::{self, CodeSecret},
     network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
     validate::{self, SessionEnd},
@@ -51,9 +52,10 @@ pub async fn start(
     let lesson_name = bad.check(validate::lesson_name(&request.lesson_name));
     let security_option = bad.check(SecurityOption::from_number(request.security_option));
     let end = bad.check(validate::end_time(now, session_end(request.ends)));
+    let check_in_code_period_secs = bad.check(code_period(request.require_check_in_code, request.check_in_code_period));
     let networks = bad.check(parse_session_networks(&request.networks));
-    let (Some(lesson_name), Some(security_option), Some(end), Some(mut networks)) =
-        (lesson_name, security_option, end, networks)
+    let (Some(lesson_name), Some(security_option), Some(end), Some(check_in_code_period_secs), Some(mut networks)) =
+        (lesson_name, security_option, end, check_in_code_period_secs, networks)
     else {
         return Err(bad.into());
     };
@@ -87,8 +89,11 @@ pub async fn start(
         is_deleted: false,
         deletion_reason: None,
         deletion_time_ms: None,
+        check_in_code_period_secs,
     };
-    match ctx.live.create_session(&meta, meta.start_ms).await? {
+    // 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS), as for tokens.
+    let code_secret = check_in_code_period_secs.map(|_| CodeSecret::from_bytes(rand::random()));
+    match ctx.live.create_session(&meta, code_secret.as_ref(), meta.start_ms).await? {
         ClaimOutcome::Claimed => {
             ctx.open_sessions.opened(meta.clone()).await;
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
@@ -99,6 +104,15 @@ pub async fn start(
             format!("you already have an active attendance session ({open}); finish it before starting another"),
         )
         .with("attendance_id", open)),
+    }
+}
+
+/// The check-in code's period in seconds, if the teacher asked for a code.
+fn code_period(required: bool, period: Option<prost_types::Duration>) -> Result<Option<u32>, Invalid> {
+    match (required, period) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(Invalid::new("check_in_code_period", "is only used with require_check_in_code")),
+        (true, period) => Ok(Some(check_in_code::period(period.map(|d| (d.seconds, d.nanos)))?)),
     }
 }
 

@@ -4,7 +4,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startApp } from "./app.js";
-import { SecurityOption } from "./gen/attn/v1/common_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { AttendanceSchema, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
 import { FakeAttn } from "./testing/fake-attn.js";
 
 let fake: FakeAttn;
@@ -368,5 +369,78 @@ describe("student page", () => {
     expect(byId("my-reason").textContent).toBe("Face did not match: faces differ");
     expect(visible("attend-retry")).toBe(true);
     await until(() => byId("my-watch-status").dataset["state"] === "waiting");
+  });
+});
+
+describe("the rotating check-in code", () => {
+  it("shows the teacher the code and its check-in link when the session asks for one", async () => {
+    start();
+    await signIn("demo_teacher_1");
+    await until(() => visible("start-form"));
+    type("start-lesson", "Optics");
+    byId<HTMLInputElement>("start-require-code").checked = true;
+    type("start-code-period", "30");
+    byId("start-submit").click();
+    await until(() => visible("check-in-code-panel") && byId("check-in-code").dataset["code"]);
+    const [a] = [...fake.attendances.values()];
+    expect(a!.requireCheckInCode).toBe(true);
+    expect(a!.checkInCodePeriod?.seconds).toBe(30n);
+    expect(byId("check-in-code").dataset["code"]).toBe("012345");
+    expect(byId("check-in-code").textContent).toBe("012 345");
+    expect(byId<HTMLAnchorElement>("check-in-code-link").href).toContain(`?attendance=${a!.attendanceId}&code=012345`);
+    expect(byId("check-in-code-countdown").textContent).toMatch(/Next code in \d+ s/);
+  });
+
+  it("hides the code panel for a session without one", async () => {
+    start();
+    await signIn("demo_teacher_1");
+    await until(() => visible("start-form"));
+    type("start-lesson", "Statics");
+    byId("start-submit").click();
+    await until(() => visible("live-session"));
+    expect(visible("check-in-code-panel")).toBe(false);
+  });
+
+  it("opens a check-in link with the session and code filled in, and checks the student in", async () => {
+    const teacher = fake.user("demo_teacher_1")!;
+    fake.attendances.set("s-1", create(AttendanceSchema, {
+      attendanceId: "s-1", lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
+      securityOption: SecurityOption.MANUAL, isActive: true, requireCheckInCode: true,
+    }));
+    fake.records.set("s-1", new Map());
+    history.replaceState(null, "", "/?attendance=s-1&code=012345");
+    start();
+    await signIn("demo_student_3");
+    await until(() => visible("check-in-code-input"));
+    expect(byId<HTMLInputElement>("check-in-code-input").value).toBe("012345");
+    expect(location.search).toBe("");
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    expect(fake.records.get("s-1")!.get("demo_student_3")?.status).toBe(RecordStatus.ATTENDED);
+  });
+
+  it("asks for the code found by search, and shows a wrong code's error", async () => {
+    const teacher = fake.user("demo_teacher_1")!;
+    fake.attendances.set("s-2", create(AttendanceSchema, {
+      attendanceId: "s-2", lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
+      securityOption: SecurityOption.MANUAL, isActive: true, requireCheckInCode: true,
+    }));
+    fake.records.set("s-2", new Map());
+    start();
+    await signIn("demo_student_4");
+    await until(() => visible("search-form"));
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("attend-button").click();
+    await until(() => visible("check-in-code-input"));
+    type("check-in-code-input", "999999");
+    byId("attend-submit").click();
+    await until(() => errorText());
+    expect(byId("error-banner").dataset["code"]).toBe("INVALID_ARGUMENT");
+    expect(fake.records.get("s-2")!.size).toBe(0);
+    type("check-in-code-input", "012 345");
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
   });
 });

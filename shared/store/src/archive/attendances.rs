@@ -38,6 +38,7 @@ struct AttendanceRow {
     is_deleted: bool,
     deletion_reason: Option<String>,
     deletion_time: Option<DateTime<Utc>>,
+    check_in_code_period_secs: Option<i32>,
 }
 
 impl TryFrom<AttendanceRow> for SessionMeta {
@@ -64,6 +65,7 @@ impl TryFrom<AttendanceRow> for SessionMeta {
             is_deleted: row.is_deleted,
             deletion_reason: row.deletion_reason,
             deletion_time_ms: row.deletion_time.map(to_ms),
+            check_in_code_period_secs: row.check_in_code_period_secs.and_then(|secs| u32::try_from(secs).ok()),
         })
     }
 }
@@ -131,7 +133,7 @@ impl Archive {
             AttendanceRow,
             r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                       start_time, end_time, security_option, networks, is_deleted,
-                      deletion_reason, deletion_time
+                      deletion_reason, deletion_time, check_in_code_period_secs
                FROM attendances WHERE attendance_id = $1"#,
             id
         )
@@ -184,7 +186,7 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs,
                       (SELECT count(*) FROM attendance_records r
                         WHERE r.attendance_id = a.attendance_id) AS "record_count!"
                FROM attendances a
@@ -216,6 +218,7 @@ impl Archive {
                         is_deleted: row.is_deleted,
                         deletion_reason: row.deletion_reason,
                         deletion_time: row.deletion_time,
+                        check_in_code_period_secs: row.check_in_code_period_secs,
                     })?,
                 })
             })
@@ -234,7 +237,7 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs,
                       r.student_number, r.student_full_name, r.is_attended, r.attendance_time,
                       r.fail_reason, r.is_deleted AS record_deleted,
                       r.deletion_reason AS record_deletion_reason,
@@ -266,6 +269,7 @@ impl Archive {
                     is_deleted: row.is_deleted,
                     deletion_reason: row.deletion_reason,
                     deletion_time: row.deletion_time,
+                    check_in_code_period_secs: row.check_in_code_period_secs,
                 })?;
                 let record = Record::from(RecordRow {
                     student_number: row.student_number,
@@ -537,7 +541,7 @@ async fn lock_attendance(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> S
         AttendanceRow,
         r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                   start_time, end_time, security_option, networks, is_deleted,
-                  deletion_reason, deletion_time
+                  deletion_reason, deletion_time, check_in_code_period_secs
            FROM attendances WHERE attendance_id = $1 FOR UPDATE"#,
         id
     )
@@ -564,8 +568,8 @@ async fn archive_attendance(
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time,
-               live_version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               live_version, check_in_code_period_secs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (attendance_id) DO UPDATE SET
                lesson_name = EXCLUDED.lesson_name,
                end_time = EXCLUDED.end_time,
@@ -588,6 +592,7 @@ async fn archive_attendance(
         meta.deletion_reason,
         meta.deletion_time_ms.map(to_time),
         version,
+        meta.check_in_code_period_secs.and_then(|secs| i32::try_from(secs).ok()),
     )
     .fetch_optional(&mut **tx)
     .await?;

@@ -11,6 +11,7 @@ import { newRequestId } from "../request-id.js";
 import { callWithRetry } from "../retry.js";
 import { createSelfiePicker, type SelfiePicker } from "../selfie.js";
 import { abortableSleep, watchWithRetry, type WatchState } from "../watch.js";
+import { checkInLink } from "../check-in-code.js";
 
 import { STUDENT_CURRENT_KEY as CURRENT_KEY } from "../session.js";
 
@@ -20,6 +21,8 @@ interface Current {
   securityOption: SecurityOption;
   /** When check-in closes (ms since epoch), 0 if unknown. */
   endTimeMs: number;
+  /** Check-ins need the code on the teacher's projector. */
+  requireCode?: boolean;
 }
 
 /** How long after the session's end the page keeps re-checking a final record. */
@@ -44,6 +47,7 @@ function recallCurrent(): Current | undefined {
       lessonName: String(c.lessonName ?? ""),
       securityOption: Number(c.securityOption ?? SecurityOption.UNSPECIFIED) as SecurityOption,
       endTimeMs: Number(c.endTimeMs ?? 0),
+      requireCode: Boolean(c.requireCode),
     };
   } catch {
     return undefined;
@@ -122,8 +126,12 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     selfieSlot.replaceChildren();
   }
 
-  /** Option 3 opens the selfie panel first; the others check in at once. */
-  function startAttend(a: Attendance | Current, button?: HTMLButtonElement) {
+  /**
+   * Option 3 opens the selfie panel first, and a session asking for the
+   * check-in code a panel for the code; the others check in at once.
+   * `code`: the code from a check-in link, filled in.
+   */
+  function startAttend(a: Attendance | Current, button?: HTMLButtonElement, code = "") {
     ctx.clearMessages();
     const c: Current =
       "endTimeMs" in a
@@ -133,27 +141,47 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
             lessonName: a.lessonName,
             securityOption: a.securityOption,
             endTimeMs: a.endTime ? timestampDate(a.endTime).getTime() : 0,
+            requireCode: a.requireCheckInCode,
           };
-    if (c.securityOption !== SecurityOption.NETWORK_AND_FACE) {
-      void attend(c, undefined, button);
+    const face = c.securityOption === SecurityOption.NETWORK_AND_FACE;
+    if (!face && !c.requireCode) {
+      void attend(c, undefined, "", button);
       return;
     }
     closeSelfie();
-    const send = h("button", { type: "button", testid: "attend-submit", disabled: true }, "Send check-in");
+    const send = h("button", { type: "button", testid: "attend-submit", disabled: face }, "Send check-in");
     const cancel = h("button", { type: "button", class: "secondary", testid: "attend-cancel", onclick: closeSelfie }, "Cancel");
-    const picker = createSelfiePicker(
-      (ready) => (send.disabled = !ready),
-      (msg) => ctx.showMessage(msg, "SELFIE"),
-    );
+    const codeInput = h("input", {
+      name: "check_in_code",
+      testid: "check-in-code-input",
+      inputMode: "numeric",
+      autocomplete: "one-time-code",
+      maxLength: 7,
+      placeholder: "6 digits on the projector",
+      value: code,
+    });
+    const picker = face
+      ? createSelfiePicker(
+          (ready) => (send.disabled = !ready),
+          (msg) => ctx.showMessage(msg, "SELFIE"),
+        )
+      : undefined;
     selfie = picker;
-    send.addEventListener("click", () => void attend(c, picker.bytes(), send));
+    send.addEventListener("click", () => void attend(c, picker?.bytes(), codeInput.value, send));
     selfieSlot.replaceChildren(
-      h("section", { class: "card" }, h("h3", null, `Check in to “${c.lessonName}”`), picker.element, h("div", { class: "row" }, send, cancel)),
+      h(
+        "section",
+        { class: "card", testid: "attend-panel" },
+        h("h3", null, `Check in to “${c.lessonName}”`),
+        c.requireCode && h("label", null, "Check-in code", codeInput),
+        picker?.element,
+        h("div", { class: "row" }, send, cancel),
+      ),
     );
     selfieSlot.scrollIntoView?.({ block: "nearest" });
   }
 
-  async function attend(c: Current, photo: Uint8Array | undefined, button?: HTMLButtonElement) {
+  async function attend(c: Current, photo: Uint8Array | undefined, code: string, button?: HTMLButtonElement) {
     if (c.securityOption === SecurityOption.NETWORK_AND_FACE && !photo) {
       ctx.showMessage("This session needs a selfie: take one or choose a photo first.", "INVALID_ARGUMENT");
       return;
@@ -166,7 +194,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
       const res = await callWithRetry(
         () =>
           ctx.api.student.attend(
-            { attendanceId: c.attendanceId, requestId, ...(photo ? { selfie: photo } : {}) },
+            { attendanceId: c.attendanceId, requestId, checkInCode: code.replace(/\s+/g, ""), ...(photo ? { selfie: photo } : {}) },
             { signal: page.signal, timeoutMs: 30_000 },
           ),
         { retries: 2, signal: page.signal },
@@ -349,8 +377,20 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     myPanel,
   );
 
+  // A check-in link from the projector's QR: the session and its code filled in.
+  const link = checkInLink(location.search);
   const remembered = recallCurrent();
-  if (remembered) follow(remembered, undefined, true);
+  if (link) {
+    // Once read, the link leaves the address bar, so a reload does not reopen it.
+    history.replaceState(history.state, "", location.pathname + location.hash);
+    startAttend({
+      attendanceId: link.attendanceId,
+      lessonName: remembered?.attendanceId === link.attendanceId ? remembered.lessonName : "the session on the projector",
+      securityOption: remembered?.attendanceId === link.attendanceId ? remembered.securityOption : SecurityOption.UNSPECIFIED,
+      endTimeMs: 0,
+      requireCode: true,
+    }, undefined, link.code);
+  } else if (remembered) follow(remembered, undefined, true);
 
   return () => {
     page.abort();

@@ -16,6 +16,7 @@ import {
   type RosterState,
 } from "../roster.js";
 import { watchWithRetry, type WatchState } from "../watch.js";
+import { linkFor, secondsLeft } from "../check-in-code.js";
 
 export const DEFAULT_FAIL_REASON = "Not present in class";
 
@@ -87,6 +88,8 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
     rows: 2,
     placeholder: "Optional CIDRs, e.g. 10.20.0.0/16 — empty: your own network",
   });
+  const requireCode = h("input", { name: "require_check_in_code", type: "checkbox", testid: "start-require-code" });
+  const codePeriod = h("input", { name: "check_in_code_period", type: "number", testid: "start-code-period", min: "5", max: "300", step: "1", value: "15" });
   const submit = h("button", { type: "submit", testid: "start-submit" }, "Start attendance");
 
   async function onSubmit(ev: SubmitEvent) {
@@ -97,6 +100,11 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
       ctx.showMessage("Please check your input: Duration must be a whole number of minutes from 1 to 1440.", "INVALID_ARGUMENT");
       return;
     }
+    const period = Number(codePeriod.value);
+    if (requireCode.checked && (!Number.isInteger(period) || period < 5 || period > 300)) {
+      ctx.showMessage("Please check your input: the code's period must be a whole number of seconds from 5 to 300.", "INVALID_ARGUMENT");
+      return;
+    }
     submit.disabled = true;
     try {
       const res = await ctx.api.teacher.startAttendance(
@@ -105,6 +113,7 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
           ends: { case: "duration", value: { seconds: BigInt(minutes * 60) } },
           securityOption: Number(security.value) as SecurityOption,
           networks: parseNetworks(networks.value),
+          ...(requireCode.checked ? { requireCheckInCode: true, checkInCodePeriod: { seconds: BigInt(period) } } : {}),
         },
         { signal },
       );
@@ -129,9 +138,55 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
       h("label", null, "Duration (minutes)", duration),
       h("label", null, "Security option", security),
       h("label", null, "Networks", networks),
+      h("label", { class: "check" }, requireCode, " Ask for the rotating code shown on the projector"),
+      h("label", null, "Code changes every (seconds)", codePeriod),
       submit,
     ),
   );
+}
+
+/** The check-in code, large enough for a lecture hall, counting down to the next one. */
+class CodePanel {
+  private readonly digits = h("div", { class: "check-in-code", testid: "check-in-code" }, "······");
+  private readonly countdown = h("p", { class: "hint", testid: "check-in-code-countdown" });
+  private readonly link = h("a", { testid: "check-in-code-link", target: "_blank", rel: "noopener" });
+  private readonly fullScreen = h("button", { type: "button", class: "secondary", testid: "check-in-code-full-screen" }, "Full screen");
+  readonly element = h(
+    "section",
+    { class: "code-panel", testid: "check-in-code-panel", hidden: true },
+    h("h3", null, "Check-in code"),
+    this.digits,
+    this.countdown,
+    h("p", { class: "hint" }, "Students type the code, or open: ", this.link),
+    this.fullScreen,
+  );
+  private untilMs = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor() {
+    this.fullScreen.addEventListener("click", () => void this.element.requestFullscreen?.().catch(() => undefined));
+  }
+
+  show(attendanceId: string, code: string, untilMs: number, qrPayload: string) {
+    this.digits.textContent = `${code.slice(0, 3)} ${code.slice(3)}`;
+    this.digits.dataset["code"] = code;
+    const href = linkFor(qrPayload, location.origin, location.pathname, attendanceId, code);
+    this.link.href = href;
+    this.link.textContent = href;
+    this.untilMs = untilMs;
+    this.tick();
+    this.timer ??= setInterval(() => this.tick(), 250);
+  }
+
+  stop() {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.element.hidden = true;
+  }
+
+  private tick() {
+    this.countdown.textContent = this.untilMs ? `Next code in ${secondsLeft(this.untilMs, Date.now())} s` : "";
+  }
 }
 
 interface Row {
@@ -164,6 +219,7 @@ class LiveView {
   private readonly streamStatus = h("span", { class: "stream", testid: "stream-status" });
   private readonly finishBtn = h("button", { type: "button", class: "danger", testid: "finish-session", onclick: () => void this.finish() }, "Finish attendance");
   private readonly newBtn = h("button", { type: "button", class: "secondary", testid: "new-session", hidden: true }, "Start a new session");
+  private readonly code = new CodePanel();
 
   constructor(
     private readonly ctx: AppContext,
@@ -176,6 +232,7 @@ class LiveView {
       "section",
       { class: "card", testid: "live-session", dataset: { attendanceId: attendance.attendanceId } },
       this.header,
+      this.code.element,
       h(
         "div",
         { class: "counts" },
@@ -201,10 +258,27 @@ class LiveView {
     );
     this.render();
     void this.watch();
+    if (attendance.requireCheckInCode) void this.watchCode();
   }
 
   close() {
     this.stream.abort();
+    this.code.stop();
+  }
+
+  /** The rotating code, for the projector, until the session ends. */
+  private async watchCode() {
+    const id = this.state.attendance!.attendanceId;
+    this.code.element.hidden = false;
+    await watchWithRetry({
+      signal: this.stream.signal,
+      open: (signal) => this.ctx.api.teacher.watchCheckInCode({ attendanceId: id }, { signal }),
+      onMessage: (msg) => this.code.show(id, msg.code, msg.validUntil ? timestampDate(msg.validUntil).getTime() : 0, msg.qrPayload),
+      reconnectAfterEnd: () => sessionState(this.state.attendance) === "active",
+      onState: (s) => {
+        if (s.kind === "ended" || s.kind === "failed") this.code.stop();
+      },
+    });
   }
 
   private setState(next: RosterState) {

@@ -67,6 +67,8 @@ export class FakeAttn {
   private nextId = 1;
   /** Set to make the next call of that method fail, e.g. fake.failNext.set("attend", new ConnectError(...)). */
   readonly failNext = new Map<string, ConnectError>();
+  /** The rotating check-in code every session asking for one shows (a fixed one here). */
+  checkInCode = "012345";
 
   user(username: string): User | undefined {
     const t = /^demo_teacher_(\d+)$/.exec(username);
@@ -213,6 +215,8 @@ export class FakeAttn {
               securityOption: req.securityOption || SecurityOption.MANUAL,
               networks: req.networks.length ? req.networks : ["127.0.0.0/24"],
               isActive: true,
+              requireCheckInCode: req.requireCheckInCode,
+              ...(req.requireCheckInCode ? { checkInCodePeriod: req.checkInCodePeriod ?? { seconds: 15n } } : {}),
             });
             this.attendances.set(id, a);
             this.records.set(id, new Map());
@@ -243,6 +247,13 @@ export class FakeAttn {
               self.rosterWatchers.delete(w);
             }
           },
+          async *watchCheckInCode(req, ctx) {
+            const t = self.caller(ctx, Role.TEACHER);
+            const a = self.session(req.attendanceId, t);
+            if (!a.requireCheckInCode) throw new ConnectError("this attendance session asks for no check-in code", Code.FailedPrecondition);
+            yield { code: self.checkInCode, validUntil: timestampFromMs(Date.now() + 15_000), qrPayload: "" };
+            await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+          },
           acceptStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
             this.session(req.attendanceId, t);
@@ -270,6 +281,9 @@ export class FakeAttn {
             const s = this.caller(ctx, Role.STUDENT);
             if (!req.requestId) throw new ConnectError("request_id: is required", Code.InvalidArgument);
             this.requestIds.push(req.requestId);
+            if (this.attendances.get(req.attendanceId)?.requireCheckInCode && req.checkInCode !== this.checkInCode) {
+              throw new ConnectError("check_in_code: is wrong or expired; send the code shown now", Code.InvalidArgument);
+            }
             return { record: this.attendAs(req.attendanceId, s.schoolNumber, req.selfie) };
           },
           getMyRecord: (req, ctx) => {
