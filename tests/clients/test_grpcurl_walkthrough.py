@@ -103,6 +103,7 @@ def test_a_teacher_signs_in_and_starts_a_session(transcript):
     started = json.loads(step(transcript, "TeacherService/StartAttendance"))
     assert started["attendance"]["lessonName"] == "Physics 101", started
     assert started["attendance"]["securityOption"] == "SECURITY_OPTION_MANUAL", started
+    assert started["attendance"]["state"] == "ATTENDANCE_STATE_OPEN", started
 
 
 def test_a_student_finds_the_session_and_attends(transcript):
@@ -110,12 +111,15 @@ def test_a_student_finds_the_session_and_attends(transcript):
     step(transcript, "SESSION=$(")
     record = json.loads(step(transcript, "StudentService/Attend"))["record"]
     assert record["studentNumber"] == "demo_student_1" and record["isAttended"] is True, record
+    # Not failed: no fail code (UNSPECIFIED, the default, is left out of the JSON).
+    assert record["status"] == "RECORD_STATUS_ATTENDED" and "failCode" not in record, record
 
 
 def test_the_teacher_lists_the_records(transcript):
     listed = json.loads(step(transcript, "TeacherService/ListRecords"))
     assert [r["studentNumber"] for r in listed["records"]] == ["demo_student_1"], listed
     assert listed["attendance"]["lessonName"] == "Physics 101"
+    assert listed["attendance"]["recordCount"] == 1, listed
 
 
 def test_an_operator_lists_the_sweeper_jobs(transcript):
@@ -134,7 +138,7 @@ def test_health_is_serving_on_both_ports(transcript):
 
 def test_the_session_is_finished_so_the_walkthrough_can_run_again(transcript):
     finished = json.loads(step(transcript, "TeacherService/FinishAttendance"))
-    assert "attendance" in finished, finished
+    assert finished["attendance"]["state"] == "ATTENDANCE_STATE_ENDED", finished
 
 
 def test_grpcurl_used_v1alpha_reflection(transcript, stack):

@@ -42,6 +42,9 @@ def test_a_student_signs_in_finds_a_session_attends_and_reads_the_record(pb, cha
         timeout=10,
     )
     session_id = started.attendance.attendance_id
+    # One state enum; record_count is proto3 optional: present (0) where counted.
+    assert started.attendance.state == pb.common.ATTENDANCE_STATE_OPEN, started
+    assert started.attendance.HasField("record_count") and started.attendance.record_count == 0, started
 
     student = login(pb, channel, "demo_student_42")
     students = pb.student_grpc.StudentServiceStub(channel)
@@ -51,11 +54,13 @@ def test_a_student_signs_in_finds_a_session_attends_and_reads_the_record(pb, cha
         timeout=10,
     )
     assert [a.attendance_id for a in found.attendances] == [session_id]
+    assert not found.attendances[0].HasField("record_count"), "search results are not counted"
 
     request_id = str(uuid.uuid4())
     attend = pb.student.AttendRequest(attendance_id=session_id, request_id=request_id)
     record = students.Attend(attend, metadata=student, timeout=10).record
     assert record.student_number == "demo_student_42" and record.is_attended
+    assert record.fail_code == pb.common.FAIL_CODE_UNSPECIFIED and record.status == pb.common.RECORD_STATUS_ATTENDED
 
     # The same request_id again: the first answer, not a second check-in.
     again = students.Attend(attend, metadata=student, timeout=10).record
@@ -81,9 +86,21 @@ def test_a_student_signs_in_finds_a_session_attends_and_reads_the_record(pb, cha
 
     roster = teachers.ListRecords(pb.teacher.ListRecordsRequest(attendance_id=session_id), metadata=teacher, timeout=10)
     assert [r.student_number for r in roster.records] == ["demo_student_42"]
-    teachers.FinishAttendance(
+    assert roster.attendance.HasField("record_count") and roster.attendance.record_count == 1, roster.attendance
+
+    # A teacher's words are TEACHER_DECISION, even when they look like a code.
+    failed = teachers.FailStudent(
+        pb.teacher.FailStudentRequest(attendance_id=session_id, student_number="demo_student_42", reason="WIFI_FAILED: spoof"),
+        metadata=teacher,
+        timeout=10,
+    ).record
+    assert failed.fail_code == pb.common.FAIL_CODE_TEACHER_DECISION and failed.fail_reason == "WIFI_FAILED: spoof", failed
+    assert failed.status == pb.common.RECORD_STATUS_FAILED
+
+    finished = teachers.FinishAttendance(
         pb.teacher.FinishAttendanceRequest(attendance_id=session_id), metadata=teacher, timeout=10
     )
+    assert finished.attendance.state == pb.common.ATTENDANCE_STATE_ENDED, finished
 
 
 def test_errors_arrive_as_status_codes_with_plain_messages(pb, channel):

@@ -69,6 +69,7 @@ async fn option_2_admits_the_sessions_network_and_fails_others_through_either_re
         let refused = attend(&mut replica.student(bearer(token)), &far, "", &[]).await.unwrap();
         assert_eq!(status_of(&refused), pb::RecordStatus::Failed, "{refused:?}");
         assert_eq!(refused.fail_reason, "WIFI_FAILED");
+        assert_eq!(refused.fail_code(), pb::FailCode::WifiFailed);
     }
 }
 
@@ -112,6 +113,7 @@ async fn option_3_face_results_are_collected_by_a_sweeper_and_reach_the_other_re
     assert_eq!(status_of(&finals[1]), pb::RecordStatus::Attended, "{finals:?}");
     assert_eq!(status_of(&finals[2]), pb::RecordStatus::Failed, "{finals:?}");
     assert_eq!(finals[2].fail_reason, format!("FACE_VERIFICATION_FAILED: {}", face_gateway_standin::MISMATCH_REASON));
+    assert_eq!(finals[2].fail_code(), pb::FailCode::FaceVerificationFailed);
 
     // Every job left the queue, and the gateway was asked once per check-in.
     let queue = attn_store::face_queue::FaceQueue::new(env.live.pool().clone(), env.live.keys().clone());

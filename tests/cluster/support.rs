@@ -106,7 +106,7 @@ pub async fn wait_archived(teacher: &TeacherClient, ids: &[String]) {
             let id = id.clone();
             async move {
                 let listed = teacher.list_records(ListRecordsRequest { attendance_id: id }).await.ok()?.into_inner();
-                listed.attendance?.is_archived.then_some(())
+                (listed.attendance?.state() == attn_proto::v1::AttendanceState::Archived).then_some(())
             }
         })
         .await;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use attn_e2e::{Bearer, TestEnv, bearer, eventually};
 use attn_proto::v1::{
-    self as pb, AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteRecordRequest,
+    self as pb, AcceptStudentRequest, AddStudentRequest, AttendanceState, DeleteAttendanceRequest, DeleteRecordRequest,
     FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
     GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, LogoutRequest,
     WatchRecordsRequest, WhoAmIRequest,
@@ -238,7 +238,7 @@ async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
     let after = list_records(&mut teacher_a, &id).await;
     assert_eq!(after.records, before.records);
     let after_session = after.attendance.unwrap();
-    assert!(after_session.is_active && !after_session.is_deleted, "{after_session:?}");
+    assert_eq!(after_session.state(), AttendanceState::Open, "{after_session:?}");
     assert_eq!(after_session.end_time, session.end_time);
     assert_eq!((env.open_streams)(), 0, "the refused watch holds nothing open");
     // And B has no session to show.
@@ -328,7 +328,7 @@ async fn another_teachers_archived_session_reads_as_not_found_and_is_left_untouc
     }
     let after = list_records(&mut teacher_a, &id).await;
     assert_eq!(after.records, before.records);
-    assert!(!after.attendance.unwrap().is_deleted);
+    assert_ne!(after.attendance.unwrap().state(), AttendanceState::Deleted);
 }
 
 #[tokio::test]

@@ -5,10 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use attn_e2e::TestEnv;
 use attn_proto::v1::{
-    AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteRecordRequest, FailStudentRequest,
-    FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest, GetMyRecordRequest,
-    ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, PageRequest, WatchMyRecordRequest,
-    WatchRecordsRequest, start_attendance_request::Ends,
+    AcceptStudentRequest, AddStudentRequest, AttendanceState, DeleteAttendanceRequest, DeleteRecordRequest,
+    FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
+    GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, PageRequest,
+    WatchMyRecordRequest, WatchRecordsRequest, start_attendance_request::Ends,
 };
 use attn_runtime::Reason;
 use tonic_types::StatusExt;
@@ -347,7 +347,7 @@ async fn failing_or_deleting_without_a_reason_is_refused() {
         .unwrap();
     assert!(mine.is_attended && !mine.is_deleted, "{mine:?}");
     let live = teacher.get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap().into_inner();
-    assert!(live.attendance.is_some_and(|a| !a.is_deleted && a.record_count == 1));
+    assert!(live.attendance.is_some_and(|a| a.state() == AttendanceState::Open && a.record_count == Some(1)));
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use attn_domain::{SecurityOption, SessionMeta};
 use attn_e2e::{SpareRedis, StudentClient, TestEnv, eventually};
 use attn_proto::v1::{
-    self as pb, AddStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetMyRecordRequest,
-    ListMyAttendanceRequest, PageRequest,
+    self as pb, AddStudentRequest, AttendanceState, FindActiveAttendancesRequest, FinishAttendanceRequest,
+    GetMyRecordRequest, ListMyAttendanceRequest, PageRequest,
 };
 use attn_store::{Keys, LiveStore, live::ClaimOutcome, redis::RedisSettings};
 use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface};
@@ -296,7 +296,7 @@ async fn a_record_added_by_the_teacher_is_in_the_students_history_and_leaves_red
     assert!(members.is_empty(), "the archived session left the student's set: {members:?}");
     let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
     assert_eq!(mine.entries.len(), 1, "now from the archive: {mine:?}");
-    assert!(mine.entries[0].attendance.as_ref().unwrap().is_archived);
+    assert_eq!(mine.entries[0].attendance.as_ref().unwrap().state(), AttendanceState::Archived);
 }
 
 /// A campus upgrading from the layout before sharding, with a session open,

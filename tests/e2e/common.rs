@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use attn_e2e::{Clients, StudentClient, TeacherClient, TestEnv, bearer, eventually};
 use attn_proto::v1::{
-    self as pb, AttendRequest, ListRecordsRequest, StartAttendanceRequest, start_attendance_request::Ends,
+    self as pb, AttendRequest, AttendanceState, ListRecordsRequest, StartAttendanceRequest,
+    start_attendance_request::Ends,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -99,7 +100,7 @@ pub async fn finish_and_archive_with(
         async move {
             let _ = jobs.run(sweeper_service::JobName::SweepAttendances).await;
             let listed = teacher.list_records(ListRecordsRequest { attendance_id: id }).await.ok()?;
-            listed.into_inner().attendance?.is_archived.then_some(())
+            (listed.into_inner().attendance?.state() == AttendanceState::Archived).then_some(())
         }
     })
     .await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use attn_domain::Record;
 use attn_e2e::{TestEnv, eventually};
 use attn_proto::v1::{
-    self as pb, AcceptStudentRequest, DeleteAttendanceRequest, FailStudentRequest, FinishAttendanceRequest,
-    GetLiveAttendanceRequest, GetMyRecordRequest,
+    self as pb, AcceptStudentRequest, AttendanceState, DeleteAttendanceRequest, FailStudentRequest,
+    FinishAttendanceRequest, GetLiveAttendanceRequest, GetMyRecordRequest,
 };
 use attn_runtime::Reason;
 use attn_store::live::WriteOutcome;
@@ -49,7 +49,7 @@ async fn finishing_a_finished_session_again_keeps_its_first_end_time() {
     let session = start(&mut teacher, "Physics", 1, &[]).await.unwrap();
     let finish = || FinishAttendanceRequest { attendance_id: session.attendance_id.clone() };
     let first = teacher.finish_attendance(finish()).await.unwrap().into_inner().attendance.unwrap();
-    assert!(!first.is_active);
+    assert_eq!(first.state(), AttendanceState::Ended);
     let first_end = first.end_time.unwrap();
     eventually(Duration::from_secs(5), "the clock to move on", || async {
         (now_ms() > first_end.seconds * 1000 + 1000).then_some(())
@@ -57,7 +57,7 @@ async fn finishing_a_finished_session_again_keeps_its_first_end_time() {
     .await;
     let again = teacher.finish_attendance(finish()).await.unwrap().into_inner().attendance.unwrap();
     assert_eq!(again.end_time, Some(first_end));
-    assert!(!again.is_active);
+    assert_eq!(again.state(), AttendanceState::Ended);
 }
 
 #[tokio::test]
@@ -397,7 +397,7 @@ async fn attending_a_deleted_session_is_failed_precondition() {
         .into_inner()
         .attendance
         .unwrap();
-    assert!(deleted.is_deleted && !deleted.is_active);
+    assert_eq!(deleted.state(), AttendanceState::Deleted);
     assert_eq!(deleted.deletion_reason, "wrong room");
 
     let mut late = clients.demo_student(2).await;

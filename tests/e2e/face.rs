@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use attn_e2e::{Clients, Proxy, Standin, StudentClient, TestEnv, TestOptions, eventually};
 use attn_proto::v1::{
-    self as pb, AttendRequest, FinishAttendanceRequest, GetMyRecordRequest, ListRecordsRequest, WatchMyRecordRequest,
+    self as pb, AttendRequest, AttendanceState, FinishAttendanceRequest, GetMyRecordRequest, ListRecordsRequest,
+    WatchMyRecordRequest,
 };
 use futures::StreamExt;
 use sweeper_service::JobName;
@@ -109,6 +110,7 @@ async fn a_face_that_does_not_match_fails_with_the_gateways_reason() {
     let last = seen.last().unwrap();
     assert_eq!(status_of(last), pb::RecordStatus::Failed);
     assert_eq!(last.fail_reason, format!("FACE_VERIFICATION_FAILED: {}", face_gateway_standin::MISMATCH_REASON));
+    assert_eq!(last.fail_code(), pb::FailCode::FaceVerificationFailed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -125,6 +127,7 @@ async fn bad_or_missing_images_are_refused_plainly() {
     // No selfie: the seeds' reason, as a record the student can retry.
     let missing = attend_with(&mut bob, id, &[]).await.unwrap();
     assert_eq!(missing.fail_reason, "FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING");
+    assert_eq!(missing.fail_code(), pb::FailCode::FaceVerificationRequiredButImagesMissing);
     // Too big, or not an image: the student can fix the request.
     let mut big = SELFIE.to_vec();
     big.resize(8192, 0);
@@ -138,6 +141,7 @@ async fn bad_or_missing_images_are_refused_plainly() {
     let mut no_photo = student(&clients, "s_nophoto_1").await;
     let record = attend_with(&mut no_photo, id, SELFIE).await.unwrap();
     assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND");
+    assert_eq!(record.fail_code(), pb::FailCode::ReferenceImageNotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,6 +155,7 @@ async fn a_student_with_no_reference_photo_gets_reference_image_not_found() {
     let mut carol = clients.demo_student(3).await;
     let record = attend_with(&mut carol, &session.attendance_id, SELFIE).await.unwrap();
     assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND");
+    assert_eq!(record.fail_code(), pb::FailCode::ReferenceImageNotFound);
     assert_eq!(status_of(&record), pb::RecordStatus::Failed);
 }
 
@@ -176,6 +181,7 @@ async fn reference_photos_on_internal_addresses_get_reference_image_not_found() 
         let mut mallory = student(&clients, number).await;
         let record = attend_with(&mut mallory, &session.attendance_id, SELFIE).await.unwrap();
         assert_eq!(record.fail_reason, "REFERENCE_IMAGE_NOT_FOUND", "{number}: {record:?}");
+        assert_eq!(record.fail_code(), pb::FailCode::ReferenceImageNotFound, "{number}: {record:?}");
     }
     assert!(standin.submits().await.is_empty(), "nothing was sent to the gateway");
 }
@@ -200,6 +206,7 @@ async fn a_gateway_that_is_down_at_submit_fails_the_submission_and_a_retry_succe
     proxy.cut();
     let record = attend_with(&mut dave, &session.attendance_id, SELFIE).await.unwrap();
     assert_eq!(record.fail_reason, "FACE_VERIFICATION_SUBMISSION_FAILED");
+    assert_eq!(record.fail_code(), pb::FailCode::FaceVerificationSubmissionFailed);
 
     proxy.restore();
     let retried = attend_with(&mut dave, &session.attendance_id, SELFIE).await.unwrap();
@@ -298,7 +305,7 @@ async fn a_verdict_that_arrives_after_the_session_was_archived_updates_the_archi
         async move {
             jobs.run(JobName::CheckFaceVerificationResults).await.ok()?;
             let listed = teacher.list_records(ListRecordsRequest { attendance_id: id }).await.ok()?.into_inner();
-            assert!(listed.attendance.as_ref()?.is_archived);
+            assert_eq!(listed.attendance.as_ref()?.state(), AttendanceState::Archived);
             let record = listed.records.into_iter().next()?;
             (status_of(&record) != pb::RecordStatus::Pending).then_some(record)
         }

@@ -122,6 +122,7 @@ async fn a_job_the_gateway_never_finishes_times_out_and_the_student_may_check_in
     .await;
     assert_eq!(status_of(&record), pb::RecordStatus::Failed);
     assert_eq!(record.fail_reason, "FACE_VERIFICATION_TIMED_OUT");
+    assert_eq!(record.fail_code(), pb::FailCode::FaceVerificationTimedOut);
     let queue = FaceQueue::new(env.live.pool().clone(), env.live.keys().clone());
     assert_eq!(queue.len().await.unwrap(), 0, "the job left the queue");
 
@@ -152,4 +153,5 @@ async fn a_job_whose_results_keep_failing_times_out_before_its_error_budget_runs
     })
     .await;
     assert_eq!(record.fail_reason, "FACE_VERIFICATION_TIMED_OUT");
+    assert_eq!(record.fail_code(), pb::FailCode::FaceVerificationTimedOut);
 }

@@ -9,6 +9,7 @@ mod common;
 mod conflicts;
 mod face;
 mod face_submission;
+mod fail_codes;
 mod lesson;
 mod lifecycle;
 mod metrics;

@@ -3,7 +3,7 @@
 //! trusted proxy reports, never what a client claims.
 
 use attn_e2e::{Clients, TeacherClient, TestEnv, bearer};
-use attn_proto::v1::{self as pb, GetMyRecordRequest};
+use attn_proto::v1::{self as pb, AttendanceState, GetMyRecordRequest};
 use tonic::Code;
 
 use crate::common::{assert_status, attend, list_records, start, status_of, student_forwarded_as};
@@ -20,6 +20,7 @@ fn assert_attended(record: &pb::AttendanceRecord) {
     assert_eq!(status_of(record), pb::RecordStatus::Attended, "{record:?}");
     assert!(record.is_attended);
     assert_eq!(record.fail_reason, "");
+    assert_eq!(record.fail_code(), pb::FailCode::Unspecified);
     assert!(record.attendance_time.is_some());
 }
 
@@ -28,6 +29,8 @@ fn assert_failed(record: &pb::AttendanceRecord, reason: &str) {
     assert_eq!(status_of(record), pb::RecordStatus::Failed, "{record:?}");
     assert!(!record.is_attended);
     assert_eq!(record.fail_reason, reason);
+    // A network failure's text is its code's name.
+    assert_eq!(record.fail_code().as_str_name(), format!("FAIL_CODE_{reason}"), "{record:?}");
 }
 
 #[tokio::test]
@@ -291,7 +294,7 @@ async fn only_the_owning_teacher_is_shown_a_sessions_networks() {
     // And once archived, still only the owner.
     crate::common::finish_and_archive(&env, &teacher, &id).await;
     let archived = mine(&mut student).await;
-    assert!(archived[0].attendance.as_ref().unwrap().is_archived);
+    assert_eq!(archived[0].attendance.as_ref().unwrap().state(), AttendanceState::Archived);
     assert!(archived[0].attendance.as_ref().unwrap().networks.is_empty(), "{:?}", archived[0]);
     assert_eq!(list_records(&mut teacher, &id).await.attendance.unwrap().networks, ["127.0.0.0/16"]);
 }

@@ -7,8 +7,8 @@ use std::{collections::HashMap, time::Duration};
 use attn_domain::Record;
 use attn_e2e::{Proxy, TeacherClient, TestEnv, bearer, eventually, postgres_server};
 use attn_proto::v1::{
-    self as pb, AcceptStudentRequest, FailStudentRequest, FinishAttendanceRequest, ListJobsRequest, ListRecordsRequest,
-    RunJobRequest, sweeper_service_client::SweeperServiceClient,
+    self as pb, AcceptStudentRequest, AttendanceState, FailStudentRequest, FinishAttendanceRequest, ListJobsRequest,
+    ListRecordsRequest, RunJobRequest, sweeper_service_client::SweeperServiceClient,
 };
 use fred::interfaces::{HashesInterface, KeysInterface, SortedSetsInterface};
 use secrecy::ExposeSecret;
@@ -72,7 +72,7 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
     env.live.write_record(id, None, &tricky, None, None).await.unwrap();
     let before = records_of(&mut teacher, id).await;
     assert_eq!(before.records.len(), 501);
-    assert!(!before.attendance.as_ref().unwrap().is_archived);
+    assert_eq!(before.attendance.as_ref().unwrap().state(), AttendanceState::Ended);
 
     let mut operator = admin_sweeper(&env, sweeper.addr).await;
     let run =
@@ -83,7 +83,7 @@ async fn a_finished_session_of_500_records_is_archived_completely_and_leaves_not
     assert!(!still_in_redis(&env, id).await, "the session's keys and index entries are gone");
 
     let after = records_of(&mut teacher, id).await;
-    assert!(after.attendance.as_ref().unwrap().is_archived);
+    assert_eq!(after.attendance.as_ref().unwrap().state(), AttendanceState::Archived);
     assert_eq!(after.records, before.records, "the same roster before and after archiving");
 
     // Running again changes nothing.
@@ -233,7 +233,7 @@ async fn teacher_edits_racing_the_sweep_all_end_up_in_postgres() {
     assert!(rounds >= 3, "the sweep ran while the edits were landing");
 
     let archived = records_of(&mut teacher, id).await;
-    assert!(archived.attendance.unwrap().is_archived);
+    assert_eq!(archived.attendance.unwrap().state(), AttendanceState::Archived);
     for record in &archived.records {
         if let Some((attended, reason)) = expected.get(&record.student_number) {
             assert_eq!(record.is_attended, *attended, "{record:?}");
@@ -403,7 +403,7 @@ async fn an_edit_between_the_archives_read_and_its_removal_keeps_the_session_for
     let archived = records_of(&mut teacher, id).await;
     let two = archived.records.iter().find(|r| r.student_number == "demo_student_2").unwrap();
     assert_eq!(two.fail_reason, "arrived at the end");
-    assert!(archived.attendance.unwrap().is_archived);
+    assert_eq!(archived.attendance.unwrap().state(), AttendanceState::Archived);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -611,7 +611,7 @@ async fn two_sweepers_with_overlapping_leases_and_200_racing_edits_lose_nothing(
     assert!(first_archived + second_archived >= 1);
 
     let archived = records_of(&mut teacher, id).await;
-    assert!(archived.attendance.unwrap().is_archived);
+    assert_eq!(archived.attendance.unwrap().state(), AttendanceState::Archived);
     assert_eq!(archived.records.len(), STUDENTS);
     for record in &archived.records {
         let (attended, reason) = &expected[&record.student_number];

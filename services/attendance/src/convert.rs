@@ -1,6 +1,6 @@
 //! Domain values to their `attn.v1` messages.
 
-use attn_domain::{Record, RecordStatus, Role, SessionMeta};
+use attn_domain::{FailCode, Record, RecordStatus, Role, SessionMeta, SessionState};
 use attn_proto::v1 as pb;
 use attn_store::tokens::SignIn;
 use prost_types::Timestamp;
@@ -32,7 +32,11 @@ pub fn user(sign_in: &SignIn) -> pb::User {
 }
 
 /// Where a session is: `archived` when it came from PostgreSQL.
-pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count: u64) -> pb::Attendance {
+/// `record_count`: `None` where the caller did not count the records.
+// The deprecated booleans are still filled in, here only, from the state.
+#[allow(deprecated)]
+pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count: Option<u64>) -> pb::Attendance {
+    let state = meta.state(now_ms, archived);
     pb::Attendance {
         attendance_id: meta.attendance_id.to_string(),
         lesson_name: meta.lesson_name.clone(),
@@ -42,12 +46,13 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
         end_time: Some(timestamp(meta.end_ms)),
         security_option: meta.security_option.number(),
         networks: meta.networks.iter().map(ToString::to_string).collect(),
-        is_active: !archived && meta.is_active(now_ms),
+        is_active: state == SessionState::Open,
         is_archived: archived,
-        is_deleted: meta.is_deleted,
+        is_deleted: state == SessionState::Deleted,
         deletion_reason: meta.deletion_reason.clone().unwrap_or_default(),
         deletion_time: meta.deletion_time_ms.map(timestamp),
-        record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
+        record_count: record_count.map(|count| u32::try_from(count).unwrap_or(u32::MAX)),
+        state: attendance_state(state) as i32,
         require_check_in_code: meta.check_in_code_period_secs.is_some(),
         check_in_code_period: meta
             .check_in_code_period_secs
@@ -55,10 +60,19 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
     }
 }
 
+fn attendance_state(state: SessionState) -> pb::AttendanceState {
+    match state {
+        SessionState::Open => pb::AttendanceState::Open,
+        SessionState::Ended => pb::AttendanceState::Ended,
+        SessionState::Archived => pb::AttendanceState::Archived,
+        SessionState::Deleted => pb::AttendanceState::Deleted,
+    }
+}
+
 /// A session as a student sees it: without its networks, which would tell
 /// the student which address to claim, and without a roster count.
 pub fn attendance_for_student(meta: &SessionMeta, now_ms: i64, archived: bool) -> pb::Attendance {
-    pb::Attendance { networks: Vec::new(), ..attendance(meta, now_ms, archived, 0) }
+    pb::Attendance { networks: Vec::new(), ..attendance(meta, now_ms, archived, None) }
 }
 
 pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecord {
@@ -73,6 +87,20 @@ pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecor
         deletion_reason: record.deletion_reason.clone().unwrap_or_default(),
         deletion_time: record.deletion_time_ms.map(timestamp),
         status: status(record.status()) as i32,
+        fail_code: record.fail_code.map_or(pb::FailCode::Unspecified, fail_code) as i32,
+    }
+}
+
+fn fail_code(code: FailCode) -> pb::FailCode {
+    match code {
+        FailCode::WifiFailed => pb::FailCode::WifiFailed,
+        FailCode::WifiRequiredButIpMissing => pb::FailCode::WifiRequiredButIpMissing,
+        FailCode::FaceVerificationRequiredButImagesMissing => pb::FailCode::FaceVerificationRequiredButImagesMissing,
+        FailCode::FaceVerificationSubmissionFailed => pb::FailCode::FaceVerificationSubmissionFailed,
+        FailCode::ReferenceImageNotFound => pb::FailCode::ReferenceImageNotFound,
+        FailCode::FaceVerificationFailed => pb::FailCode::FaceVerificationFailed,
+        FailCode::FaceVerificationTimedOut => pb::FailCode::FaceVerificationTimedOut,
+        FailCode::TeacherDecision => pb::FailCode::TeacherDecision,
     }
 }
 
@@ -102,8 +130,50 @@ mod tests {
         let pending = record(id, &Record::pending_face_check("s1", "Ada", "job-1"));
         assert_eq!(pending.status, pb::RecordStatus::Pending as i32);
         assert_eq!(pending.fail_reason, "FACE_RECOGNITION_PENDING");
+        assert_eq!(pending.fail_code(), pb::FailCode::Unspecified, "pending is a status, not a failure");
         let attended = record(id, &Record::attended("s1", "Ada", 5));
         assert_eq!(attended.status, pb::RecordStatus::Attended as i32);
         assert_eq!(attended.attendance_time, Some(timestamp(5)));
+    }
+
+    #[test]
+    fn every_fail_code_has_the_same_name_in_the_api() {
+        for code in FailCode::ALL {
+            assert_eq!(fail_code(code).as_str_name(), format!("FAIL_CODE_{}", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn every_state_has_the_same_name_in_the_api_and_the_booleans_follow_it() {
+        let meta = SessionMeta {
+            attendance_id: uuid::Uuid::nil(),
+            lesson_name: "Algebra".into(),
+            teacher_school_number: "t1".into(),
+            teacher_full_name: "Grace".into(),
+            start_ms: 0,
+            end_ms: 10,
+            security_option: attn_domain::SecurityOption::Manual,
+            networks: Vec::new(),
+            is_deleted: false,
+            deletion_reason: None,
+            deletion_time_ms: None,
+            check_in_code_period_secs: None,
+        };
+        let open = attendance(&meta, 5, false, Some(3));
+        assert_eq!(open.state(), pb::AttendanceState::Open);
+        assert_eq!(open.record_count, Some(3));
+        #[allow(deprecated)]
+        {
+            assert!(open.is_active && !open.is_archived && !open.is_deleted);
+        }
+        assert_eq!(attendance(&meta, 10, false, None).state(), pb::AttendanceState::Ended);
+        assert_eq!(attendance(&meta, 5, true, None).state(), pb::AttendanceState::Archived);
+        let deleted = attendance(&meta.deleted("oops", 5), 5, true, None);
+        assert_eq!(deleted.state(), pb::AttendanceState::Deleted);
+        #[allow(deprecated)]
+        {
+            assert!(deleted.is_deleted && deleted.is_archived && !deleted.is_active);
+        }
+        assert_eq!(attendance_for_student(&meta, 5, false).record_count, None, "a student's view is not counted");
     }
 }

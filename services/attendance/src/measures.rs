@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use attn_domain::{Record, SecurityOption, record::RecordStatus, record::fail_reason};
+use attn_domain::{FailCode, Record, SecurityOption, record::RecordStatus};
 use attn_store::{Archive, LiveStore, SignInCache};
 use attn_telemetry::Metrics;
 
@@ -14,30 +14,15 @@ pub const CHECKINS: &str = "attn_checkins_total";
 pub const RATE_LIMITED: &str = "attn_rate_limited_total";
 pub const STREAMS_OPEN: &str = "attn_streams_open";
 
-/// The fail reasons a check-in can end with, as label values.
-const FAIL_REASONS: [&str; 7] = [
-    fail_reason::WIFI_FAILED,
-    fail_reason::WIFI_REQUIRED_BUT_IP_MISSING,
-    fail_reason::FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING,
-    fail_reason::FACE_VERIFICATION_SUBMISSION_FAILED,
-    fail_reason::REFERENCE_IMAGE_NOT_FOUND,
-    fail_reason::FACE_VERIFICATION_FAILED,
-    fail_reason::FACE_VERIFICATION_TIMED_OUT,
-];
-
-/// The `outcome` of a check-in's record: `attended`, `pending`, or its fail
-/// reason's code (`FACE_VERIFICATION_FAILED: <the gateway's words>` is
-/// `FACE_VERIFICATION_FAILED`; anything unforeseen is `OTHER`).
+/// The `outcome` of a check-in's record: `attended`, `pending`, or its
+/// fail code's name (`FACE_VERIFICATION_FAILED: <the gateway's words>` is
+/// `FACE_VERIFICATION_FAILED`): a fixed set, never free text.
 pub fn outcome(record: &Record) -> &'static str {
     match record.status() {
         RecordStatus::Attended => "attended",
         RecordStatus::Pending => "pending",
         RecordStatus::Deleted => "deleted",
-        RecordStatus::Failed => {
-            let reason = record.fail_reason.as_deref().unwrap_or_default();
-            let code = reason.split(':').next().unwrap_or_default().trim();
-            FAIL_REASONS.iter().copied().find(|known| *known == code).unwrap_or("OTHER")
-        }
+        RecordStatus::Failed => record.fail_code.map_or("OTHER", FailCode::as_str),
     }
 }
 
@@ -139,18 +124,12 @@ pub fn register_pools(metrics: &Metrics, archive: Archive, live: LiveStore, max_
 mod tests {
     use super::*;
 
-    fn failed(reason: &str) -> Record {
-        Record::failed("s1234567", "A Student", reason)
-    }
-
     #[test]
-    fn a_fail_reason_becomes_its_fixed_code_never_free_text() {
-        assert_eq!(outcome(&failed("WIFI_FAILED")), "WIFI_FAILED");
-        assert_eq!(
-            outcome(&failed("FACE_VERIFICATION_FAILED: the selfie does not match s1234567")),
-            "FACE_VERIFICATION_FAILED"
-        );
-        assert_eq!(outcome(&failed("something nobody foresaw for s1234567")), "OTHER");
+    fn a_fail_code_is_the_outcome_never_free_text() {
+        assert_eq!(outcome(&Record::failed("s1234567", "A Student", FailCode::WifiFailed)), "WIFI_FAILED");
+        let pending = Record::pending_face_check("s1234567", "A Student", "job-1");
+        assert_eq!(outcome(&pending.face_failed("the selfie does not match s1234567")), "FACE_VERIFICATION_FAILED");
+        assert_eq!(outcome(&pending.failed_by_teacher("WIFI_FAILED: s1234567 spoofed")), "TEACHER_DECISION");
     }
 
     #[test]

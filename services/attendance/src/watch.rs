@@ -41,7 +41,7 @@ fn snapshot_message(snapshot: &Snapshot, now: i64) -> pb::WatchRecordsResponse {
     let id = snapshot.meta.attendance_id;
     pb::WatchRecordsResponse {
         event: Some(Event::Snapshot(pb::RosterSnapshot {
-            attendance: Some(convert::attendance(&snapshot.meta, now, false, snapshot.records.len() as u64)),
+            attendance: Some(convert::attendance(&snapshot.meta, now, false, Some(snapshot.records.len() as u64))),
             records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
         })),
     }
@@ -93,7 +93,7 @@ async fn archived_roster(ctx: &Context, teacher: &str, id: Uuid) -> ApiResult<Bo
     let records = ctx.archive.records(id).await?;
     let message = pb::WatchRecordsResponse {
         event: Some(Event::Snapshot(pb::RosterSnapshot {
-            attendance: Some(convert::attendance(&meta, now_ms(), true, records.len() as u64)),
+            attendance: Some(convert::attendance(&meta, now_ms(), true, Some(records.len() as u64))),
             records: records.iter().map(|r| convert::record(id, r)).collect(),
         })),
     };
@@ -150,7 +150,9 @@ async fn follow_roster(
         let now = now_ms();
         let (message, archived) = match &*event {
             SessionEvent::Record { record, .. } => (Event::Record(convert::record(id, record)), false),
-            SessionEvent::Session { meta, .. } => (Event::Attendance(convert::attendance(meta, now, false, 0)), false),
+            SessionEvent::Session { meta, .. } => {
+                (Event::Attendance(convert::attendance(meta, now, false, None)), false)
+            }
             SessionEvent::Archived { .. } => match archived_attendance(&ctx, id, now).await {
                 Ok(attendance) => (Event::Attendance(attendance), true),
                 Err(err) => {
@@ -193,7 +195,7 @@ async fn archived_attendance(ctx: &Context, id: Uuid, now: i64) -> ApiResult<pb:
     let meta = ctx.archive.attendance(id).await?.ok_or_else(|| {
         ApiError::new(Reason::SessionNotFound, format!("attendance session {id} is gone")).with("attendance_id", id)
     })?;
-    Ok(convert::attendance(&meta, now, true, 0))
+    Ok(convert::attendance(&meta, now, true, None))
 }
 
 // === a student's own record ===

@@ -9,6 +9,7 @@ pub mod check_in_code;
 pub mod client_address;
 pub mod download_address;
 pub mod face;
+pub mod fail_code;
 pub mod invalid;
 pub mod network;
 pub mod paging;
@@ -22,7 +23,8 @@ pub mod validate;
 
 pub use access::{Access, Role};
 pub use audit::AuditEntry;
+pub use fail_code::FailCode;
 pub use invalid::{Invalid, Invalids};
 pub use record::{AttendConflict, Record, RecordStatus};
 pub use security::SecurityOption;
-pub use session::SessionMeta;
+pub use session::{SessionMeta, SessionState};

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::{Invalid, invalid::quoted, record::fail_reason};
+use crate::{FailCode, Invalid, invalid::quoted};
 
 /// Most networks one session may list; more is a mistake, not a classroom.
 pub const MAX_SESSION_NETWORKS: usize = 32;
@@ -120,13 +120,18 @@ impl NetworkVerdict {
         self == Self::Passed
     }
 
-    /// The record's `fail_reason` for this verdict; empty when passed.
-    pub fn fail_reason(self) -> &'static str {
+    /// The record's code for this verdict; `None` when passed.
+    pub fn fail_code(self) -> Option<FailCode> {
         match self {
-            Self::Passed => "",
-            Self::AddressMissing => fail_reason::WIFI_REQUIRED_BUT_IP_MISSING,
-            Self::Outside => fail_reason::WIFI_FAILED,
+            Self::Passed => None,
+            Self::AddressMissing => Some(FailCode::WifiRequiredButIpMissing),
+            Self::Outside => Some(FailCode::WifiFailed),
         }
+    }
+
+    /// The record's `fail_reason` for this verdict (the code's name); empty when passed.
+    pub fn fail_reason(self) -> &'static str {
+        self.fail_code().map_or("", FailCode::as_str)
     }
 }
 

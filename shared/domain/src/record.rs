@@ -6,7 +6,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The seeds' fail reasons, kept word for word: clients and reports match on them.
+pub use crate::fail_code::FailCode;
+
+/// The seeds' fail reasons, kept word for word as the text of a record's
+/// `fail_reason`. Clients switch on [`FailCode`], stored beside the text.
 pub mod fail_reason {
     pub const WIFI_FAILED: &str = "WIFI_FAILED";
     pub const WIFI_REQUIRED_BUT_IP_MISSING: &str = "WIFI_REQUIRED_BUT_IP_MISSING";
@@ -30,6 +33,13 @@ pub struct Record {
     pub attendance_time_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_reason: Option<String>,
+    /// Why it failed, as a code; set with `fail_reason` by whoever failed
+    /// the record, never parsed from it. `None` when not failed (attended,
+    /// or a face check pending). A deleted record keeps the code it had.
+    /// Records written before codes were stored have none in their JSON:
+    /// [`Record::from_json`] fills it in by [`FailCode::of_unmarked_record`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_code: Option<FailCode>,
     #[serde(default)]
     pub is_deleted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +103,7 @@ impl Record {
             is_attended: false,
             attendance_time_ms: None,
             fail_reason: None,
+            fail_code: None,
             is_deleted: false,
             deletion_reason: None,
             deletion_time_ms: None,
@@ -110,18 +121,21 @@ impl Record {
         record.sealed()
     }
 
-    /// A check-in that failed a check; `reason` is one of [`fail_reason`].
-    pub fn failed(student_number: &str, student_full_name: &str, reason: &str) -> Self {
+    /// A check-in that failed a check: the code, with its name as the text.
+    pub fn failed(student_number: &str, student_full_name: &str, code: FailCode) -> Self {
         let mut record = Self::new(student_number, student_full_name);
-        record.fail_reason = Some(reason.to_owned());
+        record.fail_reason = Some(code.as_str().to_owned());
+        record.fail_code = Some(code);
         record.sealed()
     }
 
-    /// A check-in waiting for the face gateway's job `job_id`.
+    /// A check-in waiting for the face gateway's job `job_id`: the seeds'
+    /// `FACE_RECOGNITION_PENDING` text, and no code (it has not failed).
     pub fn pending_face_check(student_number: &str, student_full_name: &str, job_id: &str) -> Self {
-        let mut record = Self::failed(student_number, student_full_name, fail_reason::FACE_RECOGNITION_PENDING);
+        let mut record = Self::new(student_number, student_full_name);
+        record.fail_reason = Some(fail_reason::FACE_RECOGNITION_PENDING.to_owned());
         record.face_job_id = Some(job_id.to_owned());
-        record
+        record.sealed()
     }
 
     /// Is this record waiting for exactly this face job?
@@ -140,7 +154,10 @@ impl Record {
             RecordStatus::Deleted
         } else if self.is_attended {
             RecordStatus::Attended
-        } else if self.fail_reason.as_deref() == Some(fail_reason::FACE_RECOGNITION_PENDING) {
+        } else if self.fail_code.is_none() && self.fail_reason.as_deref() == Some(fail_reason::FACE_RECOGNITION_PENDING)
+        {
+            // The code tells the system's pending text from a teacher who
+            // typed the same words.
             RecordStatus::Pending
         } else {
             RecordStatus::Failed
@@ -173,6 +190,7 @@ impl Record {
         record.is_attended = true;
         record.attendance_time_ms = Some(self.attendance_time_ms.unwrap_or(now_ms));
         record.fail_reason = None;
+        record.fail_code = None;
         record.is_deleted = false;
         record.deletion_reason = None;
         record.deletion_time_ms = None;
@@ -186,6 +204,7 @@ impl Record {
         record.is_attended = false;
         record.attendance_time_ms = None;
         record.fail_reason = Some(reason.to_owned());
+        record.fail_code = Some(FailCode::TeacherDecision);
         record.is_deleted = false;
         record.deletion_reason = None;
         record.deletion_time_ms = None;
@@ -223,6 +242,7 @@ impl Record {
         record.is_attended = true;
         record.attendance_time_ms = Some(now_ms);
         record.fail_reason = None;
+        record.fail_code = None;
         record.face_job_id = None;
         record.sealed()
     }
@@ -233,6 +253,7 @@ impl Record {
         record.is_attended = false;
         record.attendance_time_ms = None;
         record.fail_reason = Some(format!("{}: {reason}", fail_reason::FACE_VERIFICATION_FAILED));
+        record.fail_code = Some(FailCode::FaceVerificationFailed);
         record.face_job_id = None;
         record.sealed()
     }
@@ -243,6 +264,7 @@ impl Record {
         record.is_attended = false;
         record.attendance_time_ms = None;
         record.fail_reason = Some(fail_reason::FACE_VERIFICATION_TIMED_OUT.to_owned());
+        record.fail_code = Some(FailCode::FaceVerificationTimedOut);
         record.face_job_id = None;
         record.sealed()
     }
@@ -251,8 +273,20 @@ impl Record {
         serde_json::to_string(self).expect("a record always serialises")
     }
 
+    /// Reads a record, filling in the code of one written before codes
+    /// were stored (see [`FailCode::of_unmarked_record`]).
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<Self>(json).map(Self::sealed)
+        serde_json::from_str::<Self>(json).map(Self::with_code).map(Self::sealed)
+    }
+
+    /// Fills in a missing code from what the record says; a record with a
+    /// code, or without a reason, is left alone.
+    pub fn with_code(mut self) -> Self {
+        if self.fail_code.is_none() {
+            self.fail_code =
+                FailCode::of_unmarked_record(self.fail_reason.as_deref(), self.by_teacher, self.is_deleted);
+        }
+        self
     }
 }
 
@@ -280,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_failed_network_check_may_be_retried() {
-        let record = Record::failed("s1", "Ada", fail_reason::WIFI_FAILED);
+        let record = Record::failed("s1", "Ada", FailCode::WifiFailed);
         assert_eq!(record.status(), RecordStatus::Failed);
         assert_eq!(record.attend_conflict(), None);
         assert!(record.may_retry);
@@ -361,11 +395,61 @@ mod tests {
 
     #[test]
     fn json_round_trip_recomputes_the_derived_flag() {
-        let record = Record::failed("s1", "Ada", fail_reason::WIFI_FAILED);
+        let record = Record::failed("s1", "Ada", FailCode::WifiFailed);
         let mut json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
         json["may_retry"] = serde_json::Value::Bool(false);
         let back = Record::from_json(&json.to_string()).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn each_way_of_failing_stores_its_code() {
+        assert_eq!(Record::failed("s1", "Ada", FailCode::WifiFailed).fail_code, Some(FailCode::WifiFailed));
+        let pending = Record::pending_face_check("s1", "Ada", "job-1");
+        assert_eq!(pending.fail_code, None, "pending is not a failure");
+        assert_eq!(pending.face_failed("no match").fail_code, Some(FailCode::FaceVerificationFailed));
+        assert_eq!(pending.face_timed_out().fail_code, Some(FailCode::FaceVerificationTimedOut));
+        assert_eq!(pending.face_verified(NOW).fail_code, None);
+        let by_teacher = Record::attended("s1", "Ada", NOW).failed_by_teacher("absent");
+        assert_eq!(by_teacher.fail_code, Some(FailCode::TeacherDecision));
+        assert_eq!(by_teacher.accepted(NOW).fail_code, None);
+        assert_eq!(
+            Record::added_by_teacher("s9", "Bo", false, "absent", NOW).fail_code,
+            Some(FailCode::TeacherDecision)
+        );
+    }
+
+    #[test]
+    fn a_teachers_words_that_look_like_a_code_are_still_a_teacher_decision() {
+        let record = Record::failed("s1", "Ada", FailCode::WifiFailed).failed_by_teacher("WIFI_FAILED: spoof");
+        assert_eq!(record.fail_code, Some(FailCode::TeacherDecision));
+        let back = Record::from_json(&record.to_json()).unwrap();
+        assert_eq!(back.fail_code, Some(FailCode::TeacherDecision));
+        let deleted = record.deleted("duplicate", NOW);
+        assert_eq!(Record::from_json(&deleted.to_json()).unwrap().fail_code, Some(FailCode::TeacherDecision));
+    }
+
+    #[test]
+    fn a_teacher_typing_the_pending_words_does_not_make_the_record_pending() {
+        let pending = Record::pending_face_check("s1", "Ada", "job-1");
+        let failed = pending.failed_by_teacher("FACE_RECOGNITION_PENDING");
+        assert_eq!(failed.status(), RecordStatus::Failed);
+        assert!(!failed.awaits_face_job("job-1"), "the face job can no longer overwrite the teacher");
+    }
+
+    #[test]
+    fn a_record_written_before_codes_gets_one_from_what_it_says() {
+        let old =
+            r#"{"student_number":"s1","student_full_name":"Ada","is_attended":false,"fail_reason":"WIFI_FAILED"}"#;
+        assert_eq!(Record::from_json(old).unwrap().fail_code, Some(FailCode::WifiFailed));
+        let old_teacher = r#"{"student_number":"s1","student_full_name":"Ada","is_attended":false,
+            "fail_reason":"WIFI_FAILED: spoof","by_teacher":true}"#;
+        assert_eq!(Record::from_json(old_teacher).unwrap().fail_code, Some(FailCode::TeacherDecision));
+        let old_pending = r#"{"student_number":"s1","student_full_name":"Ada","is_attended":false,
+            "fail_reason":"FACE_RECOGNITION_PENDING","face_job_id":"job-1"}"#;
+        let pending = Record::from_json(old_pending).unwrap();
+        assert_eq!(pending.fail_code, None);
+        assert_eq!(pending.status(), RecordStatus::Pending);
     }
 
     #[test]

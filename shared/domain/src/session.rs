@@ -30,7 +30,38 @@ pub struct SessionMeta {
     pub check_in_code_period_secs: Option<u32>,
 }
 
+/// Where a session stands, in one value: what `attn.v1.AttendanceState` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Open for check-in.
+    Open,
+    /// Check-in closed (finished, or its end time passed); still live in Redis.
+    Ended,
+    /// Moved to the permanent archive (so also ended).
+    Archived,
+    /// Deleted by its teacher, whether still live or archived.
+    Deleted,
+}
+
 impl SessionMeta {
+    /// The one place a session's state is decided. Precedence: DELETED >
+    /// ARCHIVED > ENDED > OPEN. A deleted session stays deleted when it is
+    /// archived (the deletion is what a client must show); an archived
+    /// session has always ended; deleting closes check-in, so a deleted
+    /// session is never open. `archived`: the session was read from the
+    /// archive rather than from Redis.
+    pub fn state(&self, now_ms: i64, archived: bool) -> SessionState {
+        if self.is_deleted {
+            SessionState::Deleted
+        } else if archived {
+            SessionState::Archived
+        } else if self.is_active(now_ms) {
+            SessionState::Open
+        } else {
+            SessionState::Ended
+        }
+    }
+
     /// Open for check-in.
     pub fn is_active(&self, now_ms: i64) -> bool {
         !self.is_deleted && now_ms < self.end_ms
@@ -105,6 +136,29 @@ mod tests {
         assert!(!deleted.is_active(2_001));
         assert_eq!(deleted.deletion_reason.as_deref(), Some("wrong room"));
         assert_eq!(deleted.end_ms, 2_000);
+    }
+
+    #[test]
+    fn a_live_session_is_open_until_its_end_then_ended() {
+        assert_eq!(meta().state(9_999, false), SessionState::Open);
+        assert_eq!(meta().state(10_000, false), SessionState::Ended);
+        assert_eq!(meta().finished(5_000).state(5_000, false), SessionState::Ended);
+    }
+
+    #[test]
+    fn an_archived_session_is_archived_even_before_its_end_time() {
+        assert_eq!(meta().state(10_000, true), SessionState::Archived);
+        assert_eq!(meta().state(5_000, true), SessionState::Archived, "archived wins over an end in the future");
+    }
+
+    #[test]
+    fn deleted_wins_over_everything_live_or_archived() {
+        let deleted = meta().deleted("wrong room", 2_000);
+        assert_eq!(deleted.state(2_000, false), SessionState::Deleted);
+        assert_eq!(deleted.state(50_000, true), SessionState::Deleted);
+        let mut not_yet_closed = meta();
+        not_yet_closed.is_deleted = true;
+        assert_eq!(not_yet_closed.state(1_000, false), SessionState::Deleted, "never open once deleted");
     }
 
     #[test]

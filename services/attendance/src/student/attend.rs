@@ -22,7 +22,7 @@
 
 use std::net::IpAddr;
 
-use attn_domain::{Record, SessionMeta, check_in_code, selfie::check_selfie, validate};
+use attn_domain::{FailCode, Record, SessionMeta, check_in_code, selfie::check_selfie, validate};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::live::{AttendOutcome, Precheck, RefusedCheckIn, request_key};
@@ -86,11 +86,14 @@ pub async fn attend(
             .map_err(ApiError::from)?
             .into_inner();
         if !verdict.passed {
-            Record::failed(student, name, &verdict.reason)
+            // verification-service answers with a code's name; it is ours,
+            // so the text is safe to read as a code here.
+            let code = FailCode::of_system_reason(&verdict.reason).unwrap_or(FailCode::WifiFailed);
+            Record::failed(student, name, code)
         } else if settings.security_option.checks_face() {
             let selfie = selfie.map(|_| request.selfie);
             match face::submit(ctx, caller, id, selfie, request_id.as_deref()).await? {
-                face::Submission::Refused(reason) => Record::failed(student, name, reason),
+                face::Submission::Refused(code) => Record::failed(student, name, code),
                 face::Submission::Queued(job_id) => Record::pending_face_check(student, name, &job_id),
             }
         } else {

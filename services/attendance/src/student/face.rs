@@ -2,8 +2,8 @@
 //! verification-service) and queue the job, as the seeds describe.
 
 use attn_domain::{
+    FailCode,
     face::{next_poll_delay_ms, submission_key},
-    record::fail_reason,
 };
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason, reason_of};
@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::context::{Context, now_ms};
 
 pub enum Submission {
-    /// The check-in fails with this reason (the student may retry).
-    Refused(&'static str),
+    /// The check-in fails with this code (the student may retry).
+    Refused(FailCode),
     /// Submitted and queued: the record waits for this job.
     Queued(String),
 }
@@ -32,10 +32,10 @@ pub async fn submit(
 ) -> ApiResult<Submission> {
     let student = caller.school_number();
     let Some(selfie) = selfie else {
-        return Ok(Submission::Refused(fail_reason::FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING));
+        return Ok(Submission::Refused(FailCode::FaceVerificationRequiredButImagesMissing));
     };
     let Some(photo_url) = caller.sign_in.photo_url.clone() else {
-        return Ok(Submission::Refused(fail_reason::REFERENCE_IMAGE_NOT_FOUND));
+        return Ok(Submission::Refused(FailCode::ReferenceImageNotFound));
     };
     let submitted = ctx
         .verification
@@ -60,13 +60,13 @@ pub async fn submit(
                 || (status.code() == Code::FailedPrecondition
                     && status.message().starts_with("REFERENCE_IMAGE_NOT_FOUND")) =>
         {
-            return Ok(Submission::Refused(fail_reason::REFERENCE_IMAGE_NOT_FOUND));
+            return Ok(Submission::Refused(FailCode::ReferenceImageNotFound));
         }
         // The selfie itself is wrong: the student can fix that.
         Err(status) if status.code() == Code::InvalidArgument => return Err(ApiError::from(status)),
         Err(status) => {
             tracing::warn!(%student, %attendance_id, code = ?status.code(), message = %status.message(), "face check submission failed");
-            return Ok(Submission::Refused(fail_reason::FACE_VERIFICATION_SUBMISSION_FAILED));
+            return Ok(Submission::Refused(FailCode::FaceVerificationSubmissionFailed));
         }
     };
     // Queue first, record second: a crash in between leaves a job whose

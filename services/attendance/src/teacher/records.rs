@@ -24,7 +24,7 @@ pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiRes
             tracing::error!(attendance_id = %id, %student, %why, "unreadable record left out of the roster");
         }
         return Ok(pb::ListRecordsResponse {
-            attendance: Some(convert::attendance(&snapshot.meta, now, false, snapshot.records.len() as u64)),
+            attendance: Some(convert::attendance(&snapshot.meta, now, false, Some(snapshot.records.len() as u64))),
             records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
         });
     }
@@ -36,7 +36,7 @@ pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiRes
         .ok_or_else(|| no_such_session(id))?;
     let records = ctx.archive.records(id).await?;
     Ok(pb::ListRecordsResponse {
-        attendance: Some(convert::attendance(&meta, now, true, records.len() as u64)),
+        attendance: Some(convert::attendance(&meta, now, true, Some(records.len() as u64))),
         records: records.iter().map(|r| convert::record(id, r)).collect(),
     })
 }

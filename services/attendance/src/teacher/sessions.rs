@@ -97,7 +97,7 @@ pub async fn start(
         ClaimOutcome::Claimed => {
             ctx.open_sessions.opened(meta.clone()).await;
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
-            Ok(convert::attendance(&meta, meta.start_ms, false, 0))
+            Ok(convert::attendance(&meta, meta.start_ms, false, Some(0)))
         }
         ClaimOutcome::TeacherHasOpenSession(open) => Err(ApiError::new(
             Reason::TeacherHasOpenSession,
@@ -186,14 +186,14 @@ async fn change_session(
         let now = now_ms();
         let new = change(&session.meta, now);
         if new == session.meta {
-            return Ok(convert::attendance(&new, now, false, session.record_count));
+            return Ok(convert::attendance(&new, now, false, Some(session.record_count)));
         }
         match ctx.live.write_meta(session.version, &new, Some(&audit(&session.meta, &new, now))).await? {
             WriteOutcome::Written { .. } => {
                 ctx.live.close_in_index(&new).await?;
                 ctx.open_sessions.closed(id).await;
                 tracing::info!(attendance_id = %id, action, "session changed");
-                return Ok(convert::attendance(&new, now, false, session.record_count));
+                return Ok(convert::attendance(&new, now, false, Some(session.record_count)));
             }
             WriteOutcome::Changed => continue,
             WriteOutcome::NotFound => break,
@@ -217,7 +217,7 @@ async fn change_session(
         edit.commit(&new, &audit(&old, &new, now)).await?;
         tracing::info!(attendance_id = %id, action, "archived session changed");
     }
-    Ok(convert::attendance(&new, now, true, 0))
+    Ok(convert::attendance(&new, now, true, None))
 }
 
 pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attendance>> {
@@ -226,7 +226,7 @@ pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attend
         return Ok(None);
     };
     finish_interrupted(ctx, std::slice::from_ref(&session)).await?;
-    Ok(Some(convert::attendance(&session.meta, now, false, session.record_count)))
+    Ok(Some(convert::attendance(&session.meta, now, false, Some(session.record_count))))
 }
 
 /// Lists for search and the sweeper any of the teacher's sessions whose
@@ -255,7 +255,7 @@ pub async fn list(ctx: &Context, caller: &Caller, page: pb::PageRequest) -> ApiR
         let meta = &session.meta;
         if paging::is_after(cursor, meta.start_ms, meta.attendance_id) {
             items.push((
-                convert::attendance(meta, now, false, session.record_count),
+                convert::attendance(meta, now, false, Some(session.record_count)),
                 Cursor { time_ms: meta.start_ms, id: meta.attendance_id },
             ));
         }
@@ -269,7 +269,7 @@ pub async fn list(ctx: &Context, caller: &Caller, page: pb::PageRequest) -> ApiR
             continue;
         }
         items.push((
-            convert::attendance(meta, now, true, u64::from(row.record_count)),
+            convert::attendance(meta, now, true, Some(u64::from(row.record_count))),
             Cursor { time_ms: meta.start_ms, id: meta.attendance_id },
         ));
     }

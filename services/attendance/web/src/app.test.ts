@@ -144,7 +144,7 @@ describe("teacher page", () => {
     expect(byId("count-failed").textContent).toBe("0");
 
     // A change made elsewhere arrives through the stream.
-    fake.setRecord(id, "demo_student_10", { isAttended: false, failReason: "WIFI_FAILED", status: 3 });
+    fake.setRecord(id, "demo_student_10", { isAttended: false, failReason: "WIFI_FAILED", failCode: 1, status: 3 });
     await until(() => byId("roster-status-demo_student_10").dataset["status"] === "FAILED");
     expect(byId("roster-reason-demo_student_10").textContent).toBe("Not on the classroom network.");
 
@@ -263,7 +263,7 @@ describe("student page", () => {
     expect(errorText()).toMatch(/^Already done: nothing was changed\. \(you have already checked in/);
 
     // The teacher fails them afterwards: the page shows it without a reload.
-    fake.setRecord(id, "demo_student_4", { isAttended: false, failReason: "Not in the room", status: 3 });
+    fake.setRecord(id, "demo_student_4", { isAttended: false, failReason: "Not in the room", failCode: 8, status: 3 });
     await until(() => byId("my-status").dataset["status"] === "FAILED");
     expect(byId("my-reason").textContent).toBe("Not in the room");
     expect(visible("attend-retry")).toBe(true);
@@ -291,7 +291,7 @@ describe("student page", () => {
     const opened = watches();
 
     // The teacher fails them: nothing polls, so the page still shows attended...
-    fake.setRecord(id, "demo_student_9", { isAttended: false, failReason: "Not in the room", status: 3 });
+    fake.setRecord(id, "demo_student_9", { isAttended: false, failReason: "Not in the room", failCode: 8, status: 3 });
     await new Promise((r) => setTimeout(r, 100));
     expect(byId("my-status").dataset["status"]).toBe("ATTENDED");
     expect(watches()).toBe(opened);
@@ -364,7 +364,7 @@ describe("student page", () => {
     await signIn("demo_student_8");
     await until(() => byId("my-status").dataset["status"] === "PENDING");
     expect(byId("my-reason").textContent).toBe("Face check in progress…");
-    fake.setRecord(id, "demo_student_8", { isAttended: false, failReason: "FACE_VERIFICATION_FAILED: faces differ", status: 3 });
+    fake.setRecord(id, "demo_student_8", { isAttended: false, failReason: "FACE_VERIFICATION_FAILED: faces differ", failCode: 6, status: 3 });
     await until(() => byId("my-status").dataset["status"] === "FAILED");
     expect(byId("my-reason").textContent).toBe("Face did not match: faces differ");
     expect(visible("attend-retry")).toBe(true);

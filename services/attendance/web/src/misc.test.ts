@@ -1,4 +1,5 @@
-import { Role } from "./gen/attn/v1/common_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { AttendanceRecordSchema, FailCode, RecordStatus, Role } from "./gen/attn/v1/common_pb.js";
 import { describe, expect, it } from "vitest";
 import { normalizeBaseUrl, resolveApiConfig } from "./config.js";
 import { fitWithin, MAX_SELFIE_BYTES, selfieProblem, sniffImageType } from "./image.js";
@@ -29,16 +30,21 @@ describe("resolveApiConfig", () => {
 });
 
 describe("describeReason", () => {
-  it("explains the server's reason codes", () => {
-    expect(describeReason("WIFI_FAILED")).toBe("Not on the classroom network.");
-    expect(describeReason("WIFI_REQUIRED_BUT_IP_MISSING")).toMatch(/could not be checked/);
-    expect(describeReason("FACE_RECOGNITION_PENDING")).toMatch(/in progress/);
-    expect(describeReason("FACE_VERIFICATION_FAILED: faces differ")).toBe("Face did not match: faces differ");
-    expect(describeReason("FACE_VERIFICATION_FAILED:")).toBe("Face did not match.");
+  const failed = (failCode: FailCode, failReason: string) =>
+    create(AttendanceRecordSchema, { status: RecordStatus.FAILED, failCode, failReason });
+  it("explains the server's fail codes", () => {
+    expect(describeReason(failed(FailCode.WIFI_FAILED, "WIFI_FAILED"))).toBe("Not on the classroom network.");
+    expect(describeReason(failed(FailCode.WIFI_REQUIRED_BUT_IP_MISSING, "x"))).toMatch(/could not be checked/);
+    const pending = create(AttendanceRecordSchema, { status: RecordStatus.PENDING, failReason: "FACE_RECOGNITION_PENDING" });
+    expect(describeReason(pending)).toMatch(/in progress/);
+    const face = FailCode.FACE_VERIFICATION_FAILED;
+    expect(describeReason(failed(face, "FACE_VERIFICATION_FAILED: faces differ"))).toBe("Face did not match: faces differ");
+    expect(describeReason(failed(face, "FACE_VERIFICATION_FAILED:"))).toBe("Face did not match.");
   });
-  it("shows the teacher's own words as they are", () => {
-    expect(describeReason("Left early")).toBe("Left early");
-    expect(describeReason("")).toBe("");
+  it("shows the teacher's own words as they are, even when they look like a code", () => {
+    expect(describeReason(failed(FailCode.TEACHER_DECISION, "Left early"))).toBe("Left early");
+    expect(describeReason(failed(FailCode.TEACHER_DECISION, "WIFI_FAILED: spoof"))).toBe("WIFI_FAILED: spoof");
+    expect(describeReason(create(AttendanceRecordSchema, { status: RecordStatus.ATTENDED }))).toBe("");
   });
 });
 

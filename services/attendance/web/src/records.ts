@@ -1,5 +1,5 @@
 // What a record's state means, in words.
-import { RecordStatus, SecurityOption, type AttendanceRecord } from "./gen/attn/v1/common_pb.js";
+import { FailCode, RecordStatus, SecurityOption, type AttendanceRecord } from "./gen/attn/v1/common_pb.js";
 
 export const FACE_PENDING = "FACE_RECOGNITION_PENDING";
 
@@ -36,25 +36,36 @@ export function isFinal(r: AttendanceRecord): boolean {
   return statusOf(r) !== "PENDING";
 }
 
-const REASONS: Record<string, string> = {
-  WIFI_FAILED: "Not on the classroom network.",
-  WIFI_REQUIRED_BUT_IP_MISSING: "The classroom network could not be checked (no client address).",
-  FACE_RECOGNITION_PENDING: "Face check in progress…",
-  FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING: "This session needs a selfie.",
-  REFERENCE_IMAGE_NOT_FOUND: "There is no reference photo on file for this student.",
-  FACE_VERIFICATION_SUBMISSION_FAILED: "The face check could not be started. Try again.",
-  FACE_VERIFICATION_TIMED_OUT: "The face check took too long. Try again.",
+const REASONS: Partial<Record<FailCode, string>> = {
+  [FailCode.WIFI_FAILED]: "Not on the classroom network.",
+  [FailCode.WIFI_REQUIRED_BUT_IP_MISSING]: "The classroom network could not be checked (no client address).",
+  [FailCode.FACE_VERIFICATION_REQUIRED_BUT_IMAGES_MISSING]: "This session needs a selfie.",
+  [FailCode.REFERENCE_IMAGE_NOT_FOUND]: "There is no reference photo on file for this student.",
+  [FailCode.FACE_VERIFICATION_SUBMISSION_FAILED]: "The face check could not be started. Try again.",
+  [FailCode.FACE_VERIFICATION_TIMED_OUT]: "The face check took too long. Try again.",
 };
 
-/** A fail_reason in words; the teacher's own words are shown as they are. */
-export function describeReason(reason: string): string {
-  const r = reason.trim();
-  if (!r) return "";
-  const known = REASONS[r];
-  if (known) return known;
-  const face = /^FACE_VERIFICATION_FAILED:\s*(.*)$/s.exec(r);
-  if (face) return face[1] ? `Face did not match: ${face[1]}` : "Face did not match.";
-  return r;
+const FACE_FAILED_PREFIX = "FACE_VERIFICATION_FAILED:";
+
+/**
+ * Why a record failed, in words, chosen by its fail_code (never by matching
+ * the text): a teacher's decision is shown in the teacher's own words, a
+ * failed face match with the gateway's words after its prefix.
+ */
+export function describeReason(r: AttendanceRecord): string {
+  if (statusOf(r) === "PENDING") return "Face check in progress…";
+  const text = r.failReason.trim();
+  switch (r.failCode) {
+    case FailCode.UNSPECIFIED:
+    case FailCode.TEACHER_DECISION:
+      return text;
+    case FailCode.FACE_VERIFICATION_FAILED: {
+      const words = text.startsWith(FACE_FAILED_PREFIX) ? text.slice(FACE_FAILED_PREFIX.length).trim() : "";
+      return words ? `Face did not match: ${words}` : "Face did not match.";
+    }
+    default:
+      return REASONS[r.failCode] ?? text;
+  }
 }
 
 export const SECURITY_LABEL: Record<number, string> = {

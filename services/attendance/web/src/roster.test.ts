@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   AttendanceRecordSchema,
   AttendanceSchema,
+  AttendanceState,
   RecordStatus,
   type AttendanceRecord,
 } from "./gen/attn/v1/common_pb.js";
@@ -20,7 +21,7 @@ import {
 import { statusOf } from "./records.js";
 
 const A = "7b0c1c8e-0000-4000-8000-000000000001";
-const attendance = create(AttendanceSchema, { attendanceId: A, lessonName: "CS101", isActive: true });
+const attendance = create(AttendanceSchema, { attendanceId: A, lessonName: "CS101", state: AttendanceState.OPEN });
 
 type Extra = { attendanceId?: string; failReason?: string; isAttended?: boolean; isDeleted?: boolean };
 
@@ -96,14 +97,14 @@ describe("roster reducer", () => {
 
   it("applies attendance events (finished, archived) and keeps the records", () => {
     let s = apply(emptyRoster, snapshot(rec("s1", RecordStatus.ATTENDED)));
-    const finished = create(AttendanceSchema, { attendanceId: A, lessonName: "CS101", isActive: false });
+    const finished = create(AttendanceSchema, { attendanceId: A, lessonName: "CS101", state: AttendanceState.ENDED });
     s = apply(s, { case: "attendance", value: finished });
-    expect(s.attendance?.isActive).toBe(false);
+    expect(s.attendance?.state).toBe(AttendanceState.ENDED);
     expect(s.records.size).toBe(1);
     expect(isSessionClosedForGood(s.attendance)).toBe(false);
-    s = apply(s, { case: "attendance", value: create(AttendanceSchema, { ...finished, isArchived: true }) });
+    s = apply(s, { case: "attendance", value: create(AttendanceSchema, { ...finished, state: AttendanceState.ARCHIVED }) });
     expect(isSessionClosedForGood(s.attendance)).toBe(true);
-    const other = create(AttendanceSchema, { attendanceId: "other", isDeleted: true });
+    const other = create(AttendanceSchema, { attendanceId: "other", state: AttendanceState.DELETED });
     expect(apply(s, { case: "attendance", value: other })).toBe(s);
   });
 

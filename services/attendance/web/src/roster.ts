@@ -1,7 +1,7 @@
 // The teacher's roster as a pure reducer over WatchRecords events: a snapshot
 // replaces everything; a record event upserts one line by student_number; an
 // attendance event replaces the session.
-import type { Attendance, AttendanceRecord } from "./gen/attn/v1/common_pb.js";
+import { AttendanceState, type Attendance, type AttendanceRecord } from "./gen/attn/v1/common_pb.js";
 import type { WatchRecordsResponse } from "./gen/attn/v1/teacher_pb.js";
 import { statusOf } from "./records.js";
 
@@ -79,5 +79,5 @@ export function sortedRecords(state: RosterState): AttendanceRecord[] {
 
 /** The server stops the roster stream once the session is archived or deleted. */
 export function isSessionClosedForGood(a: Attendance | undefined): boolean {
-  return !!a && (a.isArchived || a.isDeleted);
+  return !!a && (a.state === AttendanceState.ARCHIVED || a.state === AttendanceState.DELETED);
 }

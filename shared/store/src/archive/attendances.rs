@@ -1,6 +1,6 @@
 //! Archived sessions and their records.
 
-use attn_domain::{AuditEntry, Record, SecurityOption, SessionMeta, paging::Cursor};
+use attn_domain::{AuditEntry, FailCode, Record, SecurityOption, SessionMeta, paging::Cursor};
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -76,6 +76,7 @@ struct RecordRow {
     is_attended: bool,
     attendance_time: Option<DateTime<Utc>>,
     fail_reason: Option<String>,
+    fail_code: Option<String>,
     is_deleted: bool,
     deletion_reason: Option<String>,
     deletion_time: Option<DateTime<Utc>>,
@@ -90,6 +91,10 @@ impl From<RecordRow> for Record {
             is_attended: row.is_attended,
             attendance_time_ms: row.attendance_time.map(to_ms),
             fail_reason: row.fail_reason,
+            // The migration filled in every failed row's code and the
+            // column's CHECK admits only known names; a row without one
+            // gets it the way a record written before codes does.
+            fail_code: row.fail_code.as_deref().and_then(FailCode::parse),
             is_deleted: row.is_deleted,
             deletion_reason: row.deletion_reason,
             deletion_time_ms: row.deletion_time.map(to_ms),
@@ -99,7 +104,8 @@ impl From<RecordRow> for Record {
             face_job_id: None,
             may_retry: false,
         };
-        // Recompute the derived flag through the one constructor that does.
+        // Recompute the derived flag (and a missing code) through the one
+        // constructor that does.
         Record::from_json(&record.to_json()).expect("a record round-trips")
     }
 }
@@ -148,7 +154,7 @@ impl Archive {
         let rows = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
                FROM attendance_records WHERE attendance_id = $1 ORDER BY student_number"#,
             id
         )
@@ -163,7 +169,7 @@ impl Archive {
         let row = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
                FROM attendance_records WHERE attendance_id = $1 AND student_number = $2"#,
             id,
             student
@@ -239,7 +245,7 @@ impl Archive {
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
                       a.deletion_reason, a.deletion_time, a.check_in_code_period_secs,
                       r.student_number, r.student_full_name, r.is_attended, r.attendance_time,
-                      r.fail_reason, r.is_deleted AS record_deleted,
+                      r.fail_reason, r.fail_code, r.is_deleted AS record_deleted,
                       r.deletion_reason AS record_deletion_reason,
                       r.deletion_time AS record_deletion_time, r.by_teacher
                FROM attendance_records r JOIN attendances a USING (attendance_id)
@@ -277,6 +283,7 @@ impl Archive {
                     is_attended: row.is_attended,
                     attendance_time: row.attendance_time,
                     fail_reason: row.fail_reason,
+                    fail_code: row.fail_code,
                     is_deleted: row.record_deleted,
                     deletion_reason: row.record_deletion_reason,
                     deletion_time: row.record_deletion_time,
@@ -298,7 +305,7 @@ impl Archive {
         let record = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
                FROM attendance_records WHERE attendance_id = $1 AND student_number = $2
                FOR UPDATE"#,
             id,
@@ -383,13 +390,14 @@ impl ArchivedRecordEdit {
         sqlx::query!(
             r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher, live_version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   deletion_time, by_teacher, live_version, fail_code)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
                    attendance_time = EXCLUDED.attendance_time,
                    fail_reason = EXCLUDED.fail_reason,
+                   fail_code = EXCLUDED.fail_code,
                    is_deleted = EXCLUDED.is_deleted,
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
@@ -406,6 +414,7 @@ impl ArchivedRecordEdit {
             new.deletion_time_ms.map(to_time),
             new.by_teacher,
             version,
+            new.fail_code.map(FailCode::as_str),
         )
         .execute(&mut *self.tx)
         .await?;
@@ -442,7 +451,8 @@ async fn copy_records(
     let mut copy = tx
         .copy_in_raw(
             "COPY attendance_records (attendance_id, student_number, student_full_name, is_attended, \
-             attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher, live_version) \
+             attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher, live_version, \
+             fail_code) \
              FROM STDIN (FORMAT csv, NULL '\\N')",
         )
         .await?;
@@ -477,7 +487,9 @@ fn csv_row(out: &mut String, id: Uuid, version: i64, record: &Record) {
     optional(out, record.deletion_reason.as_deref());
     out.push(',');
     optional(out, time(record.deletion_time_ms).as_deref());
-    let _ = writeln!(out, ",{},{version}", record.by_teacher);
+    let _ = write!(out, ",{},{version},", record.by_teacher);
+    optional(out, record.fail_code.map(FailCode::as_str));
+    out.push('\n');
 }
 
 /// Records of a session archived before, brought up to date in one
@@ -495,6 +507,7 @@ async fn upsert_records(
     let attended: Vec<bool> = records.iter().map(|r| r.is_attended).collect();
     let times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.attendance_time_ms.map(to_time)).collect();
     let reasons: Vec<Option<&str>> = records.iter().map(|r| r.fail_reason.as_deref()).collect();
+    let codes: Vec<Option<&str>> = records.iter().map(|r| r.fail_code.map(FailCode::as_str)).collect();
     let deleted: Vec<bool> = records.iter().map(|r| r.is_deleted).collect();
     let deletion_reasons: Vec<Option<&str>> = records.iter().map(|r| r.deletion_reason.as_deref()).collect();
     let deletion_times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.deletion_time_ms.map(to_time)).collect();
@@ -502,15 +515,16 @@ async fn upsert_records(
     let written = sqlx::query!(
         r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher, live_version)
+                   deletion_time, by_teacher, live_version, fail_code)
                SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
                                     $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[],
-                                    $11::int8[])
+                                    $11::int8[], $12::text[])
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
                    attendance_time = EXCLUDED.attendance_time,
                    fail_reason = EXCLUDED.fail_reason,
+                   fail_code = EXCLUDED.fail_code,
                    is_deleted = EXCLUDED.is_deleted,
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
@@ -528,6 +542,7 @@ async fn upsert_records(
         &deletion_times as &[Option<DateTime<Utc>>],
         &by_teacher,
         &versions,
+        &codes as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?
@@ -689,7 +704,15 @@ mod tests {
         assert_eq!(
             out,
             "00000000-0000-0000-0000-000000000000,\"s1\",\"Zoë \"\"Z\"\" O'Neil, Jr.\",true,\
-             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false,7\n"
+             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false,7,\\N\n"
         );
+    }
+
+    #[test]
+    fn copy_rows_carry_the_fail_code_by_name() {
+        let record = Record::attended("s1", "Ada", 0).failed_by_teacher("WIFI_FAILED: spoof");
+        let mut out = String::new();
+        csv_row(&mut out, Uuid::nil(), 7, &record);
+        assert!(out.ends_with(",\"WIFI_FAILED: spoof\",false,\\N,\\N,true,7,\"TEACHER_DECISION\"\n"), "{out}");
     }
 }

@@ -248,7 +248,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
           : s === "FAILED"
             ? "✘ Failed — you are not checked in."
             : "Deleted by your teacher.";
-    myReason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r.failReason);
+    myReason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r);
     myTime.textContent = r.attendanceTime ? `At ${formatTime(timestampDate(r.attendanceTime))}` : "";
     // An earlier failed attempt may be retried.
     retryBtn.hidden = s !== "FAILED";

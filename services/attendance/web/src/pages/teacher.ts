@@ -4,7 +4,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app.js";
 import { formatTime, h } from "../dom.js";
 import { describeError } from "../errors.js";
-import { SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
+import { AttendanceState, SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
 import { describeReason, parseNetworks, securityLabel, statusOf, STATUS_LABEL } from "../records.js";
 import {
   applyRosterEvent,
@@ -21,11 +21,18 @@ import { linkFor, secondsLeft } from "../check-in-code.js";
 export const DEFAULT_FAIL_REASON = "Not present in class";
 
 function sessionState(a: Attendance | undefined): "active" | "finished" | "archived" | "deleted" | "unknown" {
-  if (!a) return "unknown";
-  if (a.isDeleted) return "deleted";
-  if (a.isArchived) return "archived";
-  if (a.isActive) return "active";
-  return "finished";
+  switch (a?.state) {
+    case AttendanceState.OPEN:
+      return "active";
+    case AttendanceState.ENDED:
+      return "finished";
+    case AttendanceState.ARCHIVED:
+      return "archived";
+    case AttendanceState.DELETED:
+      return "deleted";
+    default:
+      return "unknown";
+  }
 }
 
 const SESSION_STATE_LABEL = {
@@ -418,7 +425,7 @@ class LiveView {
     row.status.textContent = STATUS_LABEL[s];
     row.status.dataset["status"] = s;
     row.status.className = `status ${s.toLowerCase()}`;
-    row.reason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r.failReason);
+    row.reason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r);
     row.reason.title = r.failReason;
     row.time.textContent = r.attendanceTime ? formatTime(timestampDate(r.attendanceTime)) : "";
     row.accept.disabled = row.busy || s === "ATTENDED" || s === "DELETED";

@@ -9,6 +9,8 @@ import { AuthService } from "../gen/attn/v1/auth_pb.js";
 import {
   AttendanceRecordSchema,
   AttendanceSchema,
+  AttendanceState,
+  FailCode,
   RecordStatus,
   Role,
   SecurityOption,
@@ -132,7 +134,7 @@ export class FakeAttn {
   }
 
   /** Changes a record as the server would (a face check finishing, another teacher tab…). */
-  setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "status">>) {
+  setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "failCode" | "status">>) {
     const old = this.records.get(id)?.get(sn);
     if (!old) throw new Error(`no record ${sn}`);
     const r = create(AttendanceRecordSchema, { ...old, ...change });
@@ -145,7 +147,7 @@ export class FakeAttn {
   attendAs(id: string, username: string, selfie?: Uint8Array): AttendanceRecord {
     const u = this.user(username)!;
     const a = this.session(id);
-    if (!a.isActive) throw new ConnectError("the attendance session has ended", Code.FailedPrecondition);
+    if (a.state !== AttendanceState.OPEN) throw new ConnectError("the attendance session has ended", Code.FailedPrecondition);
     const roster = this.records.get(id)!;
     const prev = roster.get(u.schoolNumber);
     if (prev && (prev.status === RecordStatus.ATTENDED || prev.status === RecordStatus.PENDING)) {
@@ -199,7 +201,7 @@ export class FakeAttn {
             const t = this.caller(ctx, Role.TEACHER);
             if (!req.lessonName.trim()) throw new ConnectError("lesson_name: is required", Code.InvalidArgument);
             for (const a of this.attendances.values()) {
-              if (a.isActive && a.teacherSchoolNumber === t.schoolNumber) {
+              if (a.state === AttendanceState.OPEN && a.teacherSchoolNumber === t.schoolNumber) {
                 throw new ConnectError("you already have an active attendance session", Code.FailedPrecondition);
               }
             }
@@ -214,7 +216,8 @@ export class FakeAttn {
               endTime: timestampFromMs(Date.now() + seconds * 1000),
               securityOption: req.securityOption || SecurityOption.MANUAL,
               networks: req.networks.length ? req.networks : ["127.0.0.0/24"],
-              isActive: true,
+              state: AttendanceState.OPEN,
+              recordCount: 0,
               requireCheckInCode: req.requireCheckInCode,
               ...(req.requireCheckInCode ? { checkInCodePeriod: req.checkInCodePeriod ?? { seconds: 15n } } : {}),
             });
@@ -224,12 +227,12 @@ export class FakeAttn {
           },
           getLiveAttendance: (_req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
-            const a = [...this.attendances.values()].find((x) => x.isActive && x.teacherSchoolNumber === t.schoolNumber);
+            const a = [...this.attendances.values()].find((x) => x.state === AttendanceState.OPEN && x.teacherSchoolNumber === t.schoolNumber);
             return a ? { attendance: a } : {};
           },
           finishAttendance: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
-            const a = create(AttendanceSchema, { ...this.session(req.attendanceId, t), isActive: false, endTime: timestampFromMs(Date.now()) });
+            const a = create(AttendanceSchema, { ...this.session(req.attendanceId, t), state: AttendanceState.ENDED, endTime: timestampFromMs(Date.now()) });
             this.attendances.set(a.attendanceId, a);
             this.broadcast(a.attendanceId, { case: "attendance", value: a });
             return { attendance: a };
@@ -257,13 +260,13 @@ export class FakeAttn {
           acceptStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
             this.session(req.attendanceId, t);
-            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", status: RecordStatus.ATTENDED }) };
+            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", failCode: FailCode.UNSPECIFIED, status: RecordStatus.ATTENDED }) };
           },
           failStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
             this.session(req.attendanceId, t);
             if (!req.reason.trim()) throw new ConnectError("reason: is required", Code.InvalidArgument);
-            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, status: RecordStatus.FAILED }) };
+            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, failCode: FailCode.TEACHER_DECISION, status: RecordStatus.FAILED }) };
           },
         });
         router.service(StudentService, {
@@ -273,7 +276,7 @@ export class FakeAttn {
             const t = req.teacherName.toLowerCase();
             return {
               attendances: [...this.attendances.values()].filter(
-                (a) => a.isActive && a.lessonName.toLowerCase().includes(l) && a.teacherFullName.toLowerCase().includes(t),
+                (a) => a.state === AttendanceState.OPEN && a.lessonName.toLowerCase().includes(l) && a.teacherFullName.toLowerCase().includes(t),
               ),
             };
           },
