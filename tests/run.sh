@@ -19,7 +19,7 @@ export ATTN_TEST_DATABASE_URL="${ATTN_TEST_DATABASE_URL:-postgres://postgres@127
 export SQLX_OFFLINE=true
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-stages=(services static deps rust cluster pgbouncer sqlx envoy observability deploy web clients bench)
+stages=(services static deps contract rust cluster pgbouncer sqlx envoy observability deploy web clients bench)
 results=()
 
 say() { printf '\n== %s\n' "$*"; }
@@ -95,6 +95,27 @@ stage_deps() {
         echo "RustSec advisories NOT CHECKED: github.com (where the advisory database lives) is unreachable from here" >&2
         echo "advisories-not-checked" >target/deny-advisories
     fi
+}
+
+# The public contract (proto/, configured by proto/buf.yaml): buf lint,
+# and buf breaking against the contract as of the commit named in
+# proto/BREAKING_BASELINE. A deliberate break moves that baseline in a
+# commit of its own, so a reviewer sees it. buf comes from the browser
+# app's npm packages (it generates the app's code).
+stage_contract() {
+    local buf=services/attendance/web/node_modules/.bin/buf
+    if [[ ! -x $buf ]]; then
+        command -v npm >/dev/null || apt_install nodejs npm
+        (cd services/attendance/web && npm ci --no-audit --no-fund)
+    fi
+    "$buf" lint proto
+    echo "buf lint: ok"
+    local baseline
+    baseline=$(tr -d '[:space:]' <proto/BREAKING_BASELINE)
+    git cat-file -e "$baseline^{commit}" 2>/dev/null ||
+        fail "proto/BREAKING_BASELINE names $baseline, which is not a commit of this clone (a shallow clone? fetch the history)"
+    "$buf" breaking proto --against ".git#ref=$baseline,subdir=proto"
+    echo "buf breaking against $baseline: ok"
 }
 
 stage_rust() {

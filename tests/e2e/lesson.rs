@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use attn_e2e::TestEnv;
 use attn_proto::v1::{
-    self as pb, AcceptStudentRequest, FailStudentRequest, FinishAttendanceRequest, GetMyRecordRequest,
+    self as pb, AcceptStudentRequest, AttendanceState, FailStudentRequest, FinishAttendanceRequest, GetMyRecordRequest,
     ListRecordsRequest, WatchRecordsRequest, watch_records_response::Event,
 };
 use futures::StreamExt;
@@ -18,7 +18,8 @@ async fn a_full_lesson_fills_the_live_roster_and_the_teacher_sees_every_change()
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let session = start(&mut teacher, "Linear Algebra", 2, &["127.0.0.0/16"]).await.unwrap();
-    assert!(session.is_active);
+    assert_eq!(session.state(), AttendanceState::Open);
+    assert_eq!(session.record_count, Some(0), "a new session is counted: empty");
     let id = session.attendance_id.clone();
 
     let mut roster_stream =
@@ -122,14 +123,14 @@ async fn a_full_lesson_fills_the_live_roster_and_the_teacher_sees_every_change()
         .into_inner()
         .attendance
         .unwrap();
-    assert!(!finished.is_active);
+    assert_eq!(finished.state(), AttendanceState::Ended);
     let message = tokio::time::timeout(STREAM_WAIT, roster_stream.next())
         .await
         .expect("the finish reaches the stream")
         .unwrap()
         .unwrap();
     match message.event.unwrap() {
-        Event::Attendance(attendance) => assert!(!attendance.is_active),
+        Event::Attendance(attendance) => assert_eq!(attendance.state(), AttendanceState::Ended),
         other => panic!("expected the session's change, got {other:?}"),
     }
     let mut late = clients.demo_student(51).await;
@@ -175,17 +176,23 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
     let listed =
         teacher.list_attendances(pb::ListAttendancesRequest { page: None }).await.unwrap().into_inner().attendances;
     assert_eq!(listed.len(), 1);
-    assert!(listed[0].is_archived && !listed[0].is_active);
-    assert_eq!(listed[0].record_count, 3);
+    assert_eq!(listed[0].state(), AttendanceState::Archived);
+    assert_eq!(listed[0].record_count, Some(3));
     let mut student_1 = clients.demo_student(1).await;
     let history =
         student_1.list_my_attendance(pb::ListMyAttendanceRequest { page: None }).await.unwrap().into_inner().entries;
     assert_eq!(history.len(), 1);
-    assert!(history[0].attendance.as_ref().unwrap().is_archived);
+    assert_eq!(history[0].attendance.as_ref().unwrap().state(), AttendanceState::Archived);
+    assert_eq!(history[0].attendance.as_ref().unwrap().record_count, None, "a student's history is not counted");
 
     // Accept, fail, add and delete all work on the archived session.
-    let record = |r: tonic::Response<pb::RecordResponse>| r.into_inner().record.unwrap();
-    let failed = record(
+    // Each edit answers with its own response message, each holding the record.
+    macro_rules! record {
+        ($answer:expr $(,)?) => {
+            $answer.into_inner().record.unwrap()
+        };
+    }
+    let failed = record!(
         teacher
             .fail_student(FailStudentRequest {
                 attendance_id: id.clone(),
@@ -196,14 +203,14 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
             .unwrap(),
     );
     assert_eq!(status_of(&failed), pb::RecordStatus::Failed);
-    let accepted = record(
+    let accepted = record!(
         teacher
             .accept_student(AcceptStudentRequest { attendance_id: id.clone(), student_number: "demo_student_1".into() })
             .await
             .unwrap(),
     );
     assert_eq!(status_of(&accepted), pb::RecordStatus::Attended);
-    let added = record(
+    let added = record!(
         teacher
             .add_student(pb::AddStudentRequest {
                 attendance_id: id.clone(),
@@ -216,7 +223,7 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
             .unwrap(),
     );
     assert!(added.is_attended);
-    let deleted = record(
+    let deleted = record!(
         teacher
             .delete_record(pb::DeleteRecordRequest {
                 attendance_id: id.clone(),
@@ -229,7 +236,7 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
     assert!(deleted.is_deleted && deleted.deletion_reason == "left the course" && deleted.deletion_time.is_some());
 
     let after = teacher.list_records(ListRecordsRequest { attendance_id: id.clone() }).await.unwrap().into_inner();
-    assert!(after.attendance.unwrap().is_archived);
+    assert_eq!(after.attendance.unwrap().state(), AttendanceState::Archived);
     assert_eq!(after.records.len(), 4);
 
     // The audit trail: who, what, the old and new values, in order.
@@ -268,5 +275,5 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
         .into_inner()
         .attendance
         .unwrap();
-    assert!(gone.is_deleted && gone.is_archived && gone.deletion_reason == "duplicate session");
+    assert!(gone.state() == AttendanceState::Deleted && gone.deletion_reason == "duplicate session");
 }

@@ -9,11 +9,12 @@ mod sessions;
 use std::{pin::Pin, sync::Arc};
 
 use attn_proto::v1::{
-    AcceptStudentRequest, AddStudentRequest, DeleteAttendanceRequest, DeleteAttendanceResponse, DeleteRecordRequest,
-    FailStudentRequest, FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest,
-    GetLiveAttendanceResponse, ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest,
-    ListRecordsResponse, RecordResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
-    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
+    AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
+    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, FailStudentRequest, FailStudentResponse,
+    FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse,
+    ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest,
+    StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
+    WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{Caller, ClientAddress};
 use futures::Stream;
@@ -108,34 +109,43 @@ impl TeacherService for Teacher {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn accept_student(&self, request: Request<AcceptStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+    async fn accept_student(
+        &self,
+        request: Request<AcceptStudentRequest>,
+    ) -> Result<Response<AcceptStudentResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let record = records::accept(&self.ctx, &caller, &r.attendance_id, &r.student_number).await?;
-        Ok(Response::new(RecordResponse { record: Some(record) }))
+        Ok(Response::new(AcceptStudentResponse { record: Some(record) }))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn fail_student(&self, request: Request<FailStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+    async fn fail_student(
+        &self,
+        request: Request<FailStudentRequest>,
+    ) -> Result<Response<FailStudentResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let record = records::fail(&self.ctx, &caller, &r.attendance_id, &r.student_number, &r.reason).await?;
-        Ok(Response::new(RecordResponse { record: Some(record) }))
+        Ok(Response::new(FailStudentResponse { record: Some(record) }))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn add_student(&self, request: Request<AddStudentRequest>) -> Result<Response<RecordResponse>, Status> {
+    async fn add_student(&self, request: Request<AddStudentRequest>) -> Result<Response<AddStudentResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         let record = records::add(&self.ctx, &caller, request.into_inner()).await?;
-        Ok(Response::new(RecordResponse { record: Some(record) }))
+        Ok(Response::new(AddStudentResponse { record: Some(record) }))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn delete_record(&self, request: Request<DeleteRecordRequest>) -> Result<Response<RecordResponse>, Status> {
+    async fn delete_record(
+        &self,
+        request: Request<DeleteRecordRequest>,
+    ) -> Result<Response<DeleteRecordResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let record = records::delete(&self.ctx, &caller, &r.attendance_id, &r.student_number, &r.reason).await?;
-        Ok(Response::new(RecordResponse { record: Some(record) }))
+        Ok(Response::new(DeleteRecordResponse { record: Some(record) }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startApp } from "./app.js";
 import { create } from "@bufbuild/protobuf";
-import { AttendanceSchema, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
+import { AttendanceSchema, AttendanceState, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
 import { FakeAttn } from "./testing/fake-attn.js";
 
 let fake: FakeAttn;
@@ -405,7 +405,7 @@ describe("the rotating check-in code", () => {
     const teacher = fake.user("demo_teacher_1")!;
     fake.attendances.set("s-1", create(AttendanceSchema, {
       attendanceId: "s-1", lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
-      securityOption: SecurityOption.MANUAL, isActive: true, requireCheckInCode: true,
+      securityOption: SecurityOption.MANUAL, state: AttendanceState.OPEN, requireCheckInCode: true,
     }));
     fake.records.set("s-1", new Map());
     history.replaceState(null, "", "/?attendance=s-1&code=012345");
@@ -423,7 +423,7 @@ describe("the rotating check-in code", () => {
     const teacher = fake.user("demo_teacher_1")!;
     fake.attendances.set("s-2", create(AttendanceSchema, {
       attendanceId: "s-2", lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
-      securityOption: SecurityOption.MANUAL, isActive: true, requireCheckInCode: true,
+      securityOption: SecurityOption.MANUAL, state: AttendanceState.OPEN, requireCheckInCode: true,
     }));
     fake.records.set("s-2", new Map());
     start();
