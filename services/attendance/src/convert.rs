@@ -101,6 +101,7 @@ fn fail_code(code: FailCode) -> pb::FailCode {
         FailCode::FaceVerificationFailed => pb::FailCode::FaceVerificationFailed,
         FailCode::FaceVerificationTimedOut => pb::FailCode::FaceVerificationTimedOut,
         FailCode::TeacherDecision => pb::FailCode::TeacherDecision,
+        FailCode::CheckInCodeInvalid => pb::FailCode::CheckInCodeInvalid,
     }
 }
 

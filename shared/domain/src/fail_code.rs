@@ -32,10 +32,14 @@ pub enum FailCode {
     FaceVerificationTimedOut,
     /// A teacher failed the student; the text is the teacher's own words.
     TeacherDecision,
+    /// The session asks for the rotating check-in code and the check-in
+    /// carried none, a wrong one or a stale one; the student may retry with
+    /// the code shown now.
+    CheckInCodeInvalid,
 }
 
 impl FailCode {
-    pub const ALL: [FailCode; 8] = [
+    pub const ALL: [FailCode; 9] = [
         Self::WifiFailed,
         Self::WifiRequiredButIpMissing,
         Self::FaceVerificationRequiredButImagesMissing,
@@ -44,6 +48,7 @@ impl FailCode {
         Self::FaceVerificationFailed,
         Self::FaceVerificationTimedOut,
         Self::TeacherDecision,
+        Self::CheckInCodeInvalid,
     ];
 
     /// The code's name, as kept in Redis, in the archive's `fail_code`
@@ -61,6 +66,7 @@ impl FailCode {
             Self::FaceVerificationFailed => fail_reason::FACE_VERIFICATION_FAILED,
             Self::FaceVerificationTimedOut => fail_reason::FACE_VERIFICATION_TIMED_OUT,
             Self::TeacherDecision => "TEACHER_DECISION",
+            Self::CheckInCodeInvalid => fail_reason::CHECK_IN_CODE_INVALID,
         }
     }
 
@@ -120,6 +126,13 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_check_in_code_has_its_own_name() {
+        assert_eq!(FailCode::CheckInCodeInvalid.as_str(), "CHECK_IN_CODE_INVALID");
+        assert_eq!(FailCode::parse("CHECK_IN_CODE_INVALID"), Some(FailCode::CheckInCodeInvalid));
+        assert_eq!(FailCode::CheckInCodeInvalid.to_string(), "CHECK_IN_CODE_INVALID");
+    }
+
+    #[test]
     fn names_in_json_are_the_same_as_in_the_archive() {
         for code in FailCode::ALL {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
@@ -133,6 +146,7 @@ mod tests {
             FailCode::of_system_reason("FACE_VERIFICATION_FAILED: faces do not match"),
             Some(FailCode::FaceVerificationFailed)
         );
+        assert_eq!(FailCode::of_system_reason("CHECK_IN_CODE_INVALID"), Some(FailCode::CheckInCodeInvalid));
         assert_eq!(FailCode::of_system_reason("left early"), None);
         assert_eq!(FailCode::of_system_reason("TEACHER_DECISION"), None, "never the system's");
     }

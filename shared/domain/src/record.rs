@@ -22,6 +22,9 @@ pub mod fail_reason {
     /// The gateway gave no verdict within `ATTN_FACE_MAX_AGE_SECS`; the
     /// student may check in again.
     pub const FACE_VERIFICATION_TIMED_OUT: &str = "FACE_VERIFICATION_TIMED_OUT";
+    /// The session asks for the rotating check-in code and the check-in's
+    /// was missing, wrong or stale; the student may check in again.
+    pub const CHECK_IN_CODE_INVALID: &str = "CHECK_IN_CODE_INVALID";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,6 +385,18 @@ mod tests {
         assert_eq!(timed_out.fail_reason.as_deref(), Some("FACE_VERIFICATION_TIMED_OUT"));
         assert_eq!(timed_out.face_job_id, None);
         assert!(timed_out.may_retry, "the student can check in again");
+    }
+
+    #[test]
+    fn a_wrong_check_in_code_fails_like_a_network_check_and_may_be_retried() {
+        let wrong = Record::failed("s1", "Ada", FailCode::CheckInCodeInvalid);
+        assert_eq!(wrong.status(), RecordStatus::Failed);
+        assert_eq!(wrong.fail_reason.as_deref(), Some("CHECK_IN_CODE_INVALID"));
+        assert_eq!(wrong.fail_code, Some(FailCode::CheckInCodeInvalid));
+        assert!(wrong.may_retry, "the student may send the code shown now");
+        assert_eq!(wrong.attend_conflict(), None);
+        let back = Record::from_json(&wrong.to_json()).unwrap();
+        assert_eq!(back, wrong);
     }
 
     #[test]
