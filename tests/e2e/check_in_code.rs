@@ -1,6 +1,9 @@
 //! The rotating check-in code: the teacher's projector streams it
 //! (WatchCheckInCode), and a session that asks for it takes only check-ins
-//! carrying the current code or the one before it.
+//! carrying the current code or the one before it. A check-in without it,
+//! or with a wrong or stale one, is recorded as failed with
+//! `FAIL_CODE_CHECK_IN_CODE_INVALID`, like a failed network check: the
+//! teacher sees it, the student may retry, and it is archived with its code.
 //!
 //! No test here depends on a window boundary not falling mid-test: codes are
 //! taken from the stream just before they are used, the grace window covers
@@ -15,7 +18,7 @@ use attn_proto::v1::{
 use futures::StreamExt;
 use tonic::{Code, Status, Streaming};
 
-use crate::common::{STREAM_WAIT, list_records, minutes, start, start_request};
+use crate::common::{STREAM_WAIT, finish_and_archive, list_records, minutes, start, start_request, status_of};
 
 const PUBLIC_URL: &str = "https://attn.example.edu";
 
@@ -68,6 +71,18 @@ fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, wor
     assert!(status.message().contains(words), "{:?} lacks {words:?}", status.message());
 }
 
+/// A failed record for a missing, wrong or stale code: status, code and text.
+fn assert_code_invalid(record: &pb::AttendanceRecord) {
+    assert!(!record.is_attended, "{record:?}");
+    assert_eq!(status_of(record), pb::RecordStatus::Failed, "{record:?}");
+    assert_eq!(record.fail_code(), pb::FailCode::CheckInCodeInvalid, "{record:?}");
+    assert_eq!(record.fail_reason, "CHECK_IN_CODE_INVALID", "{record:?}");
+}
+
+fn record_of<'a>(records: &'a [pb::AttendanceRecord], number: &str) -> &'a pb::AttendanceRecord {
+    records.iter().find(|r| r.student_number == number).unwrap_or_else(|| panic!("{number} in {records:?}"))
+}
+
 /// A code that is certainly not `code` (nor, with one in a million luck,
 /// the previous window's: the test takes the code the stream shows).
 fn other_than(code: &str) -> String {
@@ -106,22 +121,38 @@ async fn a_session_with_a_code_takes_only_check_ins_with_the_code_on_the_project
         .into_inner();
     assert!(found.attendances[0].require_check_in_code);
 
-    // Without the code, or with a wrong one: refused, naming the field, and nothing written.
-    assert_refused(attend_with_code(&mut student, &id, "r1", "").await, Code::InvalidArgument, "check_in_code");
-    assert_refused(
-        attend_with_code(&mut student, &id, "r2", &other_than(&shown.code)).await,
-        Code::InvalidArgument,
-        "check_in_code: is wrong or expired",
-    );
-    assert!(list_records(&mut teacher, &id).await.records.is_empty(), "a refused code writes no record");
+    // Without the code, or with a wrong one: a failed record, as for a
+    // failed network check, which the teacher sees on the roster.
+    let missing = attend_with_code(&mut student, &id, "r1", "").await.unwrap();
+    assert_code_invalid(&missing);
+    let wrong = attend_with_code(&mut student, &id, "r2", &other_than(&shown.code)).await.unwrap();
+    assert_code_invalid(&wrong);
+    let roster = list_records(&mut teacher, &id).await.records;
+    assert_eq!(roster.len(), 1, "one record per student, overwritten: {roster:?}");
+    assert_code_invalid(record_of(&roster, "demo_student_1"));
 
-    // With the code on the projector: in.
+    // The retry with the code on the projector replaces it: in.
     let record = attend_with_code(&mut student, &id, "r3", &shown.code).await.unwrap();
     assert!(record.is_attended, "{record:?}");
-    assert_eq!(list_records(&mut teacher, &id).await.records.len(), 1);
+    assert_eq!(record.fail_code(), pb::FailCode::Unspecified, "{record:?}");
+    let roster = list_records(&mut teacher, &id).await.records;
+    assert_eq!(roster.len(), 1);
+    assert!(record_of(&roster, "demo_student_1").is_attended, "{roster:?}");
     // The same request again is answered as the first time, whatever code it carries by then.
     let replayed = attend_with_code(&mut student, &id, "r3", &other_than(&shown.code)).await.unwrap();
     assert_eq!(replayed, record);
+    // A wrong code never overwrites an attendance.
+    let after = attend_with_code(&mut student, &id, "r4", &other_than(&shown.code)).await;
+    assert_refused(after, Code::AlreadyExists, "already attended");
+
+    // A classmate who only ever sent a wrong code is archived failed, with the code.
+    let mut classmate = clients.demo_student(2).await;
+    assert_code_invalid(&attend_with_code(&mut classmate, &id, "r1", "12 34 56x").await.unwrap());
+    finish_and_archive(&env, &teacher, &id).await;
+    let archived = list_records(&mut teacher, &id).await.records;
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(record_of(&archived, "demo_student_1").is_attended, "{archived:?}");
+    assert_code_invalid(record_of(&archived, "demo_student_2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,15 +265,18 @@ async fn two_replicas_show_the_same_code_and_wrong_codes_count_against_the_limit
     assert_eq!(a.code, b.code, "every replica computes the same code");
 
     // Wrong codes, three in all across the replicas (each replica's own
-    // first line allows three): the fourth attempt waits, even with the right code.
+    // first line allows three), each a failed record: the fourth attempt
+    // waits, even with the right code, and leaves the failed record as it was.
     let student_token = replicas[0].login("demo_student_1", "password").await.unwrap();
     let mut students = [replicas[0].student(bearer(&student_token)), replicas[1].student(bearer(&student_token))];
     for n in 0..3 {
         let wrong = attend_with_code(&mut students[n % 2], &id, &format!("r{n}"), &other_than(&a.code)).await;
-        assert_refused(wrong, Code::InvalidArgument, "check_in_code");
+        assert_code_invalid(&wrong.unwrap());
     }
     let limited = attend_with_code(&mut students[1], &id, "r9", &a.code).await;
     assert_refused(limited, Code::ResourceExhausted, "too many check-in attempts");
+    let roster = list_records(&mut teacher, &id).await.records;
+    assert_code_invalid(record_of(&roster, "demo_student_1"));
 
     // A classmate with the code from the other replica's stream is not held up.
     let mut classmate = replicas[1].demo_student(2).await;
@@ -281,7 +315,7 @@ async fn the_secret_stays_in_its_own_field_and_wrong_codes_are_counted_by_a_fixe
     let mut student = clients.demo_student(1).await;
     for n in 0..2 {
         let wrong = attend_with_code(&mut student, &id, &format!("r{n}"), &other_than(&shown.code)).await;
-        assert_refused(wrong, Code::InvalidArgument, "check_in_code");
+        assert_code_invalid(&wrong.unwrap());
     }
     attend_with_code(&mut student, &id, "r9", &shown.code).await.unwrap();
     let text = crate::metrics::scrape(env.attendance_metrics_addr).await;

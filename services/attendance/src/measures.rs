@@ -41,16 +41,6 @@ pub fn check_in(metrics: &Metrics, option: SecurityOption, record: &Record) {
         .increment(1);
 }
 
-/// The `outcome` of a check-in refused for its check-in code (no record).
-pub const CHECK_IN_CODE_INVALID: &str = "CHECK_IN_CODE_INVALID";
-
-/// A check-in refused for a missing, wrong or stale check-in code.
-pub fn check_in_code_refused(metrics: &Metrics, option: SecurityOption) {
-    metrics
-        .counter(CHECKINS, &[("security_option", security_option_label(option)), ("outcome", CHECK_IN_CODE_INVALID)])
-        .increment(1);
-}
-
 /// A call refused by a rate limit: `limit` is `sign_in`, `check_in` or
 /// `password_checks` (the sign-in queue of `ATTN_PASSWORD_CHECK_QUEUE` full).
 pub fn rate_limited(metrics: &Metrics, limit: &'static str) {
@@ -130,6 +120,8 @@ mod tests {
         let pending = Record::pending_face_check("s1234567", "A Student", "job-1");
         assert_eq!(outcome(&pending.face_failed("the selfie does not match s1234567")), "FACE_VERIFICATION_FAILED");
         assert_eq!(outcome(&pending.failed_by_teacher("WIFI_FAILED: s1234567 spoofed")), "TEACHER_DECISION");
+        let wrong_code = Record::failed("s1234567", "A Student", FailCode::CheckInCodeInvalid);
+        assert_eq!(outcome(&wrong_code), "CHECK_IN_CODE_INVALID");
     }
 
     #[test]

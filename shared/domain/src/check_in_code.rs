@@ -9,7 +9,9 @@
 //!
 //! A check-in is accepted with the current window's code or the previous
 //! window's: a student who read the projector just before it changed still
-//! gets in, so each code works for between one and two periods.
+//! gets in, so each code works for between one and two periods. A check-in
+//! with no code, a wrong or a stale one is recorded as failed with
+//! [`crate::FailCode::CheckInCodeInvalid`], which the student may retry.
 
 use std::fmt;
 
@@ -139,17 +141,6 @@ impl CheckInCode {
     }
 }
 
-/// Why a check-in's code was refused, naming the field. INVALID_ARGUMENT
-/// rather than FAILED_PRECONDITION: nothing about the session has to change,
-/// only the code sent, and the student may send the code shown now.
-pub fn refusal(given: &str) -> Invalid {
-    if given.trim().is_empty() {
-        Invalid::new("check_in_code", "is required: this session asks for the code shown on the teacher's screen")
-    } else {
-        Invalid::new("check_in_code", "is wrong or expired; send the code shown now")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,13 +237,6 @@ mod tests {
         assert!(!c.accepts("000000x", now));
         assert!(!c.accepts(&format!("{current}0"), now));
         assert!(c.accepts(&format!(" {} {} ", &current[..3], &current[3..]), now), "spaces are ignored");
-    }
-
-    #[test]
-    fn a_refusal_names_the_field_and_tells_missing_from_wrong() {
-        assert_eq!(refusal("").field, "check_in_code");
-        assert!(refusal(" ").message.contains("is required"));
-        assert!(refusal("123456").message.contains("wrong or expired"));
     }
 
     #[test]

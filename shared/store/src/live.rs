@@ -93,17 +93,6 @@ pub enum AttendOutcome {
     Conflict(Record),
 }
 
-/// A check-in refused before the check-in script, as Redis answered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefusedCheckIn {
-    /// Over the student's limit of check-in attempts; try again after this long.
-    Limited(std::time::Duration),
-    /// The same request was answered before; this is that answer.
-    Replayed(Record),
-    /// Counted; refuse it.
-    Refused,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written {
@@ -426,35 +415,6 @@ impl LiveStore {
             return Ok(None);
         };
         Ok(Some((parse_meta(id, &json)?, parse_secret(id, secret)?)))
-    }
-
-    /// A check-in refused before the check-in script (a wrong check-in
-    /// code), in the one round trip the script would have taken (see
-    /// `scripts::REFUSE_CHECK_IN`): counted against the same per-student
-    /// limit, and replayed if this request was answered before.
-    pub async fn refuse_check_in(
-        &self,
-        id: Uuid,
-        student: &str,
-        request_key: Option<&str>,
-        attempts_per_minute: u32,
-    ) -> StoreResult<RefusedCheckIn> {
-        let value = self
-            .run(
-                &scripts::REFUSE_CHECK_IN,
-                vec![self.keys.attend_limit(id, student), self.keys.requests(id)],
-                vec![attempts_per_minute.to_string(), request_key.unwrap_or("").to_owned()],
-            )
-            .await?;
-        let (status, items) = reply(value)?;
-        Ok(match status.as_str() {
-            "limited" => RefusedCheckIn::Limited(std::time::Duration::from_millis(u64_at(&items, 0)?)),
-            "replayed" => {
-                RefusedCheckIn::Replayed(parse_record(&format!("record {student} of {id}"), &string_at(&items, 0)?)?)
-            }
-            "refused" => RefusedCheckIn::Refused,
-            other => return Err(StoreError::corrupt("a script reply", format!("status {other:?}"))),
-        })
     }
 
     /// Check-in: one atomic script (see `scripts::ATTEND`), which also counts

@@ -74,32 +74,6 @@ return {'written', ARGV[3], version}
     ))
 });
 
-/// A check-in refused before the check-in script (a wrong check-in code):
-/// counted against the same limit as [`ATTEND`], and answered with the
-/// earlier answer if the request was answered before (a retry of a check-in
-/// that went through, sent after its code changed). Writes nothing else.
-///
-/// KEYS: the student's limit, requests. ARGV: attempts per minute ('0': no
-/// limit), request key ('' for none).
-/// Returns {'limited', ms} | {'replayed', json} | {'refused'}.
-pub static REFUSE_CHECK_IN: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(format!(
-        "{GCRA}{}",
-        r#"
-local per_minute = tonumber(ARGV[1])
-if per_minute > 0 then
-  local wait = limited(KEYS[1], per_minute)
-  if wait > 0 then return {'limited', wait} end
-end
-if ARGV[2] ~= '' then
-  local prior = redis.call('HGET', KEYS[2], ARGV[2])
-  if prior then return {'replayed', prior} end
-end
-return {'refused'}
-"#
-    ))
-});
-
 /// Compare-and-set of one record, for teacher edits and face results.
 ///
 /// KEYS: meta, records, audit. ARGV: student, expected JSON ('' = no record),
@@ -265,11 +239,10 @@ return 'removed'
     )
 });
 
-pub fn all() -> [&'static Script; 11] {
+pub fn all() -> [&'static Script; 10] {
     [
         &RATE_LIMIT,
         &ATTEND,
-        &REFUSE_CHECK_IN,
         &WRITE_RECORD,
         &WRITE_META,
         &SNAPSHOT,

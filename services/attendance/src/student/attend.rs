@@ -13,9 +13,10 @@
 //!
 //! - a session asking for the rotating check-in code: the code is checked
 //!   here against the cached settings (the secret comes with the read above,
-//!   so no extra round trip), before any verification; a wrong one is
-//!   counted against the same Redis limit in the round trip the script
-//!   would have taken, and writes nothing.
+//!   so no extra round trip), before any verification; a missing, wrong or
+//!   stale one skips the other checks and writes a failed record
+//!   (`CHECK_IN_CODE_INVALID`, retryable like `WIFI_FAILED`) through the
+//!   same script, so it counts against the same limit.
 //!
 //! The script re-checks everything atomically, so a concurrent check-in,
 //! a finish or a teacher's edit can never be overwritten.
@@ -25,7 +26,7 @@ use std::net::IpAddr;
 use attn_domain::{FailCode, Record, SessionMeta, check_in_code, selfie::check_selfie, validate};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
-use attn_store::live::{AttendOutcome, Precheck, RefusedCheckIn, request_key};
+use attn_store::live::{AttendOutcome, Precheck, request_key};
 use uuid::Uuid;
 
 use super::face;
@@ -67,14 +68,14 @@ pub async fn attend(
             settings
         }
     };
-    if let Some(code) = &settings.check_in_code
-        && !code.accepts(&request.check_in_code, now_ms())
-    {
-        return refuse_code(ctx, id, student, request_key.as_deref(), &settings, &request.check_in_code).await;
-    }
-
     let name = caller.full_name();
-    let record = if settings.security_option.checks_network() {
+    let code_refused =
+        settings.check_in_code.as_ref().is_some_and(|code| !code.accepts(&request.check_in_code, now_ms()));
+    let record = if code_refused {
+        // Like a failed network check: a record the teacher sees and the
+        // student may replace with the code shown now.
+        Record::failed(student, name, FailCode::CheckInCodeInvalid)
+    } else if settings.security_option.checks_network() {
         let verdict = ctx
             .verification
             .clone()
@@ -141,32 +142,6 @@ fn settings_of(precheck: &Precheck) -> ApiResult<CheckInSettings> {
         networks: meta.networks.iter().map(ToString::to_string).collect::<Vec<_>>().into(),
         check_in_code,
     })
-}
-
-/// A missing, wrong or stale check-in code: no record is written (the
-/// student sends the code shown now), and the attempt counts against the
-/// student's check-in limit held in Redis, as a check-in would. A resent
-/// request that went through before (its code since expired) gets its
-/// first answer.
-async fn refuse_code(
-    ctx: &Context,
-    id: Uuid,
-    student: &str,
-    request_key: Option<&str>,
-    settings: &CheckInSettings,
-    given: &str,
-) -> ApiResult<pb::AttendanceRecord> {
-    match ctx.live.refuse_check_in(id, student, request_key, ctx.limits.attend_per_minute()).await? {
-        RefusedCheckIn::Limited(wait) => {
-            ctx.limits.count_check_in_refused();
-            Err(too_many_check_ins(wait))
-        }
-        RefusedCheckIn::Replayed(record) => Ok(convert::record(id, &record)),
-        RefusedCheckIn::Refused => {
-            crate::measures::check_in_code_refused(&ctx.metrics, settings.security_option);
-            Err(check_in_code::refusal(given).into())
-        }
-    }
 }
 
 fn ended() -> ApiError {
