@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startApp } from "./app.js";
 import { create } from "@bufbuild/protobuf";
-import { AttendanceSchema, AttendanceState, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
+import { AttendanceSchema, AttendanceState, FailCode, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
 import { FakeAttn } from "./testing/fake-attn.js";
 
 let fake: FakeAttn;
@@ -419,7 +419,7 @@ describe("the rotating check-in code", () => {
     expect(fake.records.get("s-1")!.get("demo_student_3")?.status).toBe(RecordStatus.ATTENDED);
   });
 
-  it("asks for the code found by search, and shows a wrong code's error", async () => {
+  it("asks for the code found by search, shows a wrong code's failed record, and keeps the code field to retry", async () => {
     const teacher = fake.user("demo_teacher_1")!;
     fake.attendances.set("s-2", create(AttendanceSchema, {
       attendanceId: "s-2", lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
@@ -436,9 +436,10 @@ describe("the rotating check-in code", () => {
     await until(() => visible("check-in-code-input"));
     type("check-in-code-input", "999999");
     byId("attend-submit").click();
-    await until(() => errorText());
-    expect(byId("error-banner").dataset["code"]).toBe("INVALID_ARGUMENT");
-    expect(fake.records.get("s-2")!.size).toBe(0);
+    await until(() => byId("my-status").dataset["status"] === "FAILED");
+    expect(byId("my-reason").textContent).toContain("Enter the code shown on the projector now");
+    expect(fake.records.get("s-2")!.get("demo_student_4")?.failCode).toBe(FailCode.CHECK_IN_CODE_INVALID);
+    expect(visible("check-in-code-input")).toBe(true);
     type("check-in-code-input", "012 345");
     byId("attend-submit").click();
     await until(() => byId("my-status").dataset["status"] === "ATTENDED");

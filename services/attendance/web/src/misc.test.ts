@@ -40,6 +40,7 @@ describe("describeReason", () => {
     const face = FailCode.FACE_VERIFICATION_FAILED;
     expect(describeReason(failed(face, "FACE_VERIFICATION_FAILED: faces differ"))).toBe("Face did not match: faces differ");
     expect(describeReason(failed(face, "FACE_VERIFICATION_FAILED:"))).toBe("Face did not match.");
+    expect(describeReason(failed(FailCode.CHECK_IN_CODE_INVALID, "CHECK_IN_CODE_INVALID"))).toMatch(/code shown on the projector now/);
   });
   it("shows the teacher's own words as they are, even when they look like a code", () => {
     expect(describeReason(failed(FailCode.TEACHER_DECISION, "Left early"))).toBe("Left early");

@@ -43,6 +43,7 @@ const REASONS: Partial<Record<FailCode, string>> = {
   [FailCode.REFERENCE_IMAGE_NOT_FOUND]: "There is no reference photo on file for this student.",
   [FailCode.FACE_VERIFICATION_SUBMISSION_FAILED]: "The face check could not be started. Try again.",
   [FailCode.FACE_VERIFICATION_TIMED_OUT]: "The face check took too long. Try again.",
+  [FailCode.CHECK_IN_CODE_INVALID]: "The check-in code was missing, wrong or no longer current. Enter the code shown on the projector now and send again.",
 };
 
 const FACE_FAILED_PREFIX = "FACE_VERIFICATION_FAILED:";

@@ -5,7 +5,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app.js";
 import { formatTime, h } from "../dom.js";
 import { describeError } from "../errors.js";
-import { SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
+import { FailCode, SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
 import { describeReason, securityLabel, statusOf } from "../records.js";
 import { newRequestId } from "../request-id.js";
 import { callWithRetry } from "../retry.js";
@@ -199,7 +199,14 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
           ),
         { retries: 2, signal: page.signal },
       );
-      closeSelfie();
+      if (res.record?.failCode === FailCode.CHECK_IN_CODE_INVALID) {
+        // Recorded as failed; the panel stays open for the code shown now.
+        const input = selfieSlot.querySelector<HTMLInputElement>("input[name=check_in_code]");
+        input?.focus();
+        input?.select();
+      } else {
+        closeSelfie();
+      }
       follow(c, res.record);
     } catch (e) {
       if (page.signal.aborted) return;

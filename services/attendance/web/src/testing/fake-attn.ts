@@ -143,8 +143,13 @@ export class FakeAttn {
     return r;
   }
 
-  /** A student checking in from elsewhere (another browser). */
-  attendAs(id: string, username: string, selfie?: Uint8Array): AttendanceRecord {
+  /**
+   * A student checking in from elsewhere (another browser). `wrongCode`: the
+   * session asks for the check-in code and this check-in's was missing,
+   * wrong or stale; like the server, the record is written as failed
+   * (CHECK_IN_CODE_INVALID) and the student may retry.
+   */
+  attendAs(id: string, username: string, selfie?: Uint8Array, wrongCode = false): AttendanceRecord {
     const u = this.user(username)!;
     const a = this.session(id);
     if (a.state !== AttendanceState.OPEN) throw new ConnectError("the attendance session has ended", Code.FailedPrecondition);
@@ -152,6 +157,20 @@ export class FakeAttn {
     const prev = roster.get(u.schoolNumber);
     if (prev && (prev.status === RecordStatus.ATTENDED || prev.status === RecordStatus.PENDING)) {
       throw new ConnectError("you have already checked in to this session", Code.AlreadyExists);
+    }
+    if (wrongCode) {
+      const failed = create(AttendanceRecordSchema, {
+        attendanceId: id,
+        studentNumber: u.schoolNumber,
+        studentFullName: u.fullName,
+        isAttended: false,
+        failReason: "CHECK_IN_CODE_INVALID",
+        failCode: FailCode.CHECK_IN_CODE_INVALID,
+        status: RecordStatus.FAILED,
+      });
+      roster.set(u.schoolNumber, failed);
+      this.broadcast(id, { case: "record", value: failed });
+      return failed;
     }
     const face = a.securityOption === SecurityOption.NETWORK_AND_FACE;
     if (face && !selfie?.length) throw new ConnectError("selfie: is required for security option 3", Code.InvalidArgument);
@@ -284,10 +303,8 @@ export class FakeAttn {
             const s = this.caller(ctx, Role.STUDENT);
             if (!req.requestId) throw new ConnectError("request_id: is required", Code.InvalidArgument);
             this.requestIds.push(req.requestId);
-            if (this.attendances.get(req.attendanceId)?.requireCheckInCode && req.checkInCode !== this.checkInCode) {
-              throw new ConnectError("check_in_code: is wrong or expired; send the code shown now", Code.InvalidArgument);
-            }
-            return { record: this.attendAs(req.attendanceId, s.schoolNumber, req.selfie) };
+            const wrongCode = Boolean(this.attendances.get(req.attendanceId)?.requireCheckInCode) && req.checkInCode !== this.checkInCode;
+            return { record: this.attendAs(req.attendanceId, s.schoolNumber, req.selfie, wrongCode) };
           },
           getMyRecord: (req, ctx) => {
             const s = this.caller(ctx, Role.STUDENT);
