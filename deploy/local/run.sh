@@ -169,14 +169,13 @@ fi
 
 cargo_flags=(--locked)
 [[ $profile == release ]] && cargo_flags+=(--release)
-probe="$root/deploy/docker/health-probe/target/$profile/attn-health-probe"
+bin="$root/target/$profile"
+probe="$bin/attn-health-probe"
 if ((build)); then
     say "building the services ($profile profile)"
     cargo build "${cargo_flags[@]}" --bins -p attendance-service -p verification-service -p sweeper-service \
-        -p face-gateway-standin
-    cargo build "${cargo_flags[@]}" --manifest-path deploy/docker/health-probe/Cargo.toml
+        -p face-gateway-standin -p attn-health-probe
 fi
-bin="$root/target/$profile"
 for exe in attendance-service verification-service sweeper-service face-gateway-standin; do
     [[ -x "$bin/$exe" ]] || fail "$bin/$exe is missing; run without --no-build"
 done

@@ -89,10 +89,8 @@ fi
 
 # === 2. a stack of its own ===
 
-say "building the services (a no-op after the rust stage)"
+say "building the services and the health probe (a no-op after the rust stage)"
 (cd "$root" && cargo build --workspace --bins --locked --quiet) || fail "cargo build failed"
-(cd "$root" && cargo build --locked --quiet --manifest-path deploy/docker/health-probe/Cargo.toml) ||
-    fail "the health probe does not build"
 
 read -r api_port verification_port sweeper_port standin_port attendance_metrics verification_metrics sweeper_metrics \
     prometheus_port < <("$python" - <<'PY'
