@@ -115,6 +115,18 @@ def test_a_student_finds_the_session_and_attends(transcript):
     assert record["status"] == "RECORD_STATUS_ATTENDED" and "failCode" not in record, record
 
 
+def test_attending_again_is_refused_with_its_reason_decoded(transcript):
+    # A new request_id, so not a replay: ALREADY_EXISTS, and grpcurl decodes
+    # the google.rpc.ErrorInfo (the services' reflection serves its type).
+    matches = [s for s in transcript if "walkthrough-again-" in s[0]]
+    assert matches, "no second Attend step"
+    _, _, output = matches[0]
+    assert "Code: AlreadyExists" in output, output
+    assert '"@type":"type.googleapis.com/google.rpc.ErrorInfo"' in output.replace(" ", ""), output
+    assert '"reason":"ALREADY_CHECKED_IN"' in output.replace(" ", ""), output
+    assert "not recognized" not in output, output
+
+
 def test_the_teacher_lists_the_records(transcript):
     listed = json.loads(step(transcript, "TeacherService/ListRecords"))
     assert [r["studentNumber"] for r in listed["records"]] == ["demo_student_1"], listed

@@ -82,7 +82,10 @@ pub fn standard_routes(routes: Routes, served: &[&str]) -> anyhow::Result<(Route
         advertised.clone().fold(
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                // google.rpc.ErrorInfo, BadRequest, RetryInfo: so that grpcurl
+                // and other reflection clients decode every error's details.
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET),
             |builder, name| builder.with_service_name(name),
         )
     };
