@@ -28,3 +28,17 @@ pub struct SignIn {
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_hex_sha256_and_never_the_token() {
+        let hash = hash_token("secret-token");
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains("secret"));
+        assert_eq!(hash, hash_token("secret-token"));
+        assert_ne!(hash, hash_token("secret-tokeN"));
+    }
+}

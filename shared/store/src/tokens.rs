@@ -185,17 +185,3 @@ impl SignIns for TokenStore {
         Box::pin(async move { Ok(self.lookup(token_hash, now_ms).await?) })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_hash_is_hex_sha256_and_never_the_token() {
-        let hash = hash_token("secret-token");
-        assert_eq!(hash.len(), 64);
-        assert!(!hash.contains("secret"));
-        assert_eq!(hash, hash_token("secret-token"));
-        assert_ne!(hash, hash_token("secret-tokeN"));
-    }
-}
