@@ -76,11 +76,24 @@ stage_static() {
 # sqlx's sha2 0.10 beside ours). RustSec advisories need the advisory
 # database, which lives on GitHub: checked where GitHub is reachable, and
 # the summary says when it was not.
+# And verification-service, which keeps no state, links no Redis or
+# PostgreSQL client (sqlx, fred).
 max_duplicate_crates=23
 stage_deps() {
     command -v cargo-machete >/dev/null || cargo install cargo-machete --version 0.9.2 --locked
     command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked
     cargo machete
+    # verification-service keeps no state: it must not link a Redis or
+    # PostgreSQL client (attn-runtime reaches the stores only through the
+    # SignIns trait that attn-store implements).
+    local store_clients
+    store_clients=$(cargo tree --locked -p verification-service -e normal | grep -E "sqlx|fred" || true)
+    if [[ -n $store_clients ]]; then
+        echo "$store_clients" >&2
+        echo "verification-service links a Redis or PostgreSQL client (above): something it depends on (attn-runtime?) depends on attn-store, sqlx or fred again" >&2
+        return 1
+    fi
+    echo "verification-service links no Redis or PostgreSQL client"
     cargo deny check licenses bans sources 2>&1 | tee target/deny.log
     local duplicates
     duplicates=$(grep -c '^warning\[duplicate\]' target/deny.log || true)

@@ -2,8 +2,8 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use attn_runtime::{Shutdown, settings::DatabaseConfig};
-use attn_store::{Archive, Keys, LiveStore, archive::Pooler, redis::RedisSettings};
+use attn_runtime::Shutdown;
+use attn_store::{Archive, Keys, LiveStore, archive::Pooler, config::DatabaseConfig, redis::RedisSettings};
 use fred::{
     interfaces::{ClientLike, KeysInterface},
     types::scan::Scanner,

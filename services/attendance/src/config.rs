@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use attn_domain::client_address::{MAX_TRUSTED_HOPS, TrustedProxies};
-use attn_runtime::settings::{self, DatabaseConfig, RedisConfig, ServerConfig};
+use attn_runtime::settings::{self, ServerConfig};
+use attn_store::config::{DatabaseConfig, RedisConfig};
 use attn_telemetry::LogFormat;
 use http::HeaderValue;
 use secrecy::SecretString;

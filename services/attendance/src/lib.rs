@@ -30,11 +30,12 @@ use attn_runtime::{
     AuthLayer, Shutdown,
     internal::measured_verification_client,
     metrics_server::{self, MetricsListener},
-    preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
-use attn_store::{Archive, LiveStore, SignInCache, TokenStore, events::EventHub, revocations::RevocationFeed};
+use attn_store::{
+    Archive, LiveStore, SignInCache, TokenStore, events::EventHub, preflight, revocations::RevocationFeed,
+};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -204,7 +205,7 @@ impl App {
             None => tracing::info!("no browser app to serve (ATTN_WEB_DIR)"),
         }
         let options = ServeOptions {
-            auth: AuthLayer::new(Some(self.ctx.tokens.clone()), None, self.config.trusted_proxies()?),
+            auth: AuthLayer::new(Some(Arc::new(self.ctx.tokens.clone())), None, self.config.trusted_proxies()?),
             accept_http1: true,
             server: self.config.server.clone(),
             browsers,

@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let archive = attn_store::Archive::connect_lazy(&config.database.store_settings())?;
             if !dry_run {
-                attn_runtime::preflight::prepare_postgres(&archive).await?;
+                attn_store::preflight::prepare_postgres(&archive).await?;
             }
             let summary = import_roster(&archive, &text, dry_run).await?;
             println!(

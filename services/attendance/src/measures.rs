@@ -107,7 +107,7 @@ pub fn register(
 /// The PostgreSQL and Redis pools' sizes, read at scrape time (attendance-
 /// and sweeper-service both have them).
 pub fn register_pools(metrics: &Metrics, archive: Archive, live: LiveStore, max_connections: u32) {
-    attn_runtime::pool_metrics::register(metrics, archive, live, max_connections);
+    attn_store::pool_metrics::register(metrics, archive, live, max_connections);
 }
 
 #[cfg(test)]

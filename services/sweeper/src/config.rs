@@ -1,6 +1,7 @@
 //! sweeper-service settings: `ATTN_*` variables (see the README).
 
-use attn_runtime::settings::{self, DatabaseConfig, RedisConfig, ServerConfig};
+use attn_runtime::settings::{self, ServerConfig};
+use attn_store::config::{DatabaseConfig, RedisConfig};
 use attn_telemetry::LogFormat;
 use serde::Deserialize;
 

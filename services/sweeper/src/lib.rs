@@ -22,11 +22,10 @@ use attn_runtime::{
     AuthLayer, Shutdown,
     internal::measured_verification_client,
     metrics_server::{self, MetricsListener},
-    preflight,
     serve::{BrowserAccess, ServeOptions, serve, standard_routes},
     settings,
 };
-use attn_store::{Archive, LiveStore, TokenStore, face_queue::FaceQueue};
+use attn_store::{Archive, LiveStore, TokenStore, face_queue::FaceQueue, pool_metrics, preflight};
 use tokio::net::TcpListener;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tonic::service::Routes;
@@ -70,12 +69,7 @@ impl App {
         )?;
         let face_queue = FaceQueue::new(live.pool().clone(), keys);
         measures::register(&metrics, live.clone(), face_queue.clone());
-        attn_runtime::pool_metrics::register(
-            &metrics,
-            archive.clone(),
-            live.clone(),
-            config.database.database_max_connections,
-        );
+        pool_metrics::register(&metrics, archive.clone(), live.clone(), config.database.database_max_connections);
         let deps = Deps {
             face_queue,
             live,
@@ -125,7 +119,7 @@ impl App {
         let routes = Routes::new(SweeperServiceServer::new(service::Operators { jobs: self.jobs.clone() }));
         let (routes, health) = standard_routes(routes, &[attn_proto::v1::sweeper_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
-            auth: AuthLayer::new(Some(self.tokens), None, TrustedProxies::none()),
+            auth: AuthLayer::new(Some(Arc::new(self.tokens)), None, TrustedProxies::none()),
             accept_http1: false,
             server: self.config.server.clone(),
             browsers: BrowserAccess::default(),

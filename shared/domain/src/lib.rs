@@ -19,6 +19,7 @@ pub mod search;
 pub mod security;
 pub mod selfie;
 pub mod session;
+pub mod sign_in;
 pub mod validate;
 
 pub use access::{Access, Role};

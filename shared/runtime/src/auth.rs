@@ -16,20 +16,33 @@ use std::{
     task::{Context, Poll},
 };
 
+pub use attn_domain::sign_in::SignIn;
+use attn_domain::sign_in::hash_token;
 use attn_domain::{
     Access, Role,
     access::required_access,
     client_address::{TrustedProxies, resolve_client_address},
 };
-use attn_store::{
-    TokenStore,
-    tokens::{SignIn, hash_token},
-};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Status, body::Body, transport::server::TcpConnectInfo};
 use tower::{Layer, Service};
 
-use crate::{ApiError, Reason};
+use crate::{ApiError, ApiResult, Reason};
+
+/// The lookup the auth layer needs: who a token (by its hash) signs in at
+/// `now_ms`, or `None` if it signs in no one (unknown, expired, logged out).
+/// attn-store's `TokenStore` implements it, so this crate, and
+/// verification-service with it, links no Redis or PostgreSQL client.
+///
+/// An error is one the store could not answer for: it is sent as it is
+/// (a store that is down converts to UNAVAILABLE, DEPENDENCY_UNAVAILABLE).
+pub trait SignIns: Send + Sync + 'static {
+    fn sign_in<'a>(&'a self, token_hash: &'a str, now_ms: i64) -> SignInLookup<'a>;
+}
+
+/// What [`SignIns::sign_in`] returns: boxed, so the auth layer can hold
+/// any store as `Arc<dyn SignIns>` (one small allocation per signed-in call).
+pub type SignInLookup<'a> = Pin<Box<dyn Future<Output = ApiResult<Option<SignIn>>> + Send + 'a>>;
 
 /// The signed-in user making a call.
 #[derive(Debug, Clone)]
@@ -73,7 +86,7 @@ impl ClientAddress {
 
 struct AuthConfig {
     /// None on services with no signed-in users (verification-service).
-    tokens: Option<TokenStore>,
+    tokens: Option<Arc<dyn SignIns>>,
     /// Required from other ATTN services when set.
     internal_token: Option<SecretString>,
     trusted_proxies: TrustedProxies,
@@ -86,7 +99,7 @@ pub struct AuthLayer {
 
 impl AuthLayer {
     pub fn new(
-        tokens: Option<TokenStore>,
+        tokens: Option<Arc<dyn SignIns>>,
         internal_token: Option<SecretString>,
         trusted_proxies: TrustedProxies,
     ) -> Self {
@@ -182,10 +195,12 @@ impl AuthConfig {
         };
         let token_hash = hash_token(token);
         let sign_in = tokens
-            .lookup(&token_hash, chrono::Utc::now().timestamp_millis())
+            .sign_in(&token_hash, chrono::Utc::now().timestamp_millis())
             .await
-            .map_err(|err| Status::from(ApiError::from(err)))?
-            .ok_or_else(|| ApiError::new(Reason::TokenInvalid, "the token is invalid or has expired; sign in again"))?;
+            .map_err(Status::from)?
+            .ok_or_else(|| {
+            ApiError::new(Reason::TokenInvalid, "the token is invalid or has expired; sign in again")
+        })?;
         if let Some(role) = role
             && sign_in.role != role
         {

@@ -11,7 +11,6 @@
 use std::{collections::HashMap, time::Duration};
 
 use attn_domain::{AttendConflict, Invalid, Invalids};
-use attn_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -109,18 +108,6 @@ impl From<AttendConflict> for ApiError {
             AttendConflict::Deleted => Reason::RecordDeleted,
         };
         Self::new(reason, conflict.message())
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable { store, detail } => {
-                tracing::warn!(%store, %detail, "store unavailable");
-                Self::unavailable(format!("{store} is unavailable right now; try again shortly"))
-            }
-            other => Self::internal(other.to_string()),
-        }
     }
 }
 
@@ -285,18 +272,6 @@ mod tests {
         let status = Status::from(ApiError::new(Reason::SessionNotFound, "no such session").with("attendance_id", id));
         let info = status.get_details_error_info().unwrap();
         assert_eq!(info.metadata.get("attendance_id").map(String::as_str), Some(id));
-    }
-
-    #[test]
-    fn a_store_outage_is_unavailable_and_its_detail_is_not_sent() {
-        let status = Status::from(ApiError::from(StoreError::Unavailable {
-            store: "Redis",
-            detail: "connection refused at 10.0.0.7:6379".into(),
-        }));
-        assert_eq!(status.code(), Code::Unavailable);
-        assert!(!status.message().contains("10.0.0.7"));
-        assert_eq!(status.get_details_error_info().unwrap().reason, "DEPENDENCY_UNAVAILABLE");
-        assert_eq!(status.get_details_retry_info().unwrap().retry_delay, Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -15,15 +15,13 @@ pub mod error;
 pub mod error_details;
 pub mod internal;
 pub mod metrics_server;
-pub mod pool_metrics;
-pub mod preflight;
 pub mod reason;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
 mod static_files;
 
-pub use auth::{AuthLayer, Caller, ClientAddress};
+pub use auth::{AuthLayer, Caller, ClientAddress, SignIns};
 pub use error::{ApiError, ApiResult};
 pub use reason::{ERROR_DOMAIN, Reason, reason_of};
 pub use shutdown::Shutdown;

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use attn_runtime::ApiError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached in time; try again later.
@@ -26,6 +28,20 @@ impl StoreError {
 
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A store that is down is UNAVAILABLE (DEPENDENCY_UNAVAILABLE, retry
+/// offered) with its detail logged, not sent; anything else is internal.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable { store, detail } => {
+                tracing::warn!(%store, %detail, "store unavailable");
+                Self::unavailable(format!("{store} is unavailable right now; try again shortly"))
+            }
+            other => Self::internal(other.to_string()),
+        }
     }
 }
 
@@ -135,6 +151,21 @@ mod tests {
 
     fn count(dependency: &str, kind: &str) -> u64 {
         library_errors().find(|(d, k, _)| *d == dependency && *k == kind).map(|(_, _, n)| n).unwrap()
+    }
+
+    #[test]
+    fn a_store_outage_is_unavailable_and_its_detail_is_not_sent() {
+        use attn_runtime::Reason;
+        let err = ApiError::from(StoreError::Unavailable {
+            store: "Redis",
+            detail: "connection refused at 10.0.0.7:6379".into(),
+        });
+        assert_eq!(err.reason(), Reason::DependencyUnavailable);
+        assert_eq!(err.code(), tonic::Code::Unavailable);
+        assert!(!err.message().contains("10.0.0.7"));
+        assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(1)));
+        let err = ApiError::from(StoreError::corrupt("a sign-in", "expected value"));
+        assert_eq!(err.reason(), Reason::Internal);
     }
 
     #[test]

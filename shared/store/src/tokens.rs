@@ -6,34 +6,19 @@
 //! sweeper can archive sign-ins that expired or were logged out without
 //! scanning the keyspace.
 
-use attn_domain::Role;
+pub use attn_domain::sign_in::{SignIn, hash_token};
+use attn_runtime::auth::{SignInLookup, SignIns};
 use fred::{
     clients::Pool,
     interfaces::{HashesInterface, KeysInterface, PubsubInterface, SortedSetsInterface},
     types::Expiration,
 };
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::{
     Keys, SignInCache, StoreError, StoreResult,
     keys::shard_of_token,
     shards::{Scored, lowest_over_shards},
 };
-
-/// Who a token belongs to; what every RPC learns about its caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignIn {
-    pub login_id: Uuid,
-    pub school_number: String,
-    pub full_name: String,
-    pub role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub photo_url: Option<String>,
-    pub started_ms: i64,
-    pub expires_ms: i64,
-}
 
 /// A sign-in that has ended, ready for the login history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +28,6 @@ pub struct EndedSignIn {
     pub ended_ms: i64,
     /// Ended before it expired: the user logged out.
     pub logged_out: bool,
-}
-
-/// The hex SHA-256 of a token. Tokens carry 256 random bits, so an
-/// unsalted fast hash is enough to make a leaked Redis useless to an attacker.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[derive(Clone)]
@@ -200,16 +179,9 @@ impl TokenStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_hash_is_hex_sha256_and_never_the_token() {
-        let hash = hash_token("secret-token");
-        assert_eq!(hash.len(), 64);
-        assert!(!hash.contains("secret"));
-        assert_eq!(hash, hash_token("secret-token"));
-        assert_ne!(hash, hash_token("secret-tokeN"));
+/// The auth layer's lookup: [`TokenStore::lookup`], its errors as the API's.
+impl SignIns for TokenStore {
+    fn sign_in<'a>(&'a self, token_hash: &'a str, now_ms: i64) -> SignInLookup<'a> {
+        Box::pin(async move { Ok(self.lookup(token_hash, now_ms).await?) })
     }
 }

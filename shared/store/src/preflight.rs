@@ -2,9 +2,9 @@
 //! stand on?
 
 use anyhow::Context as _;
-use attn_store::{Archive, LiveStore, archive::Pooler, durability};
+use attn_runtime::settings::ServerConfig;
 
-use crate::settings::ServerConfig;
+use crate::{Archive, LiveStore, archive::Pooler, durability};
 
 /// Refuses a Redis that may evict keys (outside development mode) and warns
 /// about one without an append-only file or a replica. On a Redis Cluster

@@ -9,7 +9,7 @@
 
 use std::{future::Future, time::Duration};
 
-use attn_store::{Archive, LiveStore};
+use crate::{Archive, LiveStore};
 use attn_telemetry::Metrics;
 use fred::interfaces::{ClientLike as _, MetricsInterface as _};
 
@@ -49,7 +49,7 @@ pub fn register(metrics: &Metrics, archive: Archive, live: LiveStore, max_connec
     }
     let queued = metrics.gauge("attn_redis_pool_queued_commands", &[]);
     let redeliveries = metrics.counter("attn_redis_redeliveries_total", &[]);
-    let errors: Vec<_> = attn_store::library_errors()
+    let errors: Vec<_> = crate::library_errors()
         .map(|(dependency, kind, _)| {
             metrics.counter("attn_dependency_errors_total", &[("dependency", dependency), ("kind", kind)])
         })
@@ -73,7 +73,7 @@ pub fn register(metrics: &Metrics, archive: Archive, live: LiveStore, max_connec
         disconnected.set((clients.len() - up) as f64);
         queued.set(clients.iter().map(|client| client.command_queue_len()).sum::<usize>() as f64);
         redeliveries.absolute(clients.iter().map(|client| client.read_redelivery_count() as u64).sum());
-        for (counter, (_, _, total)) in errors.iter().zip(attn_store::library_errors()) {
+        for (counter, (_, _, total)) in errors.iter().zip(crate::library_errors()) {
             counter.absolute(total);
         }
         // Every connection busy: a SELECT 1 would queue behind the work and
