@@ -59,9 +59,10 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="session")
 def pb(tmp_path_factory):
-    """Python code generated from proto/ with grpcio-tools, now (never committed)."""
+    """Python code generated from the public package (proto/attn/v1; a client
+    never sees attn.internal.v1) with grpcio-tools, now (never committed)."""
     out = tmp_path_factory.mktemp("gen")
-    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto"))
+    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto" / "attn" / "v1").glob("*.proto"))
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}",
          f"--grpc_python_out={out}", *protos],

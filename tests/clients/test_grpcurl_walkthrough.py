@@ -87,6 +87,7 @@ def test_list_names_the_public_services_and_health(transcript):
         "grpc.health.v1.Health",
     ):
         assert name in services, services
+    assert not [name for name in services if name.startswith("attn.internal.")], services
 
 
 def test_describe_shows_a_method_and_its_request(transcript):

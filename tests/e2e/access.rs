@@ -428,7 +428,7 @@ async fn too_many_check_ins_are_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_service_demands_the_internal_token_and_attendance_service_presents_it() {
-    use attn_proto::v1::{CheckNetworkRequest, verification_service_client::VerificationServiceClient};
+    use attn_proto::internal::v1::{CheckNetworkRequest, verification_service_client::VerificationServiceClient};
     let env = TestEnv::start_with(|opts| {
         opts.verification.internal_token = Some("campus-internal-secret".into());
         opts.attendance.internal_token = Some("campus-internal-secret".into());

@@ -4,10 +4,13 @@
 use std::{sync::Arc, time::Duration};
 
 use attn_e2e::TestEnv;
-use attn_proto::v1::{
-    CheckNetworkRequest, CheckNetworkResponse, GetCapabilitiesRequest, GetCapabilitiesResponse, GetFaceCheckRequest,
-    GetFaceCheckResponse, SubmitFaceCheckRequest, SubmitFaceCheckResponse, WatchRecordsRequest,
-    verification_service_server::{VerificationService, VerificationServiceServer},
+use attn_proto::{
+    internal::v1::{
+        CheckNetworkRequest, CheckNetworkResponse, GetCapabilitiesRequest, GetCapabilitiesResponse,
+        GetFaceCheckRequest, GetFaceCheckResponse, SubmitFaceCheckRequest, SubmitFaceCheckResponse,
+        verification_service_server::{VerificationService, VerificationServiceServer},
+    },
+    v1::WatchRecordsRequest,
 };
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -127,7 +130,7 @@ async fn reflection_v1_lists_exactly_the_services_each_port_serves() {
     let mut expected: Vec<&str> = ["attn.v1.AuthService", "attn.v1.StudentService", "attn.v1.TeacherService"].into();
     expected.extend(standard);
     assert_eq!(list(env.attendance_addr).await, expected);
-    let mut expected = vec!["attn.v1.VerificationService"];
+    let mut expected = vec!["attn.internal.v1.VerificationService"];
     expected.extend(standard);
     assert_eq!(list(env.verification_addr).await, expected);
     let mut expected = vec!["attn.v1.SweeperService"];

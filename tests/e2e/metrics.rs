@@ -104,8 +104,11 @@ async fn each_service_serves_its_own_counts_on_its_admin_port() {
     assert_sample(&attendance, "grpc_server_handled_total", &logins, 4.0);
     // Every option-2 check-in not refused first asked verification-service:
     // the attended one, the failed one and the duplicate.
-    let check_network =
-        [("grpc_service", "attn.v1.VerificationService"), ("grpc_method", "CheckNetwork"), ("grpc_code", "OK")];
+    let check_network = [
+        ("grpc_service", "attn.internal.v1.VerificationService"),
+        ("grpc_method", "CheckNetwork"),
+        ("grpc_code", "OK"),
+    ];
     assert_sample(&attendance, "grpc_client_handled_total", &check_network, 3.0);
     assert_sample(&attendance, "grpc_client_started_total", &check_network[..2], 3.0);
     assert_sample(&attendance, "grpc_client_handling_seconds_count", &check_network[..2], 3.0);
@@ -206,8 +209,8 @@ async fn an_unknown_method_is_counted_as_unknown_not_by_its_path() {
     let mut grpc = tonic::client::Grpc::new(env.channel().await);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/attn.v1.StudentService/s1234567");
-    let codec = tonic_prost::ProstCodec::<pb::GetCapabilitiesRequest, pb::GetCapabilitiesResponse>::default();
-    let refused = grpc.unary(tonic::Request::new(pb::GetCapabilitiesRequest {}), path, codec).await.unwrap_err();
+    let codec = tonic_prost::ProstCodec::<pb::LoginRequest, pb::LoginResponse>::default();
+    let refused = grpc.unary(tonic::Request::new(pb::LoginRequest::default()), path, codec).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     let text = scrape(env.attendance_metrics_addr).await;
     let unknown = [("grpc_service", "unknown"), ("grpc_method", "unknown"), ("grpc_code", "PermissionDenied")];

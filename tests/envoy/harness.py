@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 ENVOY_YAML = REPO / "deploy" / "envoy" / "envoy.yaml"
 RENDER_CORS = REPO / "deploy" / "envoy" / "render-cors.sh"
 PROTO_DIR = REPO / "proto" / "attn" / "v1"
+INTERNAL_PROTO_DIR = REPO / "proto" / "attn" / "internal" / "v1"
 
 
 def envoy_binary() -> str:
@@ -86,6 +87,17 @@ def server_streaming_rpcs() -> list[str]:
         for service, body in re.findall(r"service\s+(\w+)\s*\{(.*?)\n\}", text, re.S):
             for method in re.findall(r"rpc\s+(\w+)\s*\([^)]*\)\s*returns\s*\(\s*stream\s", body):
                 paths.append(f"/attn.v1.{service}/{method}")
+    return paths
+
+
+def internal_rpcs() -> list[str]:
+    """`/attn.internal.v1.Service/Method` for every RPC in proto/attn/internal/v1."""
+    paths = []
+    for proto in sorted(INTERNAL_PROTO_DIR.glob("*.proto")):
+        text = re.sub(r"//[^\n]*", "", proto.read_text())
+        for service, body in re.findall(r"service\s+(\w+)\s*\{(.*?)\n\}", text, re.S):
+            for method in re.findall(r"rpc\s+(\w+)\s*\(", body):
+                paths.append(f"/attn.internal.v1.{service}/{method}")
     return paths
 
 

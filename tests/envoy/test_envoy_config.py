@@ -20,6 +20,7 @@ from harness import (
     ENVOY_YAML,
     REPO,
     connection_manager,
+    internal_rpcs,
     load_config,
     render_cors,
     server_streaming_rpcs,
@@ -223,6 +224,9 @@ REFUSED = [
     ("POST", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
     ("GET", "/grpc.health.v1.Health/Watch"),
     ("POST", "/attn.v1.SweeperService/RunJob"),
+    ("POST", "/attn.internal.v1.VerificationService/CheckNetwork"),
+    ("GET", "/attn.internal.v1.VerificationService/GetCapabilities"),
+    ("POST", "/attn.internal.v1.NotYetWritten/Anything"),
     ("POST", "/attn.v1.VerificationService/CheckNetwork"),
     ("POST", "/"),
     ("PUT", "/index.html"),
@@ -246,6 +250,18 @@ def test_everything_else_is_refused_at_the_front_door(method: str, path: str):
     assert route["direct_response"]["body"]["inline_string"], "a refusal says why (gRPC clients read it as grpc-message)"
     # Refused on the headers: the buffer filter would first wait for the whole body.
     assert route["typed_per_filter_config"]["envoy.filters.http.buffer"]["disabled"] is True
+
+
+def test_every_internal_rpc_is_refused_at_the_front_door_whatever_the_method():
+    """attn.internal.v1 is for ATTN's own services only: no path into it, not
+    even a GET that would otherwise reach the browser app's route."""
+    paths = internal_rpcs()
+    assert "/attn.internal.v1.VerificationService/CheckNetwork" in paths
+    for path in paths:
+        for method in ("POST", "GET", "HEAD"):
+            route = route_for(path, method)
+            assert "route" not in route, f"{method} {path} is routed to {route['route'].get('cluster')}"
+            assert route["direct_response"]["status"] == 404
 
 
 def overload_manager() -> dict:

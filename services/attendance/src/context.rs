@@ -63,11 +63,11 @@ pub fn now_ms() -> i64 {
 
 impl Context {
     /// What this deployment's verification-service offers.
-    async fn capabilities(&self) -> ApiResult<attn_proto::v1::GetCapabilitiesResponse> {
+    async fn capabilities(&self) -> ApiResult<attn_proto::internal::v1::GetCapabilitiesResponse> {
         let response = self
             .verification
             .clone()
-            .get_capabilities(attn_proto::v1::GetCapabilitiesRequest {})
+            .get_capabilities(attn_proto::internal::v1::GetCapabilitiesRequest {})
             .await
             .map_err(ApiError::from)?;
         Ok(response.into_inner())

@@ -2,7 +2,7 @@
 //! photo, and hand over to the face gateway.
 
 use attn_domain::{Invalid, selfie::check_selfie, validate};
-use attn_proto::v1::{FaceCheckStatus, GetFaceCheckResponse, SubmitFaceCheckRequest};
+use attn_proto::internal::v1::{FaceCheckStatus, GetFaceCheckResponse, SubmitFaceCheckRequest};
 use attn_runtime::{ApiError, ApiResult};
 use bytes::Bytes;
 use reqwest::Url;

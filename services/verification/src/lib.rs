@@ -11,7 +11,7 @@ mod service;
 use std::net::SocketAddr;
 
 use attn_domain::client_address::TrustedProxies;
-use attn_proto::v1::verification_service_server::VerificationServiceServer;
+use attn_proto::internal::v1::verification_service_server::VerificationServiceServer;
 use attn_runtime::{
     AuthLayer, Shutdown,
     metrics_server::{self, MetricsListener},
@@ -73,7 +73,8 @@ impl App {
         let service =
             VerificationServiceServer::new(self.verifier).max_decoding_message_size(max_message.max(4 * 1024 * 1024));
         let routes = Routes::new(service);
-        let (routes, health) = standard_routes(routes, &[attn_proto::v1::verification_service_server::SERVICE_NAME])?;
+        let (routes, health) =
+            standard_routes(routes, &[attn_proto::internal::v1::verification_service_server::SERVICE_NAME])?;
         let options = ServeOptions {
             auth: AuthLayer::new(None, self.config.internal_token.clone(), TrustedProxies::none()),
             accept_http1: false,

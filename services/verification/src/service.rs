@@ -3,7 +3,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use attn_domain::network::{check_network, parse_networks};
-use attn_proto::v1::{
+use attn_proto::internal::v1::{
     CheckNetworkRequest, CheckNetworkResponse, GetCapabilitiesRequest, GetCapabilitiesResponse, GetFaceCheckRequest,
     GetFaceCheckResponse, SubmitFaceCheckRequest, SubmitFaceCheckResponse,
     verification_service_server::VerificationService,

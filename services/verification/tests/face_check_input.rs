@@ -3,7 +3,7 @@
 
 mod support;
 
-use attn_proto::v1::FaceCheckStatus;
+use attn_proto::internal::v1::FaceCheckStatus;
 use attn_runtime::{Reason, reason_of};
 use support::*;
 use tonic::Code;

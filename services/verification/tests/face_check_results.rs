@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use attn_proto::v1::{FaceCheckStatus, GetCapabilitiesRequest};
+use attn_proto::internal::v1::{FaceCheckStatus, GetCapabilitiesRequest};
 use attn_runtime::{Reason, reason_of};
 use face_gateway_standin::MISMATCH_REASON;
 use support::*;

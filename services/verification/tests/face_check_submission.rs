@@ -4,7 +4,7 @@
 
 mod support;
 
-use attn_proto::v1::SubmitFaceCheckRequest;
+use attn_proto::internal::v1::SubmitFaceCheckRequest;
 use support::*;
 use tonic::Code;
 

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use attn_proto::v1::FaceCheckStatus;
+use attn_proto::internal::v1::FaceCheckStatus;
 use support::*;
 
 /// The stand-in's port on 127.0.0.1, for URLs that reach it by other names.

@@ -84,7 +84,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
     ),
     ("attn.v1.SweeperService", &["ListJobs", "RunJob"], Access::Role(Role::Admin)),
     (
-        "attn.v1.VerificationService",
+        "attn.internal.v1.VerificationService",
         &["CheckNetwork", "SubmitFaceCheck", "GetFaceCheck", "GetCapabilities"],
         Access::Internal,
     ),
@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(required_access("/attn.v1.StudentService/Attend"), Access::Role(Role::Student));
         assert_eq!(required_access("/attn.v1.SweeperService/RunJob"), Access::Role(Role::Admin));
         assert_eq!(required_access("/attn.v1.AuthService/Logout"), Access::SignedIn);
-        assert_eq!(required_access("/attn.v1.VerificationService/CheckNetwork"), Access::Internal);
+        assert_eq!(required_access("/attn.internal.v1.VerificationService/CheckNetwork"), Access::Internal);
     }
 
     #[test]
@@ -137,12 +137,21 @@ mod tests {
             "/attn.v1.AuthService/Login/extra",
             "/attn.v1.AuthService/login",
             "/attn.v1.StudentService/",
+            "/attn.v1.VerificationService/CheckNetwork",
             "attn.v1.AuthService/Login",
             "/something",
             "/",
             "",
         ] {
             assert_eq!(required_access(path), Access::Denied, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn internal_access_is_exactly_the_internal_package() {
+        for (service, _, access) in METHODS {
+            let internal_package = service.starts_with("attn.internal.");
+            assert_eq!(*access == Access::Internal, internal_package, "{service}");
         }
     }
 

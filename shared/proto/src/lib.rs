@@ -1,4 +1,8 @@
-//! The `attn.v1` gRPC contract, generated from `proto/` at build time.
+//! ATTN's gRPC contract, generated from `proto/` at build time.
+//!
+//! - [`v1`] is the public package `attn.v1`: what a client may call.
+//! - [`internal::v1`] is `attn.internal.v1`: RPCs only ATTN's own services
+//!   call (VerificationService); never served at the front door.
 //!
 //! Every service and test uses these types; nobody writes message code by hand.
 
@@ -7,6 +11,15 @@ pub mod v1 {
     tonic::include_proto!("attn.v1");
 }
 
-/// The encoded `FileDescriptorSet` of `attn.v1` and the well-known types it
-/// imports, for gRPC server reflection.
+pub mod internal {
+    //! Packages under `attn.internal`, called only by ATTN's own services.
+
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("attn.internal.v1");
+    }
+}
+
+/// The encoded `FileDescriptorSet` of `attn.v1`, `attn.internal.v1` and the
+/// well-known types they import, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attn_descriptor.bin"));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use attn_proto::v1::verification_service_client::VerificationServiceClient;
+use attn_proto::internal::v1::verification_service_client::VerificationServiceClient;
 use attn_telemetry::{GrpcMetricsLayer, GrpcMetricsService, Metrics, Side};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{

@@ -79,7 +79,7 @@ pub async fn attend(
         let verdict = ctx
             .verification
             .clone()
-            .check_network(pb::CheckNetworkRequest {
+            .check_network(attn_proto::internal::v1::CheckNetworkRequest {
                 networks: settings.networks.to_vec(),
                 client_address: address.map(|a| a.to_string()).unwrap_or_default(),
             })

@@ -5,7 +5,7 @@ use attn_domain::{
     FailCode,
     face::{next_poll_delay_ms, submission_key},
 };
-use attn_proto::v1 as pb;
+use attn_proto::internal::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason, reason_of};
 use attn_store::face_queue::FaceJob;
 use tonic::Code;

@@ -22,7 +22,7 @@ use attn_domain::{
     audit::snapshot_of,
     face::{error_retry_delay_ms, next_look_at_ms, next_poll_delay_ms, too_old},
 };
-use attn_proto::v1::{FaceCheckStatus, GetFaceCheckRequest};
+use attn_proto::internal::v1::{FaceCheckStatus, GetFaceCheckRequest};
 use attn_store::{StoreError, face_queue::FaceJob, live::WriteOutcome};
 use futures::StreamExt;
 use tonic::Code;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use attn_proto::v1::{FaceCheckStatus, GetFaceCheckRequest, GetFaceCheckResponse, SubmitFaceCheckRequest};
+use attn_proto::internal::v1::{FaceCheckStatus, GetFaceCheckRequest, GetFaceCheckResponse, SubmitFaceCheckRequest};
 use attn_runtime::Shutdown;
 use face_gateway_standin::TINY_JPEG;
 use tokio::net::TcpListener;
