@@ -20,7 +20,7 @@ grpcurl -plaintext -H "authorization: Bearer $TEACHER" -d '{"lesson_name": "Phys
 STUDENT=$(grpcurl -plaintext -d '{"username": "demo_student_1", "password": "password"}' $API attn.v1.AuthService/Login | jq -r .accessToken)
 SESSION=$(grpcurl -plaintext -H "authorization: Bearer $STUDENT" -d '{"lesson_name": "Physics 101", "teacher_name": "Demo Teacher 1"}' $API attn.v1.StudentService/FindActiveAttendances | jq -r '.attendances[0].attendanceId')
 grpcurl -plaintext -H "authorization: Bearer $STUDENT" -d "{\"attendance_id\": \"$SESSION\", \"request_id\": \"walkthrough-$SESSION\"}" $API attn.v1.StudentService/Attend
-grpcurl -plaintext -H "authorization: Bearer $STUDENT" -d "{\"attendance_id\": \"$SESSION\", \"request_id\": \"walkthrough-again-$SESSION\"}" $API attn.v1.StudentService/Attend || true
+grpcurl -plaintext -H "authorization: Bearer $STUDENT" -d "{\"attendance_id\": \"$SESSION\", \"request_id\": \"walkthrough-again-$SESSION\"}" $API attn.v1.StudentService/Attend 2>&1 || true
 grpcurl -plaintext -H "authorization: Bearer $TEACHER" -d "{\"attendance_id\": \"$SESSION\"}" $API attn.v1.TeacherService/ListRecords
 ADMIN=$(grpcurl -plaintext -d '{"username": "demo_admin", "password": "password"}' $API attn.v1.AuthService/Login | jq -r .accessToken)
 grpcurl -plaintext -H "authorization: Bearer $ADMIN" $SWEEPER attn.v1.SweeperService/ListJobs
