@@ -10,16 +10,25 @@
 //!
 //! Every attempt, and every backoff sleep, fits inside the caller's
 //! deadline: an attempt gets at most the time left, and none is started (nor
-//! slept towards) once it could not finish in time.
+//! slept towards) once it could not finish in time. The waits between
+//! attempts are backon's exponential backoff with jitter, so that many
+//! check-ins failing together do not come back together.
 
-use std::{error::Error as _, time::Duration};
+use std::{
+    error::Error as _,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    time::Duration,
+};
 
+use backon::{ExponentialBuilder, Retryable as _};
 use bytes::{Bytes, BytesMut};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::{GatewayError, Upstream, photo::refused, photo_guard::refusal_in};
 
+/// The first wait; each next one doubles, up to [`MAX_BACKOFF`], and each
+/// gets a random extra of up to its own length (jitter).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -50,6 +59,39 @@ pub(super) struct Budget {
     pub deadline: Instant,
 }
 
+/// How one attempt failed: worth another attempt, or the answer.
+#[derive(Debug)]
+enum Failed {
+    Retryable(GatewayError),
+    Final(GatewayError),
+}
+
+impl Failed {
+    fn into_error(self) -> GatewayError {
+        match self {
+            Self::Retryable(error) | Self::Final(error) => error,
+        }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Retryable(error) | Self::Final(error) => error.fmt(f),
+        }
+    }
+}
+
+/// The waits between attempts: `retries` of them at most.
+fn backoff(retries: u32) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_BACKOFF)
+        .with_max_delay(MAX_BACKOFF)
+        .with_factor(2.0)
+        .with_max_times(retries as usize)
+        .with_jitter()
+}
+
 /// Sends the request `build` makes, up to `retries + 1` times. A 5xx (or a
 /// retried 429) on the last attempt, or one not retried, is an error; any
 /// other answer is returned for the caller to judge.
@@ -59,48 +101,60 @@ pub(super) async fn send(
     budget: Budget,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, GatewayError> {
-    let mut attempts = 0;
-    loop {
+    // Atomics, not Cells: the future is sent between threads.
+    let attempts = AtomicU32::new(0);
+    let out_of_time = AtomicBool::new(false);
+    let attempt = || async {
         let left = budget.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(GatewayError::OutOfTime);
+            return Err(Failed::Final(GatewayError::OutOfTime));
         }
-        attempts += 1;
+        let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
         let sent = build().timeout(budget.per_attempt.min(left)).send().await;
         // A photo address the rules refuse: asking again gets the same refusal.
         if let Err(err) = &sent
             && let Some(refusal) = refusal_in(err)
         {
-            return Err(refused(refusal));
+            return Err(Failed::Final(refused(refusal)));
         }
-        let failure = match sent {
-            Ok(response) if retry.retries(response.status()) => {
-                GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts }
-            }
+        match sent {
+            Ok(response) if retry.retries(response.status()) => Err(Failed::Retryable(GatewayError::ServerError {
+                upstream,
+                status: response.status().as_u16(),
+                attempts,
+            })),
             Ok(response) if response.status().is_server_error() => {
-                return Err(GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts });
+                Err(Failed::Final(GatewayError::ServerError { upstream, status: response.status().as_u16(), attempts }))
             }
-            Ok(response) => return Ok(response),
-            Err(err) if err.is_timeout() && Instant::now() >= budget.deadline => return Err(GatewayError::OutOfTime),
-            Err(err) if err.is_connect() => GatewayError::Unreachable { upstream, attempts, detail: describe(&err) },
-            Err(err) => return Err(transport_error(upstream, attempts, &err)),
-        };
-        if attempts > budget.retries {
-            return Err(failure);
+            Ok(response) => Ok(response),
+            Err(err) if err.is_timeout() && Instant::now() >= budget.deadline => {
+                Err(Failed::Final(GatewayError::OutOfTime))
+            }
+            Err(err) if err.is_connect() => {
+                Err(Failed::Retryable(GatewayError::Unreachable { upstream, attempts, detail: describe(&err) }))
+            }
+            Err(err) => Err(Failed::Final(transport_error(upstream, attempts, &err))),
         }
-        let backoff = backoff(attempts);
-        if Instant::now() + backoff >= budget.deadline {
-            tracing::debug!(error = %failure, "no time left for another attempt");
-            return Err(GatewayError::OutOfTime);
-        }
-        tracing::debug!(error = %failure, ?backoff, "retrying");
-        tokio::time::sleep(backoff).await;
-    }
-}
-
-/// 100 ms, 200 ms, 400 ms, … capped at 2 s.
-fn backoff(attempt: u32) -> Duration {
-    FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_BACKOFF)
+    };
+    let answer = attempt
+        .retry(backoff(budget.retries))
+        .sleep(tokio::time::sleep)
+        .when(|failed| matches!(failed, Failed::Retryable(_)))
+        .adjust(|failed, wait| {
+            // No sleeping towards an attempt that could not finish in time.
+            let wait = wait?;
+            if Instant::now() + wait >= budget.deadline {
+                tracing::debug!(error = %failed, "no time left for another attempt");
+                out_of_time.store(true, Ordering::Relaxed);
+                return None;
+            }
+            Some(wait)
+        })
+        .notify(|failed, wait| tracing::debug!(error = %failed, ?wait, "retrying"))
+        .await;
+    answer.map_err(
+        |failed| if out_of_time.load(Ordering::Relaxed) { GatewayError::OutOfTime } else { failed.into_error() },
+    )
 }
 
 /// Reads the body, refusing more than `limit` bytes without buffering them.
@@ -176,12 +230,16 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(3), Duration::from_millis(400));
-        assert_eq!(backoff(10), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    fn waits_double_with_jitter_are_capped_and_counted() {
+        use backon::BackoffBuilder as _;
+        let waits: Vec<Duration> = backoff(8).build().collect();
+        assert_eq!(waits.len(), 8, "one wait per retry");
+        for (n, wait) in waits.iter().enumerate() {
+            let base = FIRST_BACKOFF.saturating_mul(1 << n).min(MAX_BACKOFF);
+            // Jitter adds up to one more base length, never less than the base.
+            assert!(*wait >= base && *wait <= base * 2, "wait {n}: {wait:?} against base {base:?}");
+        }
+        assert_eq!(backoff(0).build().count(), 0, "no retries, no waits");
     }
 
     #[test]
