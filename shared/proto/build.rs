@@ -1,8 +1,9 @@
 //! Compiles `proto/attn/v1/*.proto` (the public contract) and
 //! `proto/attn/internal/v1/*.proto` (RPCs only ATTN's own services call) with
 //! protox (pure Rust, no system `protoc`), generates prost messages and tonic
-//! clients and servers, and writes the encoded descriptor set that server
-//! reflection serves.
+//! clients and servers, and writes the encoded descriptor sets that server
+//! reflection serves: one of the public package, and one of the internal
+//! package, which only the service serving it shows.
 
 use std::{
     env, fs,
@@ -30,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let descriptors = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out_dir.join("attn_descriptor.bin"), descriptors.encode_to_vec())?;
+    // protox includes each file's imports in the set it returns.
+    for (package, name) in PACKAGES.iter().zip(["attn_public_descriptor.bin", "attn_internal_descriptor.bin"]) {
+        let package_files: Vec<&PathBuf> = files.iter().filter(|f| f.starts_with(proto_root.join(package))).collect();
+        fs::write(out_dir.join(name), protox::compile(package_files, [&proto_root])?.encode_to_vec())?;
+    }
 
     tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
 

@@ -70,11 +70,7 @@ async fn a_student_calling_a_teacher_rpc_is_permission_denied() {
     assert_eq!(info.metadata.get("role").map(String::as_str), Some("student"), "{info:?}");
     assert_eq!(info.metadata.get("required_role").map(String::as_str), Some("teacher"), "{info:?}");
     assert_status(as_teacher.get_live_attendance(GetLiveAttendanceRequest {}).await, Code::PermissionDenied, needle);
-    assert_status(
-        as_teacher.list_attendances(ListAttendancesRequest { page: None }).await,
-        Code::PermissionDenied,
-        needle,
-    );
+    assert_status(as_teacher.list_attendances(ListAttendancesRequest::default()).await, Code::PermissionDenied, needle);
     assert_status(
         as_teacher.list_records(ListRecordsRequest { attendance_id: any_id() }).await,
         Code::PermissionDenied,
@@ -109,7 +105,7 @@ async fn a_teacher_calling_a_student_rpc_is_permission_denied() {
             .find_active_attendances(FindActiveAttendancesRequest {
                 lesson_name: "Physics".into(),
                 teacher_name: String::new(),
-                page: None,
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -121,7 +117,7 @@ async fn a_teacher_calling_a_student_rpc_is_permission_denied() {
         needle,
     );
     assert_status(
-        as_student.list_my_attendance(ListMyAttendanceRequest { page: None }).await,
+        as_student.list_my_attendance(ListMyAttendanceRequest::default()).await,
         Code::PermissionDenied,
         needle,
     );
@@ -136,7 +132,7 @@ async fn an_operator_is_neither_a_teacher_nor_a_student() {
     let token = clients.login("demo_admin", "password").await.unwrap();
     let result = clients.teacher(bearer(&token)).get_live_attendance(GetLiveAttendanceRequest {}).await;
     assert_status(result, Code::PermissionDenied, "this call is for teachers");
-    let result = clients.student(bearer(&token)).list_my_attendance(ListMyAttendanceRequest { page: None }).await;
+    let result = clients.student(bearer(&token)).list_my_attendance(ListMyAttendanceRequest::default()).await;
     assert_status(result, Code::PermissionDenied, "this call is for students");
 }
 
@@ -244,7 +240,7 @@ async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
     // And B has no session to show.
     let live_b = teacher_b.get_live_attendance(GetLiveAttendanceRequest {}).await.unwrap().into_inner();
     assert_eq!(live_b.attendance, None);
-    let listed_b = teacher_b.list_attendances(ListAttendancesRequest { page: None }).await.unwrap().into_inner();
+    let listed_b = teacher_b.list_attendances(ListAttendancesRequest::default()).await.unwrap().into_inner();
     assert!(listed_b.attendances.is_empty());
 }
 
@@ -362,7 +358,7 @@ async fn who_am_i_names_the_signed_in_user_and_logout_revokes_the_token() {
     auth.logout(LogoutRequest {}).await.unwrap();
     assert_status(auth.who_am_i(WhoAmIRequest {}).await, Code::Unauthenticated, "sign in again");
     let mut student = clients.student(bearer(&token));
-    let result = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await;
+    let result = student.list_my_attendance(ListMyAttendanceRequest::default()).await;
     assert_status(result, Code::Unauthenticated, "sign in again");
     assert_status(auth.logout(LogoutRequest {}).await, Code::Unauthenticated, "sign in again");
 

@@ -7,8 +7,8 @@ use attn_e2e::TestEnv;
 use attn_proto::v1::{
     AcceptStudentRequest, AddStudentRequest, AttendanceState, DeleteAttendanceRequest, DeleteRecordRequest,
     FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
-    GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, PageRequest,
-    WatchMyRecordRequest, WatchRecordsRequest, start_attendance_request::Ends,
+    GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, WatchMyRecordRequest,
+    WatchRecordsRequest, start_attendance_request::Ends,
 };
 use attn_runtime::Reason;
 use tonic_types::StatusExt;
@@ -252,23 +252,33 @@ async fn a_selfie_that_is_not_an_image_is_refused() {
 }
 
 #[tokio::test]
-async fn a_page_token_not_given_out_or_an_oversized_page_is_refused() {
+async fn a_page_token_not_given_out_or_a_negative_page_size_is_refused_and_an_oversized_page_is_capped() {
     let env = TestEnv::start().await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let mut student = clients.demo_student(1).await;
-    let token = |t: &str| Some(PageRequest { page_size: 0, page_token: t.into() });
-    let size = |n: u32| Some(PageRequest { page_size: n, page_token: String::new() });
+    let mine = |page_size: i32, page_token: &str| ListMyAttendanceRequest { page_size, page_token: page_token.into() };
+    let theirs = |page_size: i32, page_token: &str| ListAttendancesRequest { page_size, page_token: page_token.into() };
+    let search = |page_size: i32, page_token: &str| FindActiveAttendancesRequest {
+        lesson_name: "Algebra".into(),
+        page_size,
+        page_token: page_token.into(),
+        ..Default::default()
+    };
     for bad in ["%%%", "bm9wZQ", "MTIzOm5vdC1hLXV1aWQ"] {
-        assert_invalid(teacher.list_attendances(ListAttendancesRequest { page: token(bad) }).await, "page.page_token");
-        assert_invalid(
-            student.list_my_attendance(ListMyAttendanceRequest { page: token(bad) }).await,
-            "page.page_token",
-        );
+        assert_invalid(teacher.list_attendances(theirs(0, bad)).await, "page_token");
+        assert_invalid(student.list_my_attendance(mine(0, bad)).await, "page_token");
+        assert_invalid(student.find_active_attendances(search(0, bad)).await, "page_token");
     }
-    assert_invalid(teacher.list_attendances(ListAttendancesRequest { page: size(101) }).await, "page.page_size");
-    assert_invalid(student.list_my_attendance(ListMyAttendanceRequest { page: size(1000) }).await, "page.page_size");
-    teacher.list_attendances(ListAttendancesRequest { page: size(100) }).await.expect("100 is the largest page");
+    for negative in [-1, i32::MIN] {
+        assert_invalid(teacher.list_attendances(theirs(negative, "")).await, "page_size");
+        assert_invalid(student.list_my_attendance(mine(negative, "")).await, "page_size");
+        assert_invalid(student.find_active_attendances(search(negative, "")).await, "page_size");
+    }
+    // AIP-158: more than the maximum is served as the maximum, not refused.
+    teacher.list_attendances(theirs(101, "")).await.expect("101 is capped to 100");
+    student.list_my_attendance(mine(i32::MAX, "")).await.expect("i32::MAX is capped to 100");
+    student.find_active_attendances(search(1000, "")).await.expect("1000 is capped to 100");
 }
 
 #[tokio::test]
@@ -280,7 +290,7 @@ async fn searching_active_sessions_with_no_words_is_refused() {
             .find_active_attendances(FindActiveAttendancesRequest {
                 lesson_name: lesson.into(),
                 teacher_name: teacher.into(),
-                page: None,
+                ..Default::default()
             })
             .await;
         assert_invalid(result, "lesson_name");
@@ -289,7 +299,7 @@ async fn searching_active_sessions_with_no_words_is_refused() {
         .find_active_attendances(FindActiveAttendancesRequest {
             lesson_name: String::new(),
             teacher_name: "t".repeat(201),
-            page: None,
+            ..Default::default()
         })
         .await;
     assert_invalid(result, "teacher_name");

@@ -9,7 +9,7 @@ use attn_domain::{SecurityOption, SessionMeta};
 use attn_e2e::{SpareRedis, StudentClient, TestEnv, eventually};
 use attn_proto::v1::{
     self as pb, AddStudentRequest, AttendanceState, FindActiveAttendancesRequest, FinishAttendanceRequest,
-    GetMyRecordRequest, ListMyAttendanceRequest, PageRequest,
+    GetMyRecordRequest, ListMyAttendanceRequest,
 };
 use attn_store::{Keys, LiveStore, live::ClaimOutcome, redis::RedisSettings};
 use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SetsInterface};
@@ -53,14 +53,15 @@ async fn search(
     student: &mut StudentClient,
     lesson: &str,
     teacher: &str,
-    page_size: u32,
+    page_size: i32,
     page_token: &str,
 ) -> Result<pb::FindActiveAttendancesResponse, tonic::Status> {
     Ok(student
         .find_active_attendances(FindActiveAttendancesRequest {
             lesson_name: lesson.into(),
             teacher_name: teacher.into(),
-            page: Some(PageRequest { page_size, page_token: page_token.into() }),
+            page_size,
+            page_token: page_token.into(),
         })
         .await?
         .into_inner())
@@ -117,8 +118,11 @@ async fn search_ranks_exact_then_prefix_then_contains_and_pages_through_every_re
     assert!(search(&mut student, "lc", "", 0, "").await.unwrap().attendances.is_empty());
 
     let forged = search(&mut student, "algebra", "", 0, "bm90IGEgdG9rZW4").await;
-    assert_status(forged, Code::InvalidArgument, "page.page_token");
-    assert_status(search(&mut student, "algebra", "", 101, "").await, Code::InvalidArgument, "page.page_size");
+    assert_status(forged, Code::InvalidArgument, "page_token");
+    assert_status(search(&mut student, "algebra", "", -1, "").await, Code::InvalidArgument, "page_size");
+    // AIP-158: an oversized page is capped, not refused.
+    let capped = search(&mut student, "algebra", "", 101, "").await.unwrap();
+    assert_eq!(lessons(&capped), lessons(&all));
 }
 
 /// A second replica's copy of the open sessions follows the first's starts
@@ -196,7 +200,7 @@ async fn a_students_calls_cost_redis_the_same_with_one_or_three_hundred_sessions
         let after_attend = commands(&live).await;
         student.get_my_record(GetMyRecordRequest { attendance_id: session.attendance_id.clone() }).await.unwrap();
         let after_record = commands(&live).await;
-        let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+        let mine = student.list_my_attendance(ListMyAttendanceRequest::default()).await.unwrap().into_inner();
         assert_eq!(mine.entries.len(), 1);
         let after_list = commands(&live).await;
         // Each `commands` call is itself one INFO.
@@ -284,7 +288,7 @@ async fn a_record_added_by_the_teacher_is_in_the_students_history_and_leaves_red
         })
         .await
         .unwrap();
-    let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+    let mine = student.list_my_attendance(ListMyAttendanceRequest::default()).await.unwrap().into_inner();
     assert_eq!(mine.entries.len(), 1, "{mine:?}");
     assert_eq!(mine.entries[0].attendance.as_ref().unwrap().attendance_id, session.attendance_id);
 
@@ -294,7 +298,7 @@ async fn a_record_added_by_the_teacher_is_in_the_students_history_and_leaves_red
     let set = env.live.keys().student_sessions("demo_student_7");
     let members: Vec<String> = env.live.pool().smembers(&set).await.unwrap();
     assert!(members.is_empty(), "the archived session left the student's set: {members:?}");
-    let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+    let mine = student.list_my_attendance(ListMyAttendanceRequest::default()).await.unwrap().into_inner();
     assert_eq!(mine.entries.len(), 1, "now from the archive: {mine:?}");
     assert_eq!(mine.entries[0].attendance.as_ref().unwrap().state(), AttendanceState::Archived);
 }
@@ -361,7 +365,7 @@ async fn an_upgrade_from_the_unsharded_indexes_strands_nothing() {
     let left = env.scan_keys(&format!("{}:{{idx}}:*", env.key_prefix)).await;
     assert!(left.is_empty(), "the old indexes are gone: {left:?}");
     let mut student = clients.demo_student(3).await;
-    let mine = student.list_my_attendance(ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+    let mine = student.list_my_attendance(ListMyAttendanceRequest::default()).await.unwrap().into_inner();
     assert_eq!(mine.entries.len(), 1, "the student's live record is found: {mine:?}");
     let mut teacher = clients.demo_teacher(2).await;
     assert_status(start(&mut teacher, "Another", 1, &[]).await, Code::AlreadyExists, &id.to_string());

@@ -325,3 +325,37 @@ async fn the_secret_stays_in_its_own_field_and_wrong_codes_are_counted_by_a_fixe
     assert_eq!(checkins("CHECK_IN_CODE_INVALID"), Some(2.0));
     assert_eq!(checkins("attended"), Some(1.0));
 }
+
+/// A code is taken in its window and the next one, and refused after that.
+/// The services' clock is moved past the windows instead of waiting them out.
+#[tokio::test]
+async fn a_code_is_taken_for_one_more_window_and_refused_after_it() {
+    use attn_domain::check_in_code::{CheckInCode, CodeSecret};
+    use fred::interfaces::HashesInterface as _;
+
+    let env = TestEnv::start().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = start_with_code(&mut teacher, "Optics", 60).await.attendance_id;
+    let shown = next_code(&mut watch(&mut teacher, &id).await.unwrap()).await;
+    let window_end_ms = shown.valid_until.unwrap().seconds * 1000;
+
+    // Halfway through the next window: the code shown is still taken.
+    env.clock.advance(std::time::Duration::from_millis((window_end_ms + 30_000 - env.clock.now_ms()) as u64));
+    let mut first = clients.demo_student(1).await;
+    let record = attend_with_code(&mut first, &id, "r1", &shown.code).await.unwrap();
+    assert_eq!(status_of(&record), pb::RecordStatus::Attended, "{record:?}");
+
+    // One window later it is stale.
+    env.clock.advance(std::time::Duration::from_secs(60));
+    let mut second = clients.demo_student(2).await;
+    assert_code_invalid(&attend_with_code(&mut second, &id, "r2", &shown.code).await.unwrap());
+
+    // The code of the window the services are in now is taken.
+    let secret: String = env.live.pool().hget(env.live.keys().meta(id.parse().unwrap()), "code_secret").await.unwrap();
+    let code = CheckInCode { secret: CodeSecret::from_hex(&secret).unwrap(), period_secs: 60 };
+    let current = code.shown_at(env.clock.now_ms()).code;
+    assert_ne!(current, shown.code);
+    let record = attend_with_code(&mut second, &id, "r3", &current).await.unwrap();
+    assert_eq!(status_of(&record), pb::RecordStatus::Attended, "{record:?}");
+}

@@ -405,3 +405,29 @@ async fn attending_a_deleted_session_is_failed_precondition() {
     // Deleting frees the teacher to start again.
     start(&mut teacher, "Physics, right room", 1, &[]).await.unwrap();
 }
+
+/// A session ends at its end time by itself: with the services' clock moved
+/// past it (not waited for), check-ins are refused and the sweeper archives
+/// it with the records taken in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_end_time_a_session_refuses_check_ins_and_is_archived() {
+    let env = TestEnv::start().await;
+    let sweeper = env.start_sweeper().await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let id = start(&mut teacher, "Physics", 1, &[]).await.unwrap().attendance_id;
+    let mut early = clients.demo_student(1).await;
+    attend(&mut early, &id, "r").await.unwrap();
+    assert_eq!(sweeper.sweep_attendances().await.count("sessions_archived"), 0, "not over yet");
+
+    env.clock.advance(Duration::from_secs(31 * 60)); // the session was for 30 minutes
+    let mut late = clients.demo_student(2).await;
+    assert_reason(attend(&mut late, &id, "r").await, Reason::SessionEnded, "ended");
+    let swept = sweeper.sweep_attendances().await;
+    assert_eq!(swept.count("sessions_archived"), 1, "{swept:?}");
+    let record = early.get_my_record(GetMyRecordRequest { attendance_id: id.clone() }).await.unwrap().into_inner();
+    assert!(record.record.unwrap().is_attended, "kept in the archive");
+    let records = list_records(&mut teacher, &id).await;
+    assert_eq!(records.records.len(), 1);
+    assert_eq!(records.attendance.unwrap().state(), AttendanceState::Archived);
+}

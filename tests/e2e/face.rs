@@ -234,7 +234,7 @@ async fn a_gateway_that_goes_away_while_polling_still_delivers_its_verdict_when_
     attend_with(&mut erin, &session.attendance_id, SELFIE).await.unwrap();
 
     proxy.cut();
-    tokio::time::sleep(Duration::from_millis(300)).await; // let the job become due
+    env.clock.advance(Duration::from_secs(1)); // the job falls due, without waiting for it
     let run = sweeper.jobs.run(JobName::CheckFaceVerificationResults).await.unwrap();
     assert_eq!(run.summary.count("gateway_errors"), 1, "{:?}", run.summary);
     let still = erin.get_my_record(GetMyRecordRequest { attendance_id: session.attendance_id.clone() }).await.unwrap();

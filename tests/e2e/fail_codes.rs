@@ -200,7 +200,7 @@ async fn a_sessions_state_goes_open_ended_archived_and_deleted_wins_and_counts_a
             "the booleans still say it: {deleted:?}"
         );
     }
-    let history = student_1.list_my_attendance(pb::ListMyAttendanceRequest { page: None }).await.unwrap().into_inner();
+    let history = student_1.list_my_attendance(pb::ListMyAttendanceRequest::default()).await.unwrap().into_inner();
     let entry = history.entries[0].attendance.as_ref().unwrap();
     assert_eq!((entry.state(), entry.record_count), (AttendanceState::Deleted, None));
 

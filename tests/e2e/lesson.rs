@@ -174,13 +174,13 @@ async fn after_archiving_the_teacher_can_still_correct_the_roster_and_every_edit
 
     // The teacher's list shows it archived; the student's history too.
     let listed =
-        teacher.list_attendances(pb::ListAttendancesRequest { page: None }).await.unwrap().into_inner().attendances;
+        teacher.list_attendances(pb::ListAttendancesRequest::default()).await.unwrap().into_inner().attendances;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state(), AttendanceState::Archived);
     assert_eq!(listed[0].record_count, Some(3));
     let mut student_1 = clients.demo_student(1).await;
     let history =
-        student_1.list_my_attendance(pb::ListMyAttendanceRequest { page: None }).await.unwrap().into_inner().entries;
+        student_1.list_my_attendance(pb::ListMyAttendanceRequest::default()).await.unwrap().into_inner().entries;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].attendance.as_ref().unwrap().state(), AttendanceState::Archived);
     assert_eq!(history[0].attendance.as_ref().unwrap().record_count, None, "a student's history is not counted");

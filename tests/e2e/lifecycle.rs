@@ -136,4 +136,33 @@ async fn reflection_v1_lists_exactly_the_services_each_port_serves() {
     let mut expected = vec!["attn.v1.SweeperService"];
     expected.extend(standard);
     assert_eq!(list(sweeper.addr).await, expected);
+
+    // Asked by name, only the port serving the internal package describes it.
+    let describe = |addr: std::net::SocketAddr, symbol: &'static str| async move {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut answers = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::once(request))
+            .await
+            .unwrap()
+            .into_inner();
+        // tonic-reflection ends the stream with the error rather than sending an ErrorResponse.
+        match answers.next().await.expect("an answer") {
+            Ok(answer) => match answer.message_response {
+                Some(MessageResponse::FileDescriptorResponse(files)) => Ok(files.file_descriptor_proto.len()),
+                Some(MessageResponse::ErrorResponse(error)) => Err(error.error_code),
+                other => panic!("a descriptor or an error, not {other:?}"),
+            },
+            Err(status) => Err(status.code() as i32),
+        }
+    };
+    let internal = "attn.internal.v1.VerificationService";
+    assert_eq!(describe(env.attendance_addr, internal).await, Err(tonic::Code::NotFound as i32));
+    assert_eq!(describe(sweeper.addr, internal).await, Err(tonic::Code::NotFound as i32));
+    assert!(describe(env.verification_addr, internal).await.is_ok_and(|files| files > 0));
+    assert!(describe(env.attendance_addr, "attn.v1.StudentService").await.is_ok_and(|files| files > 0));
 }

@@ -2,6 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
+use attn_domain::Clock;
 use attn_runtime::Shutdown;
 use attn_store::{Archive, Keys, LiveStore, archive::Pooler, config::DatabaseConfig, redis::RedisSettings};
 use fred::{
@@ -99,6 +100,10 @@ pub struct TestEnv {
     /// The test's database as the services reach it (through the pooler, if any).
     pub database_url: String,
     pub key_prefix: String,
+    /// The time attendance-service and the sweepers decide by: the wall
+    /// clock until a test calls `clock.advance(..)` to skip ahead (a
+    /// session's end, a face check falling due) instead of waiting.
+    pub clock: Clock,
     /// Direct store access, for arranging and checking what the API can't show
     /// (straight to PostgreSQL, even when the services go through a pooler).
     pub live: LiveStore,
@@ -188,7 +193,8 @@ impl TestEnv {
         // The test's own view goes straight to Redis, even when the service's goes through a proxy.
         let redis = RedisSettings { url: redis_url.clone().into(), ..options.attendance.redis.store_settings() };
         let attendance_config = options.attendance.clone();
-        let app = attendance_service::App::build(options.attendance, shutdown.clone())
+        let clock = Clock::adjustable();
+        let app = attendance_service::App::build_with_clock(options.attendance, shutdown.clone(), clock.clone())
             .await
             .unwrap_or_else(|err| panic!("attendance-service did not start: {err:#}"));
         let attendance_addr = app.local_addr();
@@ -213,6 +219,7 @@ impl TestEnv {
             database_name,
             database_url,
             key_prefix,
+            clock,
             live,
             archive,
             open_streams,
@@ -246,7 +253,7 @@ impl TestEnv {
         let mut config = self.attendance_config();
         adjust(&mut config);
         let shutdown = self.linked_shutdown();
-        let app = attendance_service::App::build(config, shutdown.clone())
+        let app = attendance_service::App::build_with_clock(config, shutdown.clone(), self.clock.clone())
             .await
             .unwrap_or_else(|err| panic!("another attendance-service did not start: {err:#}"));
         let addr = app.local_addr();

@@ -77,7 +77,7 @@ impl TestEnv {
             env_shutdown.triggered().await;
             own.trigger();
         });
-        let app = sweeper_service::App::build(config, shutdown.clone())
+        let app = sweeper_service::App::build_with_clock(config, shutdown.clone(), self.clock.clone())
             .await
             .unwrap_or_else(|err| panic!("sweeper-service did not start: {err:#}"));
         let replica = SweeperReplica {

@@ -12,10 +12,7 @@ use attn_store::tokens::{SignIn, hash_token};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::{Request, Response, Status};
 
-use crate::{
-    context::{Context, now_ms},
-    convert,
-};
+use crate::{context::Context, convert};
 
 /// The same answer for an unknown user and a wrong password.
 const WRONG_CREDENTIALS: &str = "wrong username or password";
@@ -61,7 +58,7 @@ impl AuthService for Auth {
             Role::Student => self.ctx.token_ttl.student,
             Role::Admin => self.ctx.token_ttl.admin,
         };
-        let started_ms = now_ms();
+        let started_ms = self.ctx.now_ms();
         let sign_in = SignIn {
             login_id: uuid::Uuid::now_v7(),
             school_number: user.school_number,
@@ -84,7 +81,7 @@ impl AuthService for Auth {
     #[tracing::instrument(skip_all)]
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
         let caller = Caller::of(&request)?;
-        self.ctx.tokens.revoke(&caller.token_hash, now_ms()).await.map_err(ApiError::from)?;
+        self.ctx.tokens.revoke(&caller.token_hash, self.ctx.now_ms()).await.map_err(ApiError::from)?;
         Ok(Response::new(LogoutResponse {}))
     }
 

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use attn_domain::{SecurityOption, check_in_code::CheckInCode, network::parse_networks};
+use attn_domain::{Clock, SecurityOption, check_in_code::CheckInCode, network::parse_networks};
 use attn_runtime::{ApiError, ApiResult, Shutdown, internal::VerificationClient};
 use attn_store::{
     Archive, LiveStore, TokenStore, events::EventHub, face_queue::FaceQueue, revocations::RevocationFeed,
@@ -48,6 +48,8 @@ pub struct Context {
     pub decoy_hash: Arc<str>,
     /// This App's own registry (served at ATTN_ATTENDANCE_METRICS_ADDR).
     pub metrics: attn_telemetry::Metrics,
+    /// The time every rule is decided by (the wall clock, but for tests).
+    pub clock: Clock,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +59,12 @@ pub struct TokenTtl {
     pub admin: Duration,
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl Context {
+    /// Now, by the injected clock: handlers never read the wall clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// What this deployment's verification-service offers.
     async fn capabilities(&self) -> ApiResult<attn_proto::internal::v1::GetCapabilitiesResponse> {
         let response = self

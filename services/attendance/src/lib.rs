@@ -68,6 +68,16 @@ impl App {
     /// brings the schema up to date, creates demo accounts if asked, and
     /// binds the port (0 picks a free one; see [`App::local_addr`]).
     pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, shutdown, attn_domain::Clock::system()).await
+    }
+
+    /// As [`App::build`], deciding every rule by `clock` (tests move an
+    /// adjustable one forward instead of waiting).
+    pub async fn build_with_clock(
+        config: Config,
+        shutdown: Shutdown,
+        clock: attn_domain::Clock,
+    ) -> anyhow::Result<Self> {
         let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let public_url = config.public_url()?.map(Arc::from);
         let keys = config.redis.keys()?;
@@ -147,6 +157,7 @@ impl App {
             shutdown: shutdown.clone(),
             decoy_hash,
             metrics,
+            clock,
         });
         let addr = settings::parse_listen_addr("ATTN_ATTENDANCE_ADDR", &config.attendance_addr)?;
         let listener =

@@ -19,6 +19,7 @@ use std::{
     time::Duration,
 };
 
+use attn_domain::Clock;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::{
     TokenStore,
@@ -26,8 +27,6 @@ use attn_store::{
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 use tonic::Status;
-
-use crate::context::now_ms;
 
 /// Open streams per user on this replica.
 pub struct StreamSlots {
@@ -83,17 +82,19 @@ pub struct SignInWatch {
     expires_ms: i64,
     revocations: broadcast::Receiver<Revoked>,
     tokens: TokenStore,
+    clock: Clock,
     /// Holds the user's slot for as long as the stream lives.
     _slot: StreamSlot,
 }
 
 impl SignInWatch {
-    pub fn new(caller: &Caller, feed: &RevocationFeed, tokens: TokenStore, slot: StreamSlot) -> Self {
+    pub fn new(caller: &Caller, feed: &RevocationFeed, tokens: TokenStore, clock: Clock, slot: StreamSlot) -> Self {
         Self {
             token_hash: caller.token_hash.clone(),
             expires_ms: caller.sign_in.expires_ms,
             revocations: feed.subscribe(),
             tokens,
+            clock,
             _slot: slot,
         }
     }
@@ -101,7 +102,7 @@ impl SignInWatch {
     /// Resolves, with the status to end the stream with, once the sign-in
     /// has ended: expired, logged out, or found gone after a reconnect.
     pub async fn ended(&mut self) -> Status {
-        let expires_in = Duration::from_millis(u64::try_from(self.expires_ms - now_ms()).unwrap_or(0));
+        let expires_in = Duration::from_millis(u64::try_from(self.expires_ms - self.clock.now_ms()).unwrap_or(0));
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         loop {

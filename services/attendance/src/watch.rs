@@ -24,12 +24,7 @@ use tonic::Status;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::{
-    context::{Context, now_ms},
-    convert,
-    streams::SignInWatch,
-    teacher::no_such_session,
-};
+use crate::{context::Context, convert, streams::SignInWatch, teacher::no_such_session};
 
 type Outbox<T> = mpsc::Sender<Result<T, Status>>;
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -51,7 +46,7 @@ fn snapshot_message(snapshot: &Snapshot, now: i64) -> pb::WatchRecordsResponse {
 /// for a stream about to start.
 pub(crate) fn sign_in_watch(ctx: &Context, caller: &Caller) -> ApiResult<SignInWatch> {
     let slot = ctx.streams.take(caller.school_number())?;
-    Ok(SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), slot))
+    Ok(SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), ctx.clock.clone(), slot))
 }
 
 pub(crate) fn shutting_down() -> Status {
@@ -93,7 +88,7 @@ async fn archived_roster(ctx: &Context, teacher: &str, id: Uuid) -> ApiResult<Bo
     let records = ctx.archive.records(id).await?;
     let message = pb::WatchRecordsResponse {
         event: Some(Event::Snapshot(pb::RosterSnapshot {
-            attendance: Some(convert::attendance(&meta, now_ms(), true, Some(records.len() as u64))),
+            attendance: Some(convert::attendance(&meta, ctx.now_ms(), true, Some(records.len() as u64))),
             records: records.iter().map(|r| convert::record(id, r)).collect(),
         })),
     };
@@ -109,7 +104,7 @@ async fn follow_roster(
 ) {
     let id = snapshot.meta.attendance_id;
     let mut last = snapshot.version;
-    if outbox.send(Ok(snapshot_message(&snapshot, now_ms()))).await.is_err() {
+    if outbox.send(Ok(snapshot_message(&snapshot, ctx.now_ms()))).await.is_err() {
         return;
     }
     loop {
@@ -147,7 +142,7 @@ async fn follow_roster(
             }
             Step::Apply => last = event.version(),
         }
-        let now = now_ms();
+        let now = ctx.now_ms();
         let (message, archived) = match &*event {
             SessionEvent::Record { record, .. } => (Event::Record(convert::record(id, record)), false),
             SessionEvent::Session { meta, .. } => {
@@ -169,7 +164,7 @@ async fn follow_roster(
 
 /// Sends a fresh snapshot; returns its version, or None when the stream is over.
 async fn resync_roster(ctx: &Context, id: Uuid, outbox: &Outbox<pb::WatchRecordsResponse>) -> Option<u64> {
-    let now = now_ms();
+    let now = ctx.now_ms();
     match ctx.live.snapshot(id).await {
         Ok(Some(snapshot)) => {
             outbox.send(Ok(snapshot_message(&snapshot, now))).await.ok()?;

@@ -46,6 +46,16 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, shutdown, attn_domain::Clock::system()).await
+    }
+
+    /// As [`App::build`], with jobs deciding what is due by `clock` (tests
+    /// move an adjustable one forward instead of waiting).
+    pub async fn build_with_clock(
+        config: Config,
+        shutdown: Shutdown,
+        clock: attn_domain::Clock,
+    ) -> anyhow::Result<Self> {
         let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let keys = config.redis.keys()?;
         let live = LiveStore::connect(&config.redis.store_settings(), keys.clone())
@@ -71,6 +81,7 @@ impl App {
         measures::register(&metrics, live.clone(), face_queue.clone());
         pool_metrics::register(&metrics, archive.clone(), live.clone(), config.database.database_max_connections);
         let deps = Deps {
+            clock,
             face_queue,
             live,
             tokens: tokens.clone(),

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod check_in_code;
 pub mod client_address;
+pub mod clock;
 pub mod download_address;
 pub mod face;
 pub mod fail_code;
@@ -24,6 +25,7 @@ pub mod validate;
 
 pub use access::{Access, Role};
 pub use audit::AuditEntry;
+pub use clock::Clock;
 pub use fail_code::FailCode;
 pub use invalid::{Invalid, Invalids};
 pub use record::{AttendConflict, Record, RecordStatus};

@@ -16,11 +16,13 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-pub fn page_size(requested: u32) -> Result<u32, Invalid> {
-    match requested {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        n if n <= MAX_PAGE_SIZE => Ok(n),
-        n => Err(Invalid::new("page.page_size", format!("must be at most {MAX_PAGE_SIZE}, not {n}"))),
+/// AIP-158: 0 asks for the default, more than the maximum gets the maximum
+/// (a client asking for "everything" still gets pages), negative is an error.
+pub fn page_size(requested: i32) -> Result<u32, Invalid> {
+    match u32::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+        Err(_) => Err(Invalid::new("page_size", format!("must not be negative, not {requested}"))),
     }
 }
 
@@ -33,7 +35,7 @@ pub fn decode_cursor(token: &str) -> Result<Option<Cursor>, Invalid> {
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid = || Invalid::new("page.page_token", "is not a token this service gave out");
+    let invalid = || Invalid::new("page_token", "is not a token this service gave out");
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (time, id) = text.split_once(':').ok_or_else(invalid)?;
@@ -59,15 +61,19 @@ mod tests {
     #[test]
     fn forged_tokens_are_invalid() {
         for bad in ["%%%", "bm9wZQ", "MTIzOm5vdC1hLXV1aWQ"] {
-            assert_eq!(decode_cursor(bad).unwrap_err().field, "page.page_token", "{bad}");
+            assert_eq!(decode_cursor(bad).unwrap_err().field, "page_token", "{bad}");
         }
     }
 
     #[test]
-    fn page_size_defaults_and_is_capped() {
+    fn page_size_defaults_is_capped_and_refuses_negatives() {
         assert_eq!(page_size(0).unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(1).unwrap(), 1);
         assert_eq!(page_size(100).unwrap(), 100);
-        assert!(page_size(101).is_err());
+        assert_eq!(page_size(101).unwrap(), MAX_PAGE_SIZE);
+        assert_eq!(page_size(i32::MAX).unwrap(), MAX_PAGE_SIZE);
+        assert_eq!(page_size(-1).unwrap_err().field, "page_size");
+        assert_eq!(page_size(i32::MIN).unwrap_err().field, "page_size");
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl SearchCursor {
         if token.is_empty() {
             return Ok(None);
         }
-        let invalid = || Invalid::new("page.page_token", "is not a token this service gave out");
+        let invalid = || Invalid::new("page_token", "is not a token this service gave out");
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let mut parts = text.strip_prefix('s').ok_or_else(invalid)?.splitn(3, ':');
@@ -467,7 +467,7 @@ mod tests {
         let cursor = SearchCursor::of(Rank::Prefix, &session(9, "A", "B", 77));
         assert_eq!(SearchCursor::decode(&cursor.encode()).unwrap(), Some(cursor));
         for bad in ["%%%", "bm9wZQ", &URL_SAFE_NO_PAD.encode("s9:1:00000000-0000-0000-0000-000000000000")] {
-            assert_eq!(SearchCursor::decode(bad).unwrap_err().field, "page.page_token", "{bad}");
+            assert_eq!(SearchCursor::decode(bad).unwrap_err().field, "page_token", "{bad}");
         }
     }
 }

@@ -20,6 +20,11 @@ pub mod internal {
     }
 }
 
-/// The encoded `FileDescriptorSet` of `attn.v1`, `attn.internal.v1` and the
-/// well-known types they import, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attn_descriptor.bin"));
+/// The encoded `FileDescriptorSet` of `attn.v1` and the well-known types it
+/// imports, for gRPC server reflection.
+pub const PUBLIC_FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attn_public_descriptor.bin"));
+
+/// The same for `attn.internal.v1`: reflected only by the service that serves
+/// it, so that a client's reflection never even names an internal type.
+pub const INTERNAL_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/attn_internal_descriptor.bin"));

@@ -1,6 +1,6 @@
 //! The caller's deadline, as gRPC sends it (`grpc-timeout`), so a handler
 //! can fit its own work inside it instead of being cut off half-way by the
-//! server's timeout (which answers CANCELLED and says nothing useful).
+//! server's timeout ([`crate::request_timeout`]).
 
 use std::time::Duration;
 
@@ -9,7 +9,12 @@ use tonic::metadata::MetadataMap;
 /// The `grpc-timeout` the caller sent, if any and well formed: one to eight
 /// digits and a unit, `H`, `M`, `S`, `m`, `u` or `n` (gRPC over HTTP/2).
 pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    let text = metadata.get("grpc-timeout")?.to_str().ok()?;
+    grpc_timeout_header(metadata.as_ref())
+}
+
+/// [`grpc_timeout`] from the request's HTTP headers, for tower layers.
+pub fn grpc_timeout_header(headers: &http::HeaderMap) -> Option<Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
     // `to_str` admits visible ASCII only, so the last byte is a whole char.
     let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -8,6 +8,7 @@
 //! - [`error`]: the one place domain and store errors become gRPC statuses.
 //! - [`metrics_server`]: the admin listener serving Prometheus text at `/metrics`.
 //! - [`deadline`]: the caller's deadline, for handlers that must finish inside it.
+//! - [`request_timeout`]: the server's limit on a call, answered with details.
 
 pub mod auth;
 pub mod deadline;
@@ -16,6 +17,7 @@ pub mod error_details;
 pub mod internal;
 pub mod metrics_server;
 pub mod reason;
+pub mod request_timeout;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;

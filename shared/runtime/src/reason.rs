@@ -117,8 +117,7 @@ reasons! {
     /// Made by the gRPC machinery, not ATTN's handlers: something else not
     /// found (a health check of a service this port does not serve).
     NotFound = "NOT_FOUND", NotFound;
-    /// Made by the gRPC machinery: the call ran past `ATTN_REQUEST_TIMEOUT_MS`
-    /// or was cancelled.
+    /// Made by the gRPC machinery: the call was cancelled.
     Cancelled = "CANCELLED", Cancelled;
     /// Made by the gRPC machinery: a method this port does not implement.
     Unimplemented = "UNIMPLEMENTED", Unimplemented;
@@ -128,6 +127,9 @@ reasons! {
     Unknown = "UNKNOWN", Unknown;
     /// WatchCheckInCode on a session started without `require_check_in_code`.
     CheckInCodeNotRequired = "CHECK_IN_CODE_NOT_REQUIRED", FailedPrecondition;
+    /// The call ran past `ATTN_REQUEST_TIMEOUT_MS` or the caller's deadline;
+    /// metadata `timeout_ms`.
+    RequestTimedOut = "REQUEST_TIMED_OUT", DeadlineExceeded;
 }
 
 impl Reason {
@@ -240,6 +242,7 @@ mod tests {
                 "OUT_OF_RANGE",
                 "UNKNOWN",
                 "CHECK_IN_CODE_NOT_REQUIRED",
+                "REQUEST_TIMED_OUT",
             ]
         );
     }
@@ -303,6 +306,7 @@ mod tests {
             Code::Unimplemented => "UNIMPLEMENTED",
             Code::OutOfRange => "OUT_OF_RANGE",
             Code::Unknown => "UNKNOWN",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
             other => panic!("no README name for {other:?}"),
         }
     }

@@ -25,7 +25,8 @@ use tower_http::{
 };
 
 use crate::{
-    AuthLayer, Shutdown, error_details::ErrorDetailsLayer, settings::ServerConfig, static_files::StaticFilesLayer,
+    AuthLayer, Shutdown, error_details::ErrorDetailsLayer, request_timeout::RequestTimeoutLayer,
+    settings::ServerConfig, static_files::StaticFilesLayer,
 };
 
 pub struct ServeOptions {
@@ -78,10 +79,19 @@ pub fn standard_routes(routes: Routes, served: &[&str]) -> anyhow::Result<(Route
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     ]);
+    // The internal package's types only where an internal service is served:
+    // asked by name, attendance-service's reflection must not describe them.
+    let serves_internal = served.iter().any(|name| name.starts_with("attn.internal."));
     let reflection = || {
+        let builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(attn_proto::PUBLIC_FILE_DESCRIPTOR_SET);
+        let builder = if serves_internal {
+            builder.register_encoded_file_descriptor_set(attn_proto::INTERNAL_FILE_DESCRIPTOR_SET)
+        } else {
+            builder
+        };
         advertised.clone().fold(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(attn_proto::FILE_DESCRIPTOR_SET)
+            builder
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 // google.rpc.ErrorInfo, BadRequest, RetryInfo: so that grpcurl
                 // and other reflection clients decode every error's details.
@@ -120,6 +130,8 @@ pub async fn serve(
         .layer(ErrorDetailsLayer)
         // grpc_server_* counts and latencies, including calls the auth layer refuses.
         .layer(GrpcMetricsLayer::new(options.metrics, Side::Server, attn_domain::access::known_methods()))
+        // ATTN_REQUEST_TIMEOUT_MS or the caller's deadline: DEADLINE_EXCEEDED with details.
+        .layer(RequestTimeoutLayer::new(Duration::from_millis(options.server.request_timeout_ms)))
         // Who is calling, from where, and may they.
         .layer(options.auth);
     let draining = {
@@ -133,7 +145,6 @@ pub async fn serve(
     };
     let server = Server::builder()
         .accept_http1(options.accept_http1)
-        .timeout(Duration::from_millis(options.server.request_timeout_ms))
         .concurrency_limit_per_connection(options.server.concurrency_per_connection)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

@@ -707,8 +707,7 @@ fn peaks(after: &BTreeMap<&'static str, ProcSample>) -> BTreeMap<String, f64> {
 
 /// Searches for the lesson; the student's own session must be the one found.
 async fn find(channel: Channel, token: &Token, lesson: &str, expected: &str) -> Result<String, Failure> {
-    let request =
-        FindActiveAttendancesRequest { lesson_name: lesson.to_owned(), teacher_name: String::new(), page: None };
+    let request = FindActiveAttendancesRequest { lesson_name: lesson.to_owned(), ..Default::default() };
     let found = StudentServiceClient::new(channel).find_active_attendances(authed(request, token)).await?.into_inner();
     match found.attendances.as_slice() {
         [one] if one.attendance_id == expected => Ok(one.attendance_id.clone()),
@@ -733,7 +732,7 @@ async fn my_record(channel: Channel, token: &Token, id: &str) -> Result<(), Fail
 
 /// The first page of the student's history must hold today's record.
 async fn my_history(channel: Channel, token: &Token, id: &str) -> Result<(), Failure> {
-    let request = ListMyAttendanceRequest { page: None };
+    let request = ListMyAttendanceRequest::default();
     let answer = StudentServiceClient::new(channel).list_my_attendance(authed(request, token)).await?.into_inner();
     let entry = answer.entries.iter().find(|e| e.attendance.as_ref().is_some_and(|a| a.attendance_id == id));
     match entry.and_then(|e| e.record.as_ref()) {

@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use super::face;
 use crate::{
-    context::{CheckInSettings, Context, now_ms},
+    context::{CheckInSettings, Context},
     convert,
     limits::too_many_check_ins,
 };
@@ -59,7 +59,7 @@ pub async fn attend(
             if let Some(answer) = precheck.replay {
                 return Ok(convert::record(id, &answer));
             }
-            refuse_closed(&precheck.meta, now_ms())?;
+            refuse_closed(&precheck.meta, ctx.now_ms())?;
             if let Some(conflict) = precheck.record.as_ref().and_then(Record::attend_conflict) {
                 return Err(conflict.into());
             }
@@ -70,7 +70,7 @@ pub async fn attend(
     };
     let name = caller.full_name();
     let code_refused =
-        settings.check_in_code.as_ref().is_some_and(|code| !code.accepts(&request.check_in_code, now_ms()));
+        settings.check_in_code.as_ref().is_some_and(|code| !code.accepts(&request.check_in_code, ctx.now_ms()));
     let record = if code_refused {
         // Like a failed network check: a record the teacher sees and the
         // student may replace with the code shown now.
@@ -98,13 +98,13 @@ pub async fn attend(
                 face::Submission::Queued(job_id) => Record::pending_face_check(student, name, &job_id),
             }
         } else {
-            Record::attended(student, name, now_ms())
+            Record::attended(student, name, ctx.now_ms())
         }
     } else {
-        Record::attended(student, name, now_ms())
+        Record::attended(student, name, ctx.now_ms())
     };
 
-    match ctx.live.attend(id, &record, request_key.as_deref(), now_ms(), ctx.limits.attend_per_minute()).await? {
+    match ctx.live.attend(id, &record, request_key.as_deref(), ctx.now_ms(), ctx.limits.attend_per_minute()).await? {
         AttendOutcome::Limited(wait) => {
             ctx.limits.count_check_in_refused();
             Err(too_many_check_ins(wait))

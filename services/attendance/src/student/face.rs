@@ -11,7 +11,7 @@ use attn_store::face_queue::FaceJob;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::context::{Context, now_ms};
+use crate::context::Context;
 
 pub enum Submission {
     /// The check-in fails with this code (the student may retry).
@@ -72,7 +72,7 @@ pub async fn submit(
     // Queue first, record second: a crash in between leaves a job whose
     // record never went pending, which the poller drops; the other order
     // could leave a record pending with nobody asking about it.
-    let now = now_ms();
+    let now = ctx.now_ms();
     let job = FaceJob {
         attendance_id,
         student_number: student.to_owned(),

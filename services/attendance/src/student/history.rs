@@ -9,10 +9,7 @@ use attn_domain::{
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 
-use crate::{
-    context::{Context, now_ms},
-    convert,
-};
+use crate::{context::Context, convert};
 
 /// One page of the open sessions matching the student's search, from this
 /// replica's copy (no Redis round trip).
@@ -21,10 +18,9 @@ pub fn find_active(
     request: pb::FindActiveAttendancesRequest,
 ) -> ApiResult<pb::FindActiveAttendancesResponse> {
     let query = Query::new(&request.lesson_name, &request.teacher_name)?;
-    let page = request.page.unwrap_or_default();
-    let size = paging::page_size(page.page_size)?;
-    let after = SearchCursor::decode(&page.page_token)?;
-    let now = now_ms();
+    let size = paging::page_size(request.page_size)?;
+    let after = SearchCursor::decode(&request.page_token)?;
+    let now = ctx.now_ms();
     let found = ctx.open_sessions.search(&query, after, size as usize, now)?;
     Ok(pb::FindActiveAttendancesResponse {
         attendances: found.sessions.iter().map(|meta| convert::attendance_for_student(meta, now, false)).collect(),
@@ -48,12 +44,12 @@ pub async fn my_record(ctx: &Context, caller: &Caller, attendance_id: &str) -> A
 pub async fn list_mine(
     ctx: &Context,
     caller: &Caller,
-    page: pb::PageRequest,
+    request: pb::ListMyAttendanceRequest,
 ) -> ApiResult<pb::ListMyAttendanceResponse> {
-    let size = paging::page_size(page.page_size)?;
-    let cursor = paging::decode_cursor(&page.page_token)?;
+    let size = paging::page_size(request.page_size)?;
+    let cursor = paging::decode_cursor(&request.page_token)?;
     let student = caller.school_number();
-    let now = now_ms();
+    let now = ctx.now_ms();
 
     let mut items: Vec<(Cursor, SessionMeta, Record, bool)> = Vec::new();
     let live = ctx.live.student_records(student).await?;

@@ -66,7 +66,6 @@ impl StudentService for Student {
         request: Request<ListMyAttendanceRequest>,
     ) -> Result<Response<ListMyAttendanceResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let page = request.into_inner().page.unwrap_or_default();
-        Ok(Response::new(history::list_mine(&self.ctx, &caller, page).await?))
+        Ok(Response::new(history::list_mine(&self.ctx, &caller, request.into_inner()).await?))
     }
 }

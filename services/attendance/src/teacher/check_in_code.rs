@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::no_such_session;
 use crate::{
-    context::{Context, now_ms},
+    context::Context,
     convert,
     streams::SignInWatch,
     watch::{BoxStream, counted, shutting_down, sign_in_watch},
@@ -79,7 +79,7 @@ pub async fn watch(
             "this attendance session asks for no check-in code; start one with require_check_in_code",
         ));
     };
-    if !meta.is_active(now_ms()) {
+    if !meta.is_active(ctx.now_ms()) {
         return Err(ended());
     }
     let sign_in = sign_in_watch(ctx, caller)?;
@@ -98,8 +98,8 @@ enum Change {
     Nothing,
 }
 
-fn change_of(meta: &SessionMeta) -> Change {
-    if meta.is_active(now_ms()) { Change::EndsAt(meta.end_ms) } else { Change::Over }
+fn change_of(meta: &SessionMeta, now: i64) -> Change {
+    if meta.is_active(now) { Change::EndsAt(meta.end_ms) } else { Change::Over }
 }
 
 async fn follow(
@@ -115,7 +115,7 @@ async fn follow(
     let mut end_ms = meta.end_ms;
     let mut sent_window = None;
     loop {
-        let now = now_ms();
+        let now = ctx.now_ms();
         if now >= end_ms {
             return;
         }
@@ -144,12 +144,12 @@ async fn follow(
             () = sleep => Change::Nothing,
             message = subscription.receiver.recv() => match message {
                 Ok(HubMessage::Event(event)) => match &*event {
-                    SessionEvent::Session { meta, .. } => change_of(meta),
+                    SessionEvent::Session { meta, .. } => change_of(meta, ctx.now_ms()),
                     SessionEvent::Archived { .. } => Change::Over,
                     SessionEvent::Record { .. } => Change::Nothing,
                 },
                 Ok(HubMessage::Resync) | Err(RecvError::Lagged(_)) => match ctx.live.session(id).await {
-                    Ok(Some(session)) => change_of(&session.meta),
+                    Ok(Some(session)) => change_of(&session.meta, ctx.now_ms()),
                     Ok(None) => Change::Over,
                     Err(err) => {
                         let _ = outbox.send(Err(ApiError::from(err).into())).await;

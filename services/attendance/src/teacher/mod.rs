@@ -72,8 +72,7 @@ impl TeacherService for Teacher {
         request: Request<ListAttendancesRequest>,
     ) -> Result<Response<ListAttendancesResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let page = request.into_inner().page.unwrap_or_default();
-        Ok(Response::new(sessions::list(&self.ctx, &caller, page).await?))
+        Ok(Response::new(sessions::list(&self.ctx, &caller, request.into_inner()).await?))
     }
 
     async fn list_records(

@@ -8,14 +8,11 @@ use attn_store::live::WriteOutcome;
 use uuid::Uuid;
 
 use super::{no_such_session, sessions::MAX_WRITE_ATTEMPTS};
-use crate::{
-    context::{Context, now_ms},
-    convert,
-};
+use crate::{context::Context, convert};
 
 pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::ListRecordsResponse> {
     let id = validate::attendance_id(attendance_id)?;
-    let now = now_ms();
+    let now = ctx.now_ms();
     if let Some(snapshot) = ctx.live.snapshot(id).await? {
         if !snapshot.meta.is_owned_by(caller.school_number()) {
             return Err(no_such_session(id));
@@ -136,7 +133,7 @@ async fn edit_record(
     };
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let current = ctx.live.record(id, student).await?;
-        let now = now_ms();
+        let now = ctx.now_ms();
         let old = current.as_ref().map(|(record, _)| record);
         let new = match edit(old, now) {
             Ok(new) => new,
@@ -168,7 +165,7 @@ async fn edit_record(
     if !edit_tx.meta.is_owned_by(teacher) {
         return Err(no_such_session(id));
     }
-    let now = now_ms();
+    let now = ctx.now_ms();
     let old = edit_tx.record.clone();
     let new = edit(old.as_ref(), now)?;
     edit_tx.commit(&new, &audit(old.as_ref(), &new, now)).await?;

@@ -18,10 +18,7 @@ use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::no_such_session;
-use crate::{
-    context::{Context, now_ms},
-    convert,
-};
+use crate::{context::Context, convert};
 
 /// Compare-and-set retries before telling the caller to try again.
 pub(crate) const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -183,7 +180,7 @@ async fn change_session(
         if !session.meta.is_owned_by(caller.school_number()) {
             return Err(no_such_session(id));
         }
-        let now = now_ms();
+        let now = ctx.now_ms();
         let new = change(&session.meta, now);
         if new == session.meta {
             return Ok(convert::attendance(&new, now, false, Some(session.record_count)));
@@ -210,7 +207,7 @@ async fn change_session(
     if !edit.meta.is_owned_by(caller.school_number()) {
         return Err(no_such_session(id));
     }
-    let now = now_ms();
+    let now = ctx.now_ms();
     let old = edit.meta.clone();
     let new = change(&old, now);
     if new != old {
@@ -221,7 +218,7 @@ async fn change_session(
 }
 
 pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attendance>> {
-    let now = now_ms();
+    let now = ctx.now_ms();
     let Some(session) = ctx.live.teacher_open_session(caller.school_number(), now).await? else {
         return Ok(None);
     };
@@ -242,11 +239,15 @@ async fn finish_interrupted(ctx: &Context, sessions: &[LiveSession]) -> ApiResul
 
 /// The teacher's sessions, newest first: those still in Redis merged with
 /// the archive, one keyset page at a time.
-pub async fn list(ctx: &Context, caller: &Caller, page: pb::PageRequest) -> ApiResult<pb::ListAttendancesResponse> {
-    let size = paging::page_size(page.page_size)?;
-    let cursor = paging::decode_cursor(&page.page_token)?;
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ListAttendancesRequest,
+) -> ApiResult<pb::ListAttendancesResponse> {
+    let size = paging::page_size(request.page_size)?;
+    let cursor = paging::decode_cursor(&request.page_token)?;
     let teacher = caller.school_number();
-    let now = now_ms();
+    let now = ctx.now_ms();
 
     let mut items: Vec<(pb::Attendance, Cursor)> = Vec::new();
     let live = ctx.live.teacher_sessions(teacher).await?;

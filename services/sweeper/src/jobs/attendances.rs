@@ -50,7 +50,7 @@ enum Swept {
 /// One round. `lease` is checked before each session's commit.
 pub async fn sweep_attendances(deps: &Deps, lease: &LeaseGuard) -> Summary {
     let mut summary = Summary::default();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.clock.now_ms();
     let ended = match deps.live.ended_sessions(now, deps.settings.batch_size).await {
         Ok(ended) => ended,
         Err(err) => {

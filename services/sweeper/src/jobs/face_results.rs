@@ -53,7 +53,7 @@ enum Checked {
 
 pub async fn check_face_verification_results(deps: &Deps) -> Summary {
     let mut summary = Summary::default();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.clock.now_ms();
     let due = match deps.face_queue.due(now, deps.settings.batch_size).await {
         Ok(due) => due,
         Err(err) => {
@@ -125,7 +125,7 @@ fn check_span(job: &FaceJob) -> tracing::Span {
 
 async fn check_one(deps: &Deps, job: &FaceJob) -> Result<Checked, StoreError> {
     let answer = deps.verification.clone().get_face_check(GetFaceCheckRequest { job_id: job.job_id.clone() }).await;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.clock.now_ms();
     let max_age_ms = deps.settings.face_max_age.as_millis() as i64;
     let overdue = too_old(now - job.submitted_ms, max_age_ms);
     let next_look = |delay_ms| next_look_at_ms(now, delay_ms, job.submitted_ms, max_age_ms);
@@ -194,7 +194,7 @@ async fn apply(deps: &Deps, job: &FaceJob, verdict: Verdict) -> Result<bool, Sto
         if !record.awaits_face_job(&job.job_id) {
             return Ok(false);
         }
-        let new = finish(&record, chrono::Utc::now().timestamp_millis());
+        let new = finish(&record, deps.clock.now_ms());
         match deps.live.write_record(id, Some(&raw), &new, None, None).await? {
             WriteOutcome::Written { .. } => return Ok(true),
             WriteOutcome::Changed => continue,
@@ -220,7 +220,7 @@ async fn apply_archived(
     let Some(record) = edit.record.clone().filter(|r| r.status() == attn_domain::RecordStatus::Pending) else {
         return Ok(false);
     };
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.clock.now_ms();
     let new = finish(&record, now);
     let audit = AuditEntry {
         actor: "face-gateway".into(),

@@ -124,6 +124,8 @@ pub struct SweepSettings {
 
 /// What the jobs work on.
 pub struct Deps {
+    /// What is due, ended or expired is decided by this clock, never the wall's.
+    pub clock: attn_domain::Clock,
     pub live: LiveStore,
     pub tokens: TokenStore,
     pub face_queue: FaceQueue,

@@ -9,7 +9,7 @@ use super::{Deps, Summary};
 
 pub async fn sweep_users(deps: &Deps) -> Summary {
     let mut summary = Summary::default();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.clock.now_ms();
     let (ended, malformed) = match deps.tokens.ended(now, deps.settings.batch_size).await {
         Ok(found) => found,
         Err(err) => {
