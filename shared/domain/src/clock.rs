@@ -42,6 +42,11 @@ impl Clock {
         }
     }
 
+    /// Now, as a date and time in UTC.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.now_ms()).unwrap_or_default()
+    }
+
     /// Moves an adjustable clock, and every clone of it, `by` ahead.
     ///
     /// # Panics

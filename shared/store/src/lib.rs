@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod config;
 pub mod durability;
+pub mod edit;
 mod error;
 pub mod events;
 pub mod face_queue;

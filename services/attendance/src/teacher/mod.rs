@@ -16,9 +16,10 @@ use attn_proto::v1::{
     StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
     WatchRecordsResponse, teacher_service_server::TeacherService,
 };
-use attn_runtime::{Caller, ClientAddress};
+use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use futures::Stream;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::context::Context;
 
@@ -30,6 +31,16 @@ pub struct Teacher {
 pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiError {
     attn_runtime::ApiError::new(attn_runtime::Reason::SessionNotFound, format!("you have no attendance session {id}"))
         .with("attendance_id", id)
+}
+
+/// Where a teacher's edit goes once it leaves the live copy: on to the
+/// archive, unless the session is still live (every attempt lost its race),
+/// which the teacher hears as `contended`, to try again.
+pub(crate) async fn archive_unless_live(ctx: &Context, id: Uuid, contended: &'static str) -> ApiResult<()> {
+    if ctx.live.session(id).await?.is_some() {
+        return Err(ApiError::new(Reason::Contended, contended));
+    }
+    Ok(())
 }
 
 type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;

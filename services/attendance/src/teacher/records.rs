@@ -4,11 +4,17 @@
 use attn_domain::{AuditEntry, Record, audit::snapshot_of, validate};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
-use attn_store::live::WriteOutcome;
+use attn_store::{
+    edit::{Attempt, edit_live_or_archived},
+    live::WriteOutcome,
+};
 use uuid::Uuid;
 
-use super::{no_such_session, sessions::MAX_WRITE_ATTEMPTS};
-use crate::{context::Context, convert};
+use super::{archive_unless_live, no_such_session};
+use crate::{
+    context::Context,
+    convert,
+};
 
 pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::ListRecordsResponse> {
     let id = validate::attendance_id(attendance_id)?;
@@ -131,44 +137,50 @@ async fn edit_record(
         reason: reason.map(str::to_owned),
         at_ms: now,
     };
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let current = ctx.live.record(id, student).await?;
-        let now = ctx.now_ms();
-        let old = current.as_ref().map(|(record, _)| record);
-        let new = match edit(old, now) {
-            Ok(new) => new,
-            // Refused (e.g. no record): say so only to the session's owner,
-            // and only if the session is live; otherwise the archive decides.
-            Err(err) => match ctx.live.session(id).await? {
-                None => break,
-                Some(session) if !session.meta.is_owned_by(teacher) => return Err(no_such_session(id)),
-                Some(_) => return Err(err),
-            },
-        };
-        let raw = current.as_ref().map(|(_, raw)| raw.as_str());
-        match ctx.live.write_record(id, raw, &new, Some(&audit(old, &new, now)), Some(teacher)).await? {
-            WriteOutcome::Written { .. } => {
-                tracing::info!(attendance_id = %id, %student, action, "record changed");
-                return Ok(convert::record(id, &new));
+    let (edit, audit) = (&edit, &audit);
+    edit_live_or_archived(
+        || async move {
+            let current = ctx.live.record(id, student).await?;
+            let now = ctx.now_ms();
+            let old = current.as_ref().map(|(record, _)| record);
+            let new = match edit(old, now) {
+                Ok(new) => new,
+                // Refused (e.g. no record): say so only to the session's owner,
+                // and only if the session is live; otherwise the archive decides.
+                Err(err) => {
+                    return match ctx.live.session(id).await? {
+                        None => Ok(Attempt::NotLive),
+                        Some(session) if !session.meta.is_owned_by(teacher) => Err(no_such_session(id)),
+                        Some(_) => Err(err),
+                    };
+                }
+            };
+            let raw = current.as_ref().map(|(_, raw)| raw.as_str());
+            Ok(match ctx.live.write_record(id, raw, &new, Some(&audit(old, &new, now)), Some(teacher)).await? {
+                WriteOutcome::Written { .. } => {
+                    tracing::info!(attendance_id = %id, %student, action, "record changed");
+                    Attempt::Done(convert::record(id, &new))
+                }
+                WriteOutcome::Changed => Attempt::Changed,
+                WriteOutcome::NotOwner => return Err(no_such_session(id)),
+                WriteOutcome::NotFound => Attempt::NotLive,
+            })
+        },
+        |_| archive_unless_live(ctx, id, "the record is changing too quickly to edit; try again"),
+        || async move {
+            let Some(edit_tx) = ctx.archive.begin_record_edit(id, student).await? else {
+                return Err(no_such_session(id));
+            };
+            if !edit_tx.meta.is_owned_by(teacher) {
+                return Err(no_such_session(id));
             }
-            WriteOutcome::Changed => continue,
-            WriteOutcome::NotOwner => return Err(no_such_session(id)),
-            WriteOutcome::NotFound => break,
-        }
-    }
-    if ctx.live.session(id).await?.is_some() {
-        return Err(ApiError::new(Reason::Contended, "the record is changing too quickly to edit; try again"));
-    }
-    let Some(edit_tx) = ctx.archive.begin_record_edit(id, student).await? else {
-        return Err(no_such_session(id));
-    };
-    if !edit_tx.meta.is_owned_by(teacher) {
-        return Err(no_such_session(id));
-    }
-    let now = ctx.now_ms();
-    let old = edit_tx.record.clone();
-    let new = edit(old.as_ref(), now)?;
-    edit_tx.commit(&new, &audit(old.as_ref(), &new, now)).await?;
-    tracing::info!(attendance_id = %id, %student, action, "archived record changed");
-    Ok(convert::record(id, &new))
+            let now = ctx.now_ms();
+            let old = edit_tx.record.clone();
+            let new = edit(old.as_ref(), now)?;
+            edit_tx.commit(&new, &audit(old.as_ref(), &new, now)).await?;
+            tracing::info!(attendance_id = %id, %student, action, "archived record changed");
+            Ok(convert::record(id, &new))
+        },
+    )
+    .await
 }

@@ -12,16 +12,19 @@ use attn_domain::{
 };
 use attn_proto::v1::{self as pb, start_attendance_request::Ends};
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
-use attn_store::live::{ClaimOutcome, LiveSession, WriteOutcome};
+use attn_store::{
+    edit::{Attempt, edit_live_or_archived},
+    live::{ClaimOutcome, LiveSession, WriteOutcome},
+};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use super::no_such_session;
-use crate::{context::Context, convert};
-
-/// Compare-and-set retries before telling the caller to try again.
-pub(crate) const MAX_WRITE_ATTEMPTS: usize = 8;
+use super::{archive_unless_live, no_such_session};
+use crate::{
+    context::Context,
+    convert,
+};
 
 fn session_end(ends: Option<Ends>) -> SessionEnd {
     match ends {
@@ -43,7 +46,7 @@ pub async fn start(
     teacher_address: Option<IpAddr>,
     request: pb::StartAttendanceRequest,
 ) -> ApiResult<pb::Attendance> {
-    let now = Utc::now();
+    let now = ctx.clock.now();
     // Every field is checked, so the caller hears of all the bad ones at once.
     let mut bad = Invalids::new();
     let lesson_name = bad.check(validate::lesson_name(&request.lesson_name));
@@ -173,48 +176,52 @@ async fn change_session(
         reason: reason.clone(),
         at_ms: now,
     };
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let Some(session) = ctx.live.session(id).await? else {
-            break;
-        };
-        if !session.meta.is_owned_by(caller.school_number()) {
-            return Err(no_such_session(id));
-        }
-        let now = ctx.now_ms();
-        let new = change(&session.meta, now);
-        if new == session.meta {
-            return Ok(convert::attendance(&new, now, false, Some(session.record_count)));
-        }
-        match ctx.live.write_meta(session.version, &new, Some(&audit(&session.meta, &new, now))).await? {
-            WriteOutcome::Written { .. } => {
-                ctx.live.close_in_index(&new).await?;
-                ctx.open_sessions.closed(id).await;
-                tracing::info!(attendance_id = %id, action, "session changed");
-                return Ok(convert::attendance(&new, now, false, Some(session.record_count)));
+    let (change, audit) = (&change, &audit);
+    edit_live_or_archived(
+        || async move {
+            let Some(session) = ctx.live.session(id).await? else {
+                return Ok(Attempt::NotLive);
+            };
+            if !session.meta.is_owned_by(caller.school_number()) {
+                return Err(no_such_session(id));
             }
-            WriteOutcome::Changed => continue,
-            WriteOutcome::NotFound => break,
-            WriteOutcome::NotOwner => return Err(no_such_session(id)),
-        }
-    }
-    if ctx.live.session(id).await?.is_some() {
-        return Err(ApiError::new(Reason::Contended, "the session is changing too quickly to edit; try again"));
-    }
-    // Archived: PostgreSQL is the record now.
-    let Some(edit) = ctx.archive.begin_session_edit(id).await? else {
-        return Err(no_such_session(id));
-    };
-    if !edit.meta.is_owned_by(caller.school_number()) {
-        return Err(no_such_session(id));
-    }
-    let now = ctx.now_ms();
-    let old = edit.meta.clone();
-    let new = change(&old, now);
-    if new != old {
-        edit.commit(&new, &audit(&old, &new, now)).await?;
-        tracing::info!(attendance_id = %id, action, "archived session changed");
-    }
-    Ok(convert::attendance(&new, now, true, None))
+            let now = ctx.now_ms();
+            let new = change(&session.meta, now);
+            if new == session.meta {
+                return Ok(Attempt::Done(convert::attendance(&new, now, false, Some(session.record_count))));
+            }
+            Ok(match ctx.live.write_meta(session.version, &new, Some(&audit(&session.meta, &new, now))).await? {
+                WriteOutcome::Written { .. } => {
+                    ctx.live.close_in_index(&new).await?;
+                    ctx.open_sessions.closed(id).await;
+                    tracing::info!(attendance_id = %id, action, "session changed");
+                    Attempt::Done(convert::attendance(&new, now, false, Some(session.record_count)))
+                }
+                WriteOutcome::Changed => Attempt::Changed,
+                WriteOutcome::NotFound => Attempt::NotLive,
+                WriteOutcome::NotOwner => return Err(no_such_session(id)),
+            })
+        },
+        |_| archive_unless_live(ctx, id, "the session is changing too quickly to edit; try again"),
+        || async move {
+            // Archived: PostgreSQL is the record now.
+            let Some(edit) = ctx.archive.begin_session_edit(id).await? else {
+                return Err(no_such_session(id));
+            };
+            if !edit.meta.is_owned_by(caller.school_number()) {
+                return Err(no_such_session(id));
+            }
+            let now = ctx.now_ms();
+            let old = edit.meta.clone();
+            let new = change(&old, now);
+            if new != old {
+                edit.commit(&new, &audit(&old, &new, now)).await?;
+                tracing::info!(attendance_id = %id, action, "archived session changed");
+            }
+            Ok(convert::attendance(&new, now, true, None))
+        },
+    )
+    .await
 }
 
 pub async fn live(ctx: &Context, caller: &Caller) -> ApiResult<Option<pb::Attendance>> {

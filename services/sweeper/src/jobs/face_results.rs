@@ -23,7 +23,12 @@ use attn_domain::{
     face::{error_retry_delay_ms, next_look_at_ms, next_poll_delay_ms, too_old},
 };
 use attn_proto::internal::v1::{FaceCheckStatus, GetFaceCheckRequest};
-use attn_store::{StoreError, face_queue::FaceJob, live::WriteOutcome};
+use attn_store::{
+    StoreError,
+    edit::{Attempt, LeftLive, edit_live_or_archived},
+    face_queue::FaceJob,
+    live::WriteOutcome,
+};
 use futures::StreamExt;
 use tonic::Code;
 use tracing::Instrument as _;
@@ -32,7 +37,6 @@ use super::{Deps, Summary};
 
 /// Gateway calls in flight at once.
 const CONCURRENT_CHECKS: usize = 32;
-const WRITE_ATTEMPTS: usize = 8;
 
 enum Verdict {
     Verified,
@@ -184,28 +188,40 @@ async fn apply(deps: &Deps, job: &FaceJob, verdict: Verdict) -> Result<bool, Sto
         Verdict::Failed(reason) => record.face_failed(reason),
         Verdict::TimedOut => record.face_timed_out(),
     };
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some((record, raw)) = deps.live.record(id, &job.student_number).await? else {
-            if deps.live.session(id).await?.is_some() {
-                return Ok(false);
+    let finish = &finish;
+    edit_live_or_archived(
+        || async move {
+            let Some((record, raw)) = deps.live.record(id, &job.student_number).await? else {
+                // No record in a live session: none waits for this job.
+                return Ok(if deps.live.session(id).await?.is_some() {
+                    Attempt::Done(false)
+                } else {
+                    Attempt::NotLive
+                });
+            };
+            if !record.awaits_face_job(&job.job_id) {
+                return Ok(Attempt::Done(false));
             }
-            return apply_archived(deps, job, &finish).await;
-        };
-        if !record.awaits_face_job(&job.job_id) {
-            return Ok(false);
-        }
-        let new = finish(&record, deps.clock.now_ms());
-        match deps.live.write_record(id, Some(&raw), &new, None, None).await? {
-            WriteOutcome::Written { .. } => return Ok(true),
-            WriteOutcome::Changed => continue,
-            // Archived between our read and our write: the archive has it now.
-            WriteOutcome::NotFound | WriteOutcome::NotOwner => return apply_archived(deps, job, &finish).await,
-        }
-    }
-    Err(StoreError::Unavailable {
-        store: "Redis",
-        detail: format!("record {} of {id} kept changing", job.student_number),
-    })
+            let new = finish(&record, deps.clock.now_ms());
+            Ok(match deps.live.write_record(id, Some(&raw), &new, None, None).await? {
+                WriteOutcome::Written { .. } => Attempt::Done(true),
+                WriteOutcome::Changed => Attempt::Changed,
+                // Archived between our read and our write: the archive has it now.
+                WriteOutcome::NotFound | WriteOutcome::NotOwner => Attempt::NotLive,
+            })
+        },
+        |left| async move {
+            match left {
+                LeftLive::NotLive => Ok(()),
+                LeftLive::Contended => Err(StoreError::Unavailable {
+                    store: "Redis",
+                    detail: format!("record {} of {id} kept changing", job.student_number),
+                }),
+            }
+        },
+        || apply_archived(deps, job, finish),
+    )
+    .await
 }
 
 /// The session was archived while the check ran: update the archived record.
