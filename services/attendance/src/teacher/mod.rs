@@ -4,9 +4,10 @@
 
 mod check_in_code;
 mod records;
+mod roster;
 mod sessions;
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
@@ -17,10 +18,9 @@ use attn_proto::v1::{
     WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{Caller, ClientAddress};
-use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::context::Context;
+use crate::{context::Context, streams::BoxStream};
 
 pub struct Teacher {
     pub ctx: Arc<Context>,
@@ -31,9 +31,6 @@ pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiEr
     attn_runtime::ApiError::new(attn_runtime::Reason::SessionNotFound, format!("you have no attendance session {id}"))
         .with("attendance_id", id)
 }
-
-type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;
-type CodeStream = Pin<Box<dyn Stream<Item = Result<WatchCheckInCodeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl TeacherService for Teacher {
@@ -84,7 +81,7 @@ impl TeacherService for Teacher {
         Ok(Response::new(records::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
     }
 
-    type WatchRecordsStream = RosterStream;
+    type WatchRecordsStream = BoxStream<WatchRecordsResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn watch_records(
@@ -92,11 +89,11 @@ impl TeacherService for Teacher {
         request: Request<WatchRecordsRequest>,
     ) -> Result<Response<Self::WatchRecordsStream>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let stream = crate::watch::watch_roster(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        let stream = roster::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
     }
 
-    type WatchCheckInCodeStream = CodeStream;
+    type WatchCheckInCodeStream = BoxStream<WatchCheckInCodeResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn watch_check_in_code(
