@@ -16,7 +16,6 @@ mod roster_import;
 mod streams;
 mod student;
 mod teacher;
-mod watch;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -3,8 +3,9 @@
 mod attend;
 mod face;
 mod history;
+mod my_record;
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use attn_proto::v1::{
     AttendRequest, AttendResponse, FindActiveAttendancesRequest, FindActiveAttendancesResponse, GetMyRecordRequest,
@@ -12,16 +13,13 @@ use attn_proto::v1::{
     WatchMyRecordResponse, student_service_server::StudentService,
 };
 use attn_runtime::{Caller, ClientAddress};
-use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::context::Context;
+use crate::{context::Context, streams::BoxStream};
 
 pub struct Student {
     pub ctx: Arc<Context>,
 }
-
-type MyRecordStream = Pin<Box<dyn Stream<Item = Result<WatchMyRecordResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl StudentService for Student {
@@ -49,7 +47,7 @@ impl StudentService for Student {
         Ok(Response::new(GetMyRecordResponse { record: Some(record) }))
     }
 
-    type WatchMyRecordStream = MyRecordStream;
+    type WatchMyRecordStream = BoxStream<WatchMyRecordResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn watch_my_record(
@@ -57,7 +55,7 @@ impl StudentService for Student {
         request: Request<WatchMyRecordRequest>,
     ) -> Result<Response<Self::WatchMyRecordStream>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let stream = crate::watch::watch_my_record(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        let stream = my_record::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
     }
 

@@ -19,21 +19,18 @@ use attn_domain::{
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::events::{HubMessage, SessionEvent, Subscription};
-use tokio::sync::{broadcast::error::RecvError, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
-use tracing::Instrument as _;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::no_such_session;
 use crate::{
     context::Context,
     convert,
-    streams::SignInWatch,
-    watch::{BoxStream, counted, shutting_down, sign_in_watch},
+    streams::{self, BoxStream, Outbox},
 };
 
-type Outbox = mpsc::Sender<Result<pb::WatchCheckInCodeResponse, Status>>;
+/// One code per window: a client is never more than a message or two behind.
+const STREAM_BUFFER: usize = 4;
 
 fn ended() -> ApiError {
     ApiError::new(Reason::SessionEnded, "this attendance session has ended")
@@ -82,12 +79,11 @@ pub async fn watch(
     if !meta.is_active(ctx.now_ms()) {
         return Err(ended());
     }
-    let sign_in = sign_in_watch(ctx, caller)?;
-    let (outbox, receiver) = mpsc::channel(4);
     let code = CheckInCode { secret, period_secs };
     let span = tracing::info_span!("watch_check_in_code stream", attendance_id = %id);
-    tokio::spawn(follow(ctx.clone(), meta, code, subscription, sign_in, outbox).instrument(span));
-    Ok(counted(ReceiverStream::new(receiver), crate::measures::OpenStream::new(&ctx.metrics, "watch_check_in_code")))
+    streams::open(ctx, caller, "watch_check_in_code", STREAM_BUFFER, span, move |outbox| {
+        follow(ctx.clone(), meta, code, subscription, outbox)
+    })
 }
 
 /// What the session's events say about how long the stream lasts.
@@ -102,13 +98,28 @@ fn change_of(meta: &SessionMeta, now: i64) -> Change {
     if meta.is_active(now) { Change::EndsAt(meta.end_ms) } else { Change::Over }
 }
 
+/// What an event, or a gap in the events, means for how long the stream lasts.
+async fn change_after(ctx: &Context, id: Uuid, message: Result<HubMessage, RecvError>) -> ApiResult<Change> {
+    Ok(match message {
+        Ok(HubMessage::Event(event)) => match &*event {
+            SessionEvent::Session { meta, .. } => change_of(meta, ctx.now_ms()),
+            SessionEvent::Archived { .. } => Change::Over,
+            SessionEvent::Record { .. } => Change::Nothing,
+        },
+        Ok(HubMessage::Resync) | Err(RecvError::Lagged(_)) => match ctx.live.session(id).await? {
+            Some(session) => change_of(&session.meta, ctx.now_ms()),
+            None => Change::Over,
+        },
+        Err(RecvError::Closed) => Change::Over,
+    })
+}
+
 async fn follow(
     ctx: Arc<Context>,
     meta: SessionMeta,
     code: CheckInCode,
     mut subscription: Subscription,
-    mut sign_in: SignInWatch,
-    outbox: Outbox,
+    mut outbox: Outbox<pb::WatchCheckInCodeResponse>,
 ) {
     let id = meta.attendance_id;
     let public_url = ctx.public_url.clone();
@@ -121,7 +132,7 @@ async fn follow(
         }
         let shown = code.shown_at(now);
         if sent_window != Some(shown.window) {
-            if outbox.send(Ok(message(&shown, public_url.as_deref(), id))).await.is_err() {
+            if !outbox.send(Ok(message(&shown, public_url.as_deref(), id))).await {
                 return;
             }
             sent_window = Some(shown.window);
@@ -131,32 +142,24 @@ async fn follow(
         // just sleeps the rest.
         let wake_ms = shown.valid_until_ms.min(end_ms);
         let sleep = tokio::time::sleep(Duration::from_millis(u64::try_from(wake_ms - now).unwrap_or(0)));
-        let change = tokio::select! {
-            () = outbox.closed() => return,
-            () = ctx.shutdown.triggered() => {
-                let _ = outbox.send(Err(shutting_down())).await;
-                return;
+        let woken = outbox.until_stream_ends(async {
+            tokio::select! {
+                () = sleep => None,
+                message = subscription.receiver.recv() => Some(message),
             }
-            status = sign_in.ended() => {
-                let _ = outbox.send(Err(status)).await;
-                return;
-            }
-            () = sleep => Change::Nothing,
-            message = subscription.receiver.recv() => match message {
-                Ok(HubMessage::Event(event)) => match &*event {
-                    SessionEvent::Session { meta, .. } => change_of(meta, ctx.now_ms()),
-                    SessionEvent::Archived { .. } => Change::Over,
-                    SessionEvent::Record { .. } => Change::Nothing,
-                },
-                Ok(HubMessage::Resync) | Err(RecvError::Lagged(_)) => match ctx.live.session(id).await {
-                    Ok(Some(session)) => change_of(&session.meta, ctx.now_ms()),
-                    Ok(None) => Change::Over,
-                    Err(err) => {
-                        let _ = outbox.send(Err(ApiError::from(err).into())).await;
-                        return;
-                    }
-                },
-                Err(RecvError::Closed) => Change::Over,
+        });
+        let Some(woken) = woken.await else {
+            return;
+        };
+        let change = match woken {
+            // The next window (or the session's end) has come.
+            None => Change::Nothing,
+            Some(message) => match change_after(&ctx, id, message).await {
+                Ok(change) => change,
+                Err(err) => {
+                    let _ = outbox.send(Err(err.into())).await;
+                    return;
+                }
             },
         };
         match change {

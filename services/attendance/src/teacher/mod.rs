@@ -4,9 +4,10 @@
 
 mod check_in_code;
 mod records;
+mod roster;
 mod sessions;
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
@@ -17,11 +18,10 @@ use attn_proto::v1::{
     WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
-use futures::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::context::Context;
+use crate::{context::Context, streams::BoxStream};
 
 pub struct Teacher {
     pub ctx: Arc<Context>,
@@ -42,9 +42,6 @@ pub(crate) async fn archive_unless_live(ctx: &Context, id: Uuid, contended: &'st
     }
     Ok(())
 }
-
-type RosterStream = Pin<Box<dyn Stream<Item = Result<WatchRecordsResponse, Status>> + Send>>;
-type CodeStream = Pin<Box<dyn Stream<Item = Result<WatchCheckInCodeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl TeacherService for Teacher {
@@ -94,7 +91,7 @@ impl TeacherService for Teacher {
         Ok(Response::new(records::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
     }
 
-    type WatchRecordsStream = RosterStream;
+    type WatchRecordsStream = BoxStream<WatchRecordsResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn watch_records(
@@ -102,11 +99,11 @@ impl TeacherService for Teacher {
         request: Request<WatchRecordsRequest>,
     ) -> Result<Response<Self::WatchRecordsStream>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let stream = crate::watch::watch_roster(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        let stream = roster::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
     }
 
-    type WatchCheckInCodeStream = CodeStream;
+    type WatchCheckInCodeStream = BoxStream<WatchCheckInCodeResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn watch_check_in_code(

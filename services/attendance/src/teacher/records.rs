@@ -11,10 +11,7 @@ use attn_store::{
 use uuid::Uuid;
 
 use super::{archive_unless_live, no_such_session};
-use crate::{
-    context::Context,
-    convert,
-};
+use crate::{context::Context, convert};
 
 pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::ListRecordsResponse> {
     let id = validate::attendance_id(attendance_id)?;

@@ -21,10 +21,7 @@ use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::{archive_unless_live, no_such_session};
-use crate::{
-    context::Context,
-    convert,
-};
+use crate::{context::Context, convert};
 
 fn session_end(ends: Option<Ends>) -> SessionEnd {
     match ends {

@@ -1,6 +1,5 @@
-//! What every long-lived stream (WatchRecords, WatchMyRecord) carries
-//! besides its data: a slot among its user's open streams, and a watch on
-//! the sign-in it was opened with.
+//! What every long-lived stream carries besides its data: a slot among its
+//! user's open streams, and a watch on the sign-in it was opened with.
 //!
 //! A token is checked once, when the stream opens, so without this a
 //! stream would outlive a logout or the token's expiry by hours. Each stream
