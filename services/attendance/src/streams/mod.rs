@@ -78,7 +78,7 @@ where
     Task: Future<Output = ()> + Send + 'static,
 {
     let slot = ctx.streams.take(caller.school_number())?;
-    let sign_in = SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), ctx.clock.clone(), slot);
+    let sign_in = SignInWatch::new(caller, &ctx.revocations, ctx.tokens.clone(), slot);
     let (sender, receiver) = mpsc::channel(buffer);
     let outbox = Outbox { sender, sign_in, shutdown: ctx.shutdown.clone() };
     // The stream outlives the RPC's span; `span`, a child of it, keeps the

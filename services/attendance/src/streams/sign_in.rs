@@ -18,7 +18,6 @@ use std::{
     time::Duration,
 };
 
-use attn_domain::Clock;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
 use attn_store::{
     TokenStore,
@@ -81,19 +80,17 @@ pub struct SignInWatch {
     expires_ms: i64,
     revocations: broadcast::Receiver<Revoked>,
     tokens: TokenStore,
-    clock: Clock,
     /// Holds the user's slot for as long as the stream lives.
     _slot: StreamSlot,
 }
 
 impl SignInWatch {
-    pub fn new(caller: &Caller, feed: &RevocationFeed, tokens: TokenStore, clock: Clock, slot: StreamSlot) -> Self {
+    pub fn new(caller: &Caller, feed: &RevocationFeed, tokens: TokenStore, slot: StreamSlot) -> Self {
         Self {
             token_hash: caller.token_hash.clone(),
             expires_ms: caller.sign_in.expires_ms,
             revocations: feed.subscribe(),
             tokens,
-            clock,
             _slot: slot,
         }
     }
@@ -101,7 +98,10 @@ impl SignInWatch {
     /// Resolves, with the status to end the stream with, once the sign-in
     /// has ended: expired, logged out, or found gone after a reconnect.
     pub async fn ended(&mut self) -> Status {
-        let expires_in = Duration::from_millis(u64::try_from(self.expires_ms - self.clock.now_ms()).unwrap_or(0));
+        // The wall clock, not the handlers' injected one: a sign-in expires
+        // when the auth layer (and its key's TTL in Redis) says it does.
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let expires_in = Duration::from_millis(u64::try_from(self.expires_ms - now_ms).unwrap_or(0));
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         loop {
