@@ -2,7 +2,10 @@
 //! round, against the stack's attendance- and verification-service (metrics
 //! on) and against a second pair started with `ATTN_*_METRICS_ADDR=off` on
 //! the same Redis and database, so the same students, tokens and teacher
-//! serve both. Which side goes first alternates from round to round.
+//! serve both. Which side goes first alternates from round to round. With
+//! `--metrics-swap` the roles swap (the stack's pair off, the second on), so
+//! what the stack's pair pays for also serving the teacher's calls lands on
+//! the other side of the ratio.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -42,6 +45,8 @@ pub struct MetricsPair {
 pub struct MetricsCostReport {
     pub students: usize,
     pub concurrency: usize,
+    /// `--metrics-swap`: the stack's pair was the "off" side.
+    pub swapped: bool,
     pub runs: Vec<MetricsRun>,
     pub pairs: Vec<MetricsPair>,
     pub median_on_over_off: Option<f64>,
@@ -61,10 +66,11 @@ pub async fn run(bench: &Bench<'_>, unmeasured: &[Proc], unmeasured_url: &str) -
     if bench.stack.procs.is_empty() {
         bail!("the metrics scenario starts its own second attendance-service: it cannot run with --target");
     }
+    let second_on = settings.metrics_swap;
     let sides = [
-        Side { metrics_on: true, channels: bench.channels.clone(), sample: Box::new(|| bench.stack.sample()) },
+        Side { metrics_on: !second_on, channels: bench.channels.clone(), sample: Box::new(|| bench.stack.sample()) },
         Side {
-            metrics_on: false,
+            metrics_on: second_on,
             channels: Arc::new(connect_many(unmeasured_url, settings.channels).await?),
             sample: Box::new(|| unmeasured.iter().filter_map(|p| Some((p.name, p.sample().ok()?))).collect()),
         },
@@ -73,7 +79,7 @@ pub async fn run(bench: &Bench<'_>, unmeasured: &[Proc], unmeasured_url: &str) -
     let mut pairs = Vec::new();
     for round in 1..=settings.rounds {
         let mut throughput = [0.0; 2];
-        // Odd rounds measure "on" first, even rounds "off" first.
+        // Odd rounds measure the stack's pair first, even rounds the second pair.
         let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
         for index in order {
             let run = check_in_storm(bench, round, &sides[index]).await?;
@@ -88,12 +94,14 @@ pub async fn run(bench: &Bench<'_>, unmeasured: &[Proc], unmeasured_url: &str) -
             throughput[index] = run.load.throughput;
             runs.push(run);
         }
-        pairs.push(MetricsPair { round, on_over_off: throughput[0] / throughput[1].max(1e-9) });
+        let (on, off) = if second_on { (throughput[1], throughput[0]) } else { (throughput[0], throughput[1]) };
+        pairs.push(MetricsPair { round, on_over_off: on / off.max(1e-9) });
     }
     let median_on_over_off = median(&pairs.iter().map(|p| p.on_over_off).collect::<Vec<_>>());
     Ok(MetricsCostReport {
         students: settings.students,
         concurrency: settings.concurrency,
+        swapped: second_on,
         runs,
         pairs,
         median_on_over_off,

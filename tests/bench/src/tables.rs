@@ -425,9 +425,14 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
 pub fn metrics(out: &mut String, metrics: &MetricsCostReport) {
     let _ = writeln!(
         out,
-        "\nMetrics on and off: option-2 check-in storm, {} students, concurrency {}; \
-         off = a second attendance- and verification-service with ATTN_*_METRICS_ADDR=off",
-        metrics.students, metrics.concurrency
+        "\nMetrics on and off: option-2 check-in storm, {} students, concurrency {}; {}",
+        metrics.students,
+        metrics.concurrency,
+        if metrics.swapped {
+            "swapped: on = a second attendance- and verification-service, off = the stack's own (ATTN_*_METRICS_ADDR=off)"
+        } else {
+            "off = a second attendance- and verification-service with ATTN_*_METRICS_ADDR=off"
+        }
     );
     let rows: Vec<Vec<String>> = metrics
         .runs
