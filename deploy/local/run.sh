@@ -79,7 +79,7 @@ wait_secs="${ATTN_RUN_WAIT_SECS:-120}"
 run_dir="${ATTN_RUN_DIR:-$root/target/attn-run/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$run_dir"
 run_dir="$(cd "$run_dir" && pwd)"
-rm -f "$run_dir/ready"
+rm -f "$run_dir/ready" "$run_dir/ready.tmp"
 
 # `0.0.0.0:50051` is where a service listens; clients dial loopback.
 dial() {
@@ -213,7 +213,7 @@ stop_all() {
         for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
         for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     fi
-    rm -f "$run_dir/ready"
+    rm -f "$run_dir/ready" "$run_dir/ready.tmp"
 }
 trap stop_all EXIT
 trap 'exit 130' INT
@@ -262,13 +262,16 @@ start sweeper-service "$bin/sweeper-service"
 await sweeper-service "${pids[-1]}" "$probe" "$sweeper"
 
 web_url="${ATTN_WEB_DIR:+http://$attendance/}"
-cat >"$run_dir/ready" <<EOF
+# Written aside and renamed into place: whoever waits for `ready` to exist
+# must never read it half-written (a rename is atomic, a redirect is not).
+cat >"$run_dir/ready.tmp" <<EOF
 ATTENDANCE=$attendance
 VERIFICATION=$verification
 SWEEPER=$sweeper
 STANDIN=$standin
 WEB_URL=$web_url
 EOF
+mv -f "$run_dir/ready.tmp" "$run_dir/ready"
 
 cat <<EOF
 
