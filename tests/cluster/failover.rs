@@ -1,6 +1,6 @@
 //! Failover under load: a check-in storm through both attendance-service
 //! replicas while a Redis master dies (its replica takes over), and while
-//! one attendance-service replica stops. Check-ins are refused with
+//! one attendance-service replica stops (told to, or killed outright). Check-ins are refused with
 //! UNAVAILABLE for a while and never answered wrongly; every check-in
 //! answered OK ends up in PostgreSQL; roster streams carry on.
 
@@ -58,7 +58,11 @@ impl Stack {
     }
 
     fn storm(&self) -> Storm {
-        Storm::start(self.replicas(), self.students.clone(), self.sessions.clone(), WORKERS, PACE)
+        self.storm_over(self.replicas())
+    }
+
+    fn storm_over(&self, replicas: [(std::net::SocketAddr, attn_e2e::Clients); 2]) -> Storm {
+        Storm::start(replicas, self.students.clone(), self.sessions.clone(), WORKERS, PACE)
     }
 
     /// Finishes every session (through replica A, which never stops),
@@ -220,6 +224,65 @@ async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_stops()
         "first UNAVAILABLE {refused_from} ms after replica B was told to stop; {} moves to the other replica; \
          longest stretch with no check-in answered OK after the stop: {silent} ms (from {silent_from} ms); \
          roster streams on B that resumed on A from a fresh snapshot: {resumed} of {}",
+        report.switches,
+        SESSIONS / 2
+    );
+    assert_sound(&report, found, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_killed() {
+    let stack = Stack::start(ClusterAccess::Shared).await;
+    // Replica C is a process of its own, so it can die as a crash or an OOM
+    // kill does: SIGKILL, no drain, its connections reset mid-call.
+    let mut victim = stack.cluster.start_attendance_process().await;
+    let replicas = [
+        (stack.cluster.env.attendance_addr, stack.a.clone()),
+        (victim.addr, stack.cluster.env.clients_of(victim.addr).await),
+    ];
+    // Half the rosters are followed on C, which dies; half on A.
+    let mut rosters = Vec::new();
+    for (n, id) in stack.sessions.iter().enumerate() {
+        let first = if n % 2 == 0 { 1 } else { 0 };
+        rosters.push(RosterWatch::start(replicas.clone(), stack.teacher_tokens[n].clone(), id.clone(), first).await);
+    }
+
+    let storm = stack.storm_over(replicas);
+    let total = storm.total;
+    storm.wait_answered(total / 4).await;
+    let killed = Instant::now();
+    victim.kill().await;
+    let report = storm.finish().await;
+    let refused_from =
+        report.first_unavailable.map(|at| at.saturating_duration_since(killed).as_millis() as i64).unwrap_or(-1);
+
+    let (a_addr, c_addr) = (stack.cluster.env.attendance_addr, victim.addr);
+    let mut resumed = 0;
+    for (n, (roster, id)) in rosters.iter().zip(&stack.sessions).enumerate() {
+        roster
+            .wait_for_attended(
+                &stack.students_of(&report, id),
+                &format!("roster stream {n} to show every check-in of its session"),
+            )
+            .await;
+        let state = roster.state();
+        assert!(state.regressions.is_empty(), "roster {n} went back: {:?}", state.regressions);
+        if n % 2 == 0 {
+            assert_eq!(state.opened_on.first(), Some(&c_addr), "roster {n}");
+            assert_eq!(state.opened_on.last(), Some(&a_addr), "roster {n} resumed on replica A: {:?}", state.opened_on);
+            resumed += 1;
+        } else {
+            assert_eq!(state.opened_on, vec![a_addr], "roster {n} on A was never interrupted");
+        }
+    }
+    let found = stack.archive_and_count(&report).await;
+    let (silent, silent_from) = report.longest_silence(killed, |_| true);
+
+    print_figures("attendance-service replica C killed (SIGKILL) during a check-in storm", &report, found, total);
+    println!(
+        "first UNAVAILABLE {refused_from} ms after replica C was killed; {} moves to the other replica; \
+         longest stretch with no check-in answered OK after the kill: {silent} ms (from {silent_from} ms); \
+         roster streams on C that resumed on A from a fresh snapshot: {resumed} of {}",
         report.switches,
         SESSIONS / 2
     );

@@ -17,7 +17,9 @@ use fred::{
 };
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::{AttendanceReplica, Clients, Standin, SweeperReplica, TestEnv, TestOptions};
+use crate::{
+    AttendanceReplica, Clients, ServiceProcess, Standin, SweeperReplica, TEST_INTERNAL_TOKEN, TestEnv, TestOptions,
+};
 
 pub const CLUSTER_URL_VAR: &str = "ATTN_TEST_REDIS_CLUSTER_URL";
 pub const CLUSTER_DIR_VAR: &str = "ATTN_TEST_REDIS_CLUSTER_DIR";
@@ -364,6 +366,29 @@ impl ClusterEnv {
 
     pub async fn clients_b(&self) -> Clients {
         self.env.clients_of(self.replica_b.addr).await
+    }
+
+    /// One more attendance-service replica, as a process of its own (the
+    /// built binary, configured only by `ATTN_*` variables), so that a test
+    /// can kill it outright: the same cluster, key prefix and database as
+    /// replicas A and B, calling verification-service B.
+    pub async fn start_attendance_process(&self) -> ServiceProcess {
+        let mut settings: Vec<(&str, String)> = vec![
+            ("ATTN_LOG", "info".into()),
+            ("ATTN_REDIS_URL", self.cluster.url().to_owned()),
+            ("ATTN_REDIS_KEY_PREFIX", self.env.key_prefix.clone()),
+            ("ATTN_REDIS_POOL_SIZE", "4".into()),
+            ("ATTN_DATABASE_MAX_CONNECTIONS", "5".into()),
+            ("ATTN_INTERNAL_TOKEN", TEST_INTERNAL_TOKEN.into()),
+            ("ATTN_VERIFICATION_URL", format!("http://{}", self.verification_b)),
+            ("ATTN_ATTENDANCE_METRICS_ADDR", "127.0.0.1:0".into()),
+            // Every test client comes from 127.0.0.1, as for A and B.
+            ("ATTN_LOGIN_ATTEMPTS_PER_MINUTE", "10000".into()),
+            ("ATTN_ATTEND_ATTEMPTS_PER_MINUTE", "10000".into()),
+            ("ATTN_TOKEN_CACHE_MS", "600000".into()),
+        ];
+        settings.extend(self.env.database_settings());
+        ServiceProcess::start("attendance-service", "ATTN_ATTENDANCE_ADDR", &settings).await
     }
 }
 

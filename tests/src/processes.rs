@@ -60,7 +60,7 @@ pub struct ServiceProcess {
     pub name: &'static str,
     pub addr: SocketAddr,
     pub log: PathBuf,
-    _child: Child,
+    child: Child,
 }
 
 impl ServiceProcess {
@@ -89,7 +89,7 @@ impl ServiceProcess {
                 panic!("{name} exited ({status}) at start-up; its log ends:\n{}", tail(&log));
             }
             if serving(addr).await {
-                return Self { name, addr, log, _child: child };
+                return Self { name, addr, log, child };
             }
             if started.elapsed() > START_DEADLINE {
                 panic!("{name} did not serve on {addr} within {START_DEADLINE:?}; its log ends:\n{}", tail(&log));
@@ -100,6 +100,12 @@ impl ServiceProcess {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Kills it outright (SIGKILL: no drain, no goodbye to its clients, its
+    /// connections reset), as a crash or an OOM kill would, and reaps it.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap_or_else(|err| panic!("cannot kill {}: {err}", self.name));
     }
 
     /// The end of its log, for failure messages.
