@@ -6,8 +6,8 @@ use attn_e2e::{Bearer, TestEnv, bearer, eventually};
 use attn_proto::v1::{
     self as pb, AcceptStudentRequest, AddStudentRequest, AttendanceState, DeleteAttendanceRequest, DeleteRecordRequest,
     FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
-    GetMyRecordRequest, ListAttendancesRequest, ListMyAttendanceRequest, ListRecordsRequest, LogoutRequest,
-    WatchRecordsRequest, WhoAmIRequest,
+    GetMyRecordRequest, ListAttendancesRequest, ListAuditEventsRequest, ListMyAttendanceRequest, ListRecordsRequest,
+    LogoutRequest, WatchRecordsRequest, WhoAmIRequest,
 };
 use attn_runtime::Reason;
 use tonic::{Code, Status};
@@ -218,6 +218,10 @@ async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
             .await
             .unwrap_err(),
     ));
+    answers.push((
+        "ListAuditEvents",
+        teacher_b.list_audit_events(ListAuditEventsRequest { attendance_id: id.clone() }).await.unwrap_err(),
+    ));
     for (rpc, status) in &answers {
         assert_eq!(status.code(), Code::NotFound, "{rpc}: {}", status.message());
         assert_eq!(without_id(status, &id), expected, "{rpc} says no more than for an unknown id");
@@ -316,6 +320,10 @@ async fn another_teachers_archived_session_reads_as_not_found_and_is_left_untouc
                 .delete_attendance(DeleteAttendanceRequest { attendance_id: id.clone(), reason: "cleanup".into() })
                 .await
                 .unwrap_err(),
+        ),
+        (
+            "ListAuditEvents",
+            teacher_b.list_audit_events(ListAuditEventsRequest { attendance_id: id.clone() }).await.unwrap_err(),
         ),
     ];
     for (rpc, status) in &answers {

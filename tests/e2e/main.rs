@@ -2,6 +2,7 @@
 //! real Redis and PostgreSQL, driven through generated gRPC clients.
 
 mod access;
+mod audit;
 mod bad_input;
 mod campus;
 mod check_in_code;

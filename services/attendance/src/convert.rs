@@ -1,6 +1,6 @@
 //! Domain values to their `attn.v1` messages.
 
-use attn_domain::{FailCode, Record, RecordStatus, Role, SessionMeta, SessionState};
+use attn_domain::{AuditEntry, FailCode, Record, RecordStatus, Role, SessionMeta, SessionState};
 use attn_proto::v1 as pb;
 use attn_store::tokens::SignIn;
 use prost_types::Timestamp;
@@ -91,6 +91,54 @@ pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecor
     }
 }
 
+/// An audit entry as the API shows it. The stored before/after values are
+/// JSON snapshots of the record or session; they are read back into the
+/// domain types and shown as the API's messages (the session's `state` as
+/// it was at the entry's time), never passed through as raw JSON.
+pub fn audit_event(attendance_id: uuid::Uuid, entry: &AuditEntry) -> pb::AuditEvent {
+    let change = match entry.student_number {
+        Some(_) => audit_record_change(attendance_id, entry).map(pb::audit_event::Change::Record),
+        None => audit_session_change(entry).map(pb::audit_event::Change::Attendance),
+    };
+    if change.is_none() {
+        tracing::warn!(%attendance_id, action = %entry.action, "an audit entry's values could not be read back");
+    }
+    pb::AuditEvent {
+        actor: entry.actor.clone(),
+        action: audit_action(&entry.action) as i32,
+        time: Some(timestamp(entry.at_ms)),
+        student_number: entry.student_number.clone().unwrap_or_default(),
+        reason: entry.reason.clone().unwrap_or_default(),
+        change,
+    }
+}
+
+fn audit_record_change(attendance_id: uuid::Uuid, entry: &AuditEntry) -> Option<pb::RecordChange> {
+    let (before, after) = entry.record_change()?;
+    let shown = |record: Option<Record>| record.map(|record| self::record(attendance_id, &record));
+    Some(pb::RecordChange { before: shown(before), after: shown(after) })
+}
+
+fn audit_session_change(entry: &AuditEntry) -> Option<pb::AttendanceChange> {
+    let (before, after) = entry.session_change()?;
+    let shown = |meta: Option<SessionMeta>| meta.map(|meta| attendance(&meta, entry.at_ms, false, None));
+    Some(pb::AttendanceChange { before: shown(before), after: shown(after) })
+}
+
+/// The stored action names (see `AuditEntry::action`); any other is UNSPECIFIED.
+pub fn audit_action(action: &str) -> pb::AuditAction {
+    match action {
+        "accept_student" => pb::AuditAction::AcceptStudent,
+        "fail_student" => pb::AuditAction::FailStudent,
+        "add_student" => pb::AuditAction::AddStudent,
+        "delete_record" => pb::AuditAction::DeleteRecord,
+        "finish_attendance" => pb::AuditAction::FinishAttendance,
+        "delete_attendance" => pb::AuditAction::DeleteAttendance,
+        "face_check_result" => pb::AuditAction::FaceCheckResult,
+        _ => pb::AuditAction::Unspecified,
+    }
+}
+
 fn fail_code(code: FailCode) -> pb::FailCode {
     match code {
         FailCode::WifiFailed => pb::FailCode::WifiFailed,
@@ -176,5 +224,78 @@ mod tests {
             assert!(deleted.is_deleted && deleted.is_archived && !deleted.is_active);
         }
         assert_eq!(attendance_for_student(&meta, 5, false).record_count, None, "a student's view is not counted");
+    }
+
+    fn audit(
+        student: Option<&str>,
+        old: Option<attn_domain::audit::JsonValue>,
+        new: Option<attn_domain::audit::JsonValue>,
+    ) -> AuditEntry {
+        AuditEntry {
+            actor: "t1".into(),
+            action: "fail_student".into(),
+            student_number: student.map(str::to_owned),
+            old_value: old,
+            new_value: new,
+            reason: Some("left early".into()),
+            at_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn every_action_the_services_write_has_its_own_api_value() {
+        let written = [
+            "accept_student",
+            "fail_student",
+            "add_student",
+            "delete_record",
+            "finish_attendance",
+            "delete_attendance",
+            "face_check_result",
+        ];
+        let values: std::collections::HashSet<i32> = written.iter().map(|a| audit_action(a) as i32).collect();
+        assert_eq!(values.len(), written.len());
+        assert!(!values.contains(&(pb::AuditAction::Unspecified as i32)));
+        assert_eq!(audit_action("something_newer"), pb::AuditAction::Unspecified);
+    }
+
+    #[test]
+    fn a_record_edit_shows_the_record_before_and_after() {
+        let before = Record::attended("s1", "Ada", 1_000);
+        let after = before.failed_by_teacher("left early");
+        let entry = audit(
+            Some("s1"),
+            Some(attn_domain::audit::snapshot_of(&before)),
+            Some(attn_domain::audit::snapshot_of(&after)),
+        );
+        let event = audit_event(uuid::Uuid::nil(), &entry);
+        let Some(pb::audit_event::Change::Record(change)) = event.change else { panic!("{event:?}") };
+        assert!(change.before.unwrap().is_attended);
+        let after = change.after.unwrap();
+        assert_eq!(
+            (after.status, after.fail_code),
+            (pb::RecordStatus::Failed as i32, pb::FailCode::TeacherDecision as i32)
+        );
+        assert_eq!((event.student_number.as_str(), event.reason.as_str()), ("s1", "left early"));
+        assert_eq!(event.action, pb::AuditAction::FailStudent as i32);
+    }
+
+    #[test]
+    fn an_added_record_has_nothing_before() {
+        let after = Record::attended("s1", "Ada", 1_000);
+        let entry = audit(Some("s1"), None, Some(attn_domain::audit::snapshot_of(&after)));
+        let Some(pb::audit_event::Change::Record(change)) = audit_event(uuid::Uuid::nil(), &entry).change else {
+            panic!()
+        };
+        assert!(change.before.is_none() && change.after.is_some());
+    }
+
+    #[test]
+    fn values_that_are_not_what_the_entry_says_leave_the_change_out() {
+        let not_a_record = attn_domain::audit::snapshot_of(&std::collections::BTreeMap::from([("lesson", 3)]));
+        let entry = audit(Some("s1"), None, Some(not_a_record));
+        let event = audit_event(uuid::Uuid::nil(), &entry);
+        assert!(event.change.is_none(), "{event:?}");
+        assert_eq!(event.student_number, "s1");
     }
 }

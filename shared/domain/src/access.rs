@@ -73,6 +73,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
             "AddStudent",
             "DeleteRecord",
             "DeleteAttendance",
+            "ListAuditEvents",
             "WatchCheckInCode",
         ],
         Access::Role(Role::Teacher),

@@ -2,6 +2,7 @@
 //! teacher; every RPC that names a session also checks it is theirs, and
 //! answers NOT_FOUND otherwise, so other teachers' sessions stay invisible.
 
+mod audit;
 mod check_in_code;
 mod records;
 mod roster;
@@ -13,9 +14,9 @@ use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
     DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, FailStudentRequest, FailStudentResponse,
     FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse,
-    ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest,
-    StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
-    WatchRecordsResponse, teacher_service_server::TeacherService,
+    ListAttendancesRequest, ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse,
+    ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
+    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -89,6 +90,14 @@ impl TeacherService for Teacher {
     ) -> Result<Response<ListRecordsResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         Ok(Response::new(records::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Result<Response<ListAuditEventsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(audit::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
     }
 
     type WatchRecordsStream = BoxStream<WatchRecordsResponse>;

@@ -6,7 +6,41 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{StoreResult, archive::to_time};
+use crate::{
+    StoreResult,
+    archive::{Archive, to_ms, to_time},
+};
+
+impl Archive {
+    /// A session's audit trail in the archive, oldest first, each entry
+    /// with the live version it was made at (`None`: an edit of the archive).
+    pub async fn audit_trail(&self, id: Uuid) -> StoreResult<Vec<(Option<i64>, AuditEntry)>> {
+        let mut work = self.work().await?;
+        let rows = sqlx::query!(
+            r#"SELECT student_number, actor, action, old_value, new_value, reason, at, live_seq
+               FROM audit_log WHERE attendance_id = $1 ORDER BY at, audit_id"#,
+            id
+        )
+        .fetch_all(&mut *work)
+        .await?;
+        work.done().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let entry = AuditEntry {
+                    actor: row.actor,
+                    action: row.action,
+                    student_number: row.student_number,
+                    old_value: row.old_value,
+                    new_value: row.new_value,
+                    reason: row.reason,
+                    at_ms: to_ms(row.at),
+                };
+                (row.live_seq, entry)
+            })
+            .collect())
+    }
+}
 
 /// `seq` -1 marks an edit of the archive itself (no live version).
 pub(super) async fn insert_audit(
