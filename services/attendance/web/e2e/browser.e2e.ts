@@ -132,6 +132,10 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
     await teacher.fill(tid(`fail-reason-${s1}`), "Not in the room (e2e)");
     await teacher.click(tid(`fail-confirm-${s1}`));
     await waitAttr(teacher, `roster-status-${s1}`, "status", "FAILED");
+    // The record's history (ListAuditEvents) names who failed it and why.
+    await teacher.click(tid(`history-${s1}`));
+    await teacher.locator(tid(`history-list-${s1}`)).getByText("Not in the room (e2e)").waitFor({ timeout: TIMEOUT });
+    expect(await teacher.textContent(tid(`history-list-${s1}`))).toContain("Attended → Failed");
     // The student's record was final, so its stream had ended; the page looks
     // again when the student comes back to it or asks ("Check again").
     await students[s1]!.click(tid("my-refresh"));

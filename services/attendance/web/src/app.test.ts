@@ -143,6 +143,16 @@ describe("teacher page", () => {
     await until(() => byId("roster-status-demo_student_2").dataset["status"] === "ATTENDED");
     expect(byId("count-failed").textContent).toBe("0");
 
+    // The record's history: who changed it, how and why, oldest first.
+    byId("history-demo_student_2").click();
+    await until(() => visible("history-list-demo_student_2"));
+    const history = [...byId("history-list-demo_student_2").querySelectorAll("li")].map((li) => li.textContent);
+    expect(history).toHaveLength(2);
+    expect(history[0]).toContain("Failed (Attended → Failed) by demo_teacher_1 — Left after ten minutes");
+    expect(history[1]).toContain("Accepted (Failed → Attended) by demo_teacher_1");
+    byId("history-demo_student_2").click();
+    expect(visible("history-list-demo_student_2")).toBe(false);
+
     // A change made elsewhere arrives through the stream.
     fake.setRecord(id, "demo_student_10", { isAttended: false, failReason: "WIFI_FAILED", failCode: 1, status: 3 });
     await until(() => byId("roster-status-demo_student_10").dataset["status"] === "FAILED");

@@ -17,6 +17,7 @@ import {
 } from "../roster.js";
 import { watchWithRetry, type WatchState } from "../watch.js";
 import { linkFor, secondsLeft } from "../check-in-code.js";
+import { recordHistory } from "../audit.js";
 
 export const DEFAULT_FAIL_REASON = "Not present in class";
 
@@ -206,6 +207,8 @@ interface Row {
   fail: HTMLButtonElement;
   failForm: HTMLFormElement;
   failReason: HTMLInputElement;
+  history: HTMLButtonElement;
+  historyList: HTMLElement;
   busy: boolean;
 }
 
@@ -396,8 +399,11 @@ class LiveView {
       fail: h("button", { type: "button", class: "danger", testid: `fail-${sn}` }, "Fail…"),
       failForm,
       failReason,
+      history: h("button", { type: "button", class: "secondary", testid: `history-${sn}` }, "History"),
+      historyList: h("ol", { class: "history", testid: `history-list-${sn}`, hidden: true }),
       busy: false,
     };
+    row.history.addEventListener("click", () => void this.toggleHistory(row, sn));
     row.accept.addEventListener("click", () => void this.act(row, sn, "accept"));
     row.fail.addEventListener("click", () => {
       failForm.hidden = !failForm.hidden;
@@ -413,7 +419,7 @@ class LiveView {
     failForm.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape") failForm.hidden = true;
     });
-    row.tr.append(h("td", null, sn), row.name, row.status, row.reason, row.time, h("td", { class: "actions" }, row.accept, row.fail, failForm));
+    row.tr.append(h("td", null, sn), row.name, row.status, row.reason, row.time, h("td", { class: "actions" }, row.accept, row.fail, row.history, failForm, row.historyList));
     this.rows.set(sn, row);
     return row;
   }
@@ -457,6 +463,42 @@ class LiveView {
       row.busy = false;
       const current = this.state.records.get(sn);
       if (current) this.updateRow(row, current);
+    }
+  }
+
+  /** Shows (or hides) who changed this record, when, and why: the audit trail. */
+  private async toggleHistory(row: Row, sn: string) {
+    if (!row.historyList.hidden) {
+      row.historyList.hidden = true;
+      return;
+    }
+    const attendanceId = this.state.attendance!.attendanceId;
+    this.ctx.clearMessages();
+    row.history.disabled = true;
+    try {
+      const res = await this.ctx.api.teacher.listAuditEvents({ attendanceId }, { signal: this.stream.signal });
+      const lines = recordHistory(res.events, sn);
+      row.historyList.replaceChildren(
+        ...(lines.length === 0
+          ? [h("li", { class: "hint" }, "No changes by a teacher or the face check.")]
+          : lines.map((l) =>
+              h(
+                "li",
+                null,
+                h("time", null, formatTime(l.when)),
+                " ",
+                h("strong", null, l.what),
+                l.change && ` (${l.change})`,
+                ` by ${l.who}`,
+                l.reason && ` — ${l.reason}`,
+              ),
+            )),
+      );
+      row.historyList.hidden = false;
+    } catch (e) {
+      if (!this.stream.signal.aborted) this.ctx.showError(e);
+    } finally {
+      row.history.disabled = false;
     }
   }
 

@@ -20,7 +20,7 @@ import {
   type User,
 } from "../gen/attn/v1/common_pb.js";
 import { StudentService } from "../gen/attn/v1/student_pb.js";
-import { TeacherService, type WatchRecordsResponse } from "../gen/attn/v1/teacher_pb.js";
+import { AuditAction, AuditEventSchema, TeacherService, type AuditEvent, type WatchRecordsResponse } from "../gen/attn/v1/teacher_pb.js";
 
 type Event = WatchRecordsResponse["event"];
 
@@ -59,6 +59,8 @@ export class FakeAttn {
   readonly authHeaders: string[] = [];
   readonly attendances = new Map<string, Attendance>();
   readonly records = new Map<string, Map<string, AttendanceRecord>>();
+  /** The teachers' edits, per session, as ListAuditEvents answers them. */
+  readonly audit = new Map<string, AuditEvent[]>();
   /** Every Attend request_id, in order. */
   readonly requestIds: string[] = [];
   /** The last selfie each student sent. */
@@ -134,6 +136,21 @@ export class FakeAttn {
   }
 
   /** Changes a record as the server would (a face check finishing, another teacher tab…). */
+  private audited(id: string, actor: string, action: AuditAction, sn: string, reason: string, before: AttendanceRecord | undefined, after: AttendanceRecord) {
+    const events = this.audit.get(id) ?? [];
+    events.push(
+      create(AuditEventSchema, {
+        actor,
+        action,
+        time: timestampFromMs(Date.now()),
+        studentNumber: sn,
+        reason,
+        change: { case: "record", value: { before, after: { ...after } } },
+      }),
+    );
+    this.audit.set(id, events);
+  }
+
   setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "failCode" | "status">>) {
     const old = this.records.get(id)?.get(sn);
     if (!old) throw new Error(`no record ${sn}`);
@@ -279,13 +296,26 @@ export class FakeAttn {
           acceptStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
             this.session(req.attendanceId, t);
-            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", failCode: FailCode.UNSPECIFIED, status: RecordStatus.ATTENDED }) };
+            const current = this.records.get(req.attendanceId)?.get(req.studentNumber);
+            const before = current && { ...current };
+            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", failCode: FailCode.UNSPECIFIED, status: RecordStatus.ATTENDED });
+            this.audited(req.attendanceId, t.schoolNumber, AuditAction.ACCEPT_STUDENT, req.studentNumber, "", before, record);
+            return { record };
           },
           failStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
             this.session(req.attendanceId, t);
             if (!req.reason.trim()) throw new ConnectError("reason: is required", Code.InvalidArgument);
-            return { record: this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, failCode: FailCode.TEACHER_DECISION, status: RecordStatus.FAILED }) };
+            const current = this.records.get(req.attendanceId)?.get(req.studentNumber);
+            const before = current && { ...current };
+            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, failCode: FailCode.TEACHER_DECISION, status: RecordStatus.FAILED });
+            this.audited(req.attendanceId, t.schoolNumber, AuditAction.FAIL_STUDENT, req.studentNumber, req.reason, before, record);
+            return { record };
+          },
+          listAuditEvents: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            this.session(req.attendanceId, t);
+            return { events: this.audit.get(req.attendanceId) ?? [] };
           },
         });
         router.service(StudentService, {
