@@ -5,8 +5,9 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use attn_e2e::{OtlpReceiver, ReceivedSpan, ServiceProcess, Standin, TEST_INTERNAL_TOKEN, TestEnv, bearer};
-use attn_proto::v1::{self as pb, GetMyRecordRequest};
+use attn_proto::v1::{self as pb, GetMyRecordRequest, RunJobRequest, sweeper_service_client::SweeperServiceClient};
 use secrecy::ExposeSecret as _;
+use tonic::transport::Endpoint;
 
 use crate::{
     common::start,
@@ -90,44 +91,107 @@ fn listing(spans: &[ReceivedSpan]) -> String {
     lines.into_iter().collect::<Vec<_>>().join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_check_in_is_one_trace_through_every_service_the_gateway_and_the_sweeper() {
-    let receiver = OtlpReceiver::start().await;
-    let otlp = receiver.endpoint();
-    let standin = Standin::start(Duration::from_millis(300)).await;
-    // The test's database, key prefix and demo accounts; its in-process
-    // services stay idle: the processes below do the work.
-    let env = face_env(&standin, |_| {}).await;
-    let verification = start_verification(&env, &standin, &otlp).await;
-    let attendance = start_attendance(&env, &standin, &verification, &otlp).await;
-    let sweeper = ServiceProcess::start(
-        "sweeper-service",
-        "ATTN_SWEEPER_ADDR",
-        &with(
+/// The three services as processes exporting to one receiver, the stand-in
+/// gateway, and an option-3 check-in in flight under the client's own trace.
+struct TracedCheckIn {
+    receiver: OtlpReceiver,
+    standin: Standin,
+    /// Held for its database and key prefix, which the processes use.
+    _env: TestEnv,
+    verification: ServiceProcess,
+    attendance: ServiceProcess,
+    sweeper: ServiceProcess,
+    clients: attn_e2e::Clients,
+    attendance_id: String,
+    student_token: String,
+    trace_id: String,
+}
+
+impl TracedCheckIn {
+    /// `sweeper_settings`: on top of the common ones (the scheduler is off).
+    async fn start(sweeper_settings: &[(&'static str, &str)]) -> Self {
+        let receiver = OtlpReceiver::start().await;
+        let otlp = receiver.endpoint();
+        let standin = Standin::start(Duration::from_millis(300)).await;
+        // The test's database, key prefix and demo accounts; its in-process
+        // services stay idle: the processes below do the work.
+        let env = face_env(&standin, |_| {}).await;
+        let verification = start_verification(&env, &standin, &otlp).await;
+        let attendance = start_attendance(&env, &standin, &verification, &otlp).await;
+        let mut settings = with(
             common_env(&env, &otlp),
             &[("ATTN_VERIFICATION_URL", &verification.url()), ("ATTN_SCHEDULER_ENABLED", "false")],
-        ),
-    )
-    .await;
+        );
+        settings = with(settings, sweeper_settings);
+        let sweeper = ServiceProcess::start("sweeper-service", "ATTN_SWEEPER_ADDR", &settings).await;
 
-    let clients = env.clients_of(attendance.addr).await;
-    let mut teacher = clients.demo_teacher(1).await;
-    let session = start(&mut teacher, "Tracing", 3, &["127.0.0.0/16"]).await.unwrap();
-    let token = clients.login("demo_student_1", "password").await.unwrap();
-    let (traceparent, trace_id) = client_traceparent();
-    let mut traced = clients.student(bearer(&token).with("traceparent", &traceparent));
-    let record = attend_with(&mut traced, &session.attendance_id, SELFIE).await.unwrap();
-    assert_eq!(record.status, pb::RecordStatus::Pending as i32, "{record:?}");
+        let clients = env.clients_of(attendance.addr).await;
+        let mut teacher = clients.demo_teacher(1).await;
+        let session = start(&mut teacher, "Tracing", 3, &["127.0.0.0/16"]).await.unwrap();
+        let student_token = clients.login("demo_student_1", "password").await.unwrap();
+        let (traceparent, trace_id) = client_traceparent();
+        let mut traced = clients.student(bearer(&student_token).with("traceparent", &traceparent));
+        let record = attend_with(&mut traced, &session.attendance_id, SELFIE).await.unwrap();
+        assert_eq!(record.status, pb::RecordStatus::Pending as i32, "{record:?}");
+        Self {
+            receiver,
+            standin,
+            _env: env,
+            verification,
+            attendance,
+            sweeper,
+            clients,
+            attendance_id: session.attendance_id,
+            student_token,
+            trace_id,
+        }
+    }
+
+    /// Whether the face verdict is on the student's record yet.
+    async fn verdict_landed(&self) -> bool {
+        let mut student = self.clients.student(bearer(&self.student_token));
+        let request = GetMyRecordRequest { attendance_id: self.attendance_id.clone() };
+        let Ok(answer) = student.get_my_record(request).await else { return false };
+        answer.into_inner().record.is_some_and(|record| record.status == pb::RecordStatus::Attended as i32)
+    }
+
+    /// Waits until every expected span is in `trace_id`, and returns them all.
+    async fn spans_of(&self, trace_id: &str, expected: &[Expected]) -> Vec<ReceivedSpan> {
+        let deadline = tokio::time::Instant::now() + TRACE_DEADLINE;
+        loop {
+            let spans = self.receiver.trace(trace_id);
+            let missing: Vec<String> = expected
+                .iter()
+                .filter(|(service, matches, _)| !spans.iter().any(|span| span.service == *service && matches(span)))
+                .map(|(service, _, what)| format!("{what} ({service})"))
+                .collect();
+            if missing.is_empty() {
+                return spans;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "after {TRACE_DEADLINE:?}, trace {trace_id} still lacks: {}\nit has:\n{}\nall services sent {} spans; \
+                 logs: {} {} {}",
+                missing.join(", "),
+                listing(&spans),
+                self.receiver.spans().len(),
+                self.attendance.log.display(),
+                self.verification.log.display(),
+                self.sweeper.log.display(),
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_check_in_is_one_trace_through_every_service_the_gateway_and_the_sweeper() {
+    let traced = TracedCheckIn::start(&[]).await;
+    let TracedCheckIn { standin, verification, trace_id, .. } = &traced;
 
     // The sweeper's fast path finishes the check.
-    let student = clients.student(bearer(&token));
-    attn_e2e::eventually(Duration::from_secs(30), "the face verdict on the record", || {
-        let mut student = student.clone();
-        let id = session.attendance_id.clone();
-        async move {
-            let record = student.get_my_record(GetMyRecordRequest { attendance_id: id }).await.ok()?.into_inner();
-            (record.record?.status == pb::RecordStatus::Attended as i32).then_some(())
-        }
+    attn_e2e::eventually(Duration::from_secs(30), "the face verdict on the record", || async {
+        traced.verdict_landed().await.then_some(())
     })
     .await;
 
@@ -156,30 +220,7 @@ async fn one_check_in_is_one_trace_through_every_service_the_gateway_and_the_swe
             "the gateway result call",
         ),
     ];
-    let deadline = tokio::time::Instant::now() + TRACE_DEADLINE;
-    let spans = loop {
-        let spans = receiver.trace(&trace_id);
-        let missing: Vec<String> = expected
-            .iter()
-            .filter(|(service, matches, _)| !spans.iter().any(|span| span.service == *service && matches(span)))
-            .map(|(service, _, what)| format!("{what} ({service})"))
-            .collect();
-        if missing.is_empty() {
-            break spans;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "after {TRACE_DEADLINE:?}, trace {trace_id} still lacks: {}\nit has:\n{}\nall services sent {} spans; \
-             logs: {} {} {}",
-            missing.join(", "),
-            listing(&spans),
-            receiver.spans().len(),
-            attendance.log.display(),
-            verification.log.display(),
-            sweeper.log.display(),
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let spans = traced.spans_of(trace_id, &expected).await;
     println!("trace {trace_id}:\n{}", listing(&spans));
 
     // The sweeper's look is a child within the check-in's trace.
@@ -241,4 +282,47 @@ async fn a_service_whose_collector_is_down_at_start_serves_and_exports_once_it_i
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("after the collector came up:\n{}", listing(&receiver.spans()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rounds_look_at_a_face_job_is_in_the_check_ins_trace_and_links_to_the_round() {
+    // No fast path: an operator's RunJob runs the rounds, each an exported
+    // span in a trace of its own (the fast path's idle rounds are not).
+    let traced = TracedCheckIn::start(&[("ATTN_FACE_POLL_INTERVAL_MS", "0")]).await;
+    let traced = &traced;
+    let admin = traced.clients.login("demo_admin", "password").await.unwrap();
+    let channel = Endpoint::from_shared(traced.sweeper.url()).unwrap().connect().await.unwrap();
+    let sweeper = SweeperServiceClient::with_interceptor(channel, bearer(&admin));
+    attn_e2e::eventually(Duration::from_secs(30), "a RunJob round to collect the face verdict", || {
+        let mut sweeper = sweeper.clone();
+        async move {
+            sweeper.run_job(RunJobRequest { name: "check_face_verification_results".into() }).await.ok()?;
+            traced.verdict_landed().await.then_some(())
+        }
+    })
+    .await;
+
+    let look: [Expected; 1] =
+        [("sweeper-service", |s| s.name == "check_face_verification_results job", "a round's look at the job")];
+    let spans = traced.spans_of(&traced.trace_id, &look).await;
+    let looks: Vec<&ReceivedSpan> =
+        spans.iter().filter(|span| span.name == "check_face_verification_results job").collect();
+    for look in &looks {
+        assert!(
+            look.links.len() == 1 && look.links[0] != traced.trace_id,
+            "each look links to the round that made it, in another trace: {look:?}"
+        );
+    }
+    let round_trace = looks[0].links[0].clone();
+    let round: [Expected; 2] = [
+        ("sweeper-service", |s| s.name.ends_with("/RunJob") && s.kind == "SPAN_KIND_SERVER", "the RunJob RPC"),
+        ("sweeper-service", |s| s.name == "check_face_verification_results", "the round"),
+    ];
+    let round_spans = traced.spans_of(&round_trace, &round).await;
+    println!(
+        "check-in trace {}: {} look(s) at the job; the first links to round trace {round_trace}:\n{}",
+        traced.trace_id,
+        looks.len(),
+        listing(&round_spans)
+    );
 }
