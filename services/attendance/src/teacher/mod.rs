@@ -3,6 +3,7 @@
 //! answers NOT_FOUND otherwise, so other teachers' sessions stay invisible.
 
 mod check_in_code;
+mod courses;
 mod records;
 mod roster;
 mod sessions;
@@ -13,9 +14,9 @@ use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
     DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, FailStudentRequest, FailStudentResponse,
     FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse,
-    ListAttendancesRequest, ListAttendancesResponse, ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest,
-    StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
-    WatchRecordsResponse, teacher_service_server::TeacherService,
+    ListAttendancesRequest, ListAttendancesResponse, ListCoursesRequest, ListCoursesResponse, ListRecordsRequest,
+    ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
+    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -113,6 +114,14 @@ impl TeacherService for Teacher {
         let caller = Caller::of(&request)?.clone();
         let stream = check_in_code::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn list_courses(
+        &self,
+        request: Request<ListCoursesRequest>,
+    ) -> Result<Response<ListCoursesResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(courses::list(&self.ctx, &caller).await?))
     }
 
     #[tracing::instrument(skip_all)]
