@@ -33,6 +33,8 @@ fn session_meta(lesson: &str, teacher: &str, teacher_name: &str) -> SessionMeta 
         deletion_reason: None,
         deletion_time_ms: None,
         check_in_code_period_secs: None,
+        course_code: None,
+        allow_walk_ins: false,
     }
 }
 
@@ -182,7 +184,7 @@ async fn a_students_calls_cost_redis_the_same_with_one_or_three_hundred_sessions
         for n in 0..open_before {
             let meta =
                 session_meta(&format!("Seminar {n}"), &format!("campus_teacher_{n}"), &format!("Campus Teacher {n}"));
-            assert_eq!(live.create_session(&meta, None, now_ms()).await.unwrap(), ClaimOutcome::Claimed);
+            assert_eq!(live.create_session(&meta, None, &[], now_ms()).await.unwrap(), ClaimOutcome::Claimed);
         }
         let mut teacher = clients.demo_teacher(round).await;
         let lesson = format!("Measured lesson {round}");

@@ -8,6 +8,7 @@ mod campus;
 mod check_in_code;
 mod common;
 mod conflicts;
+mod courses;
 mod face;
 mod face_submission;
 mod fail_codes;

@@ -21,6 +21,9 @@ pub struct CheckInSettings {
     pub networks: Arc<[String]>,
     /// The rotating code check-ins must carry, if the session asks for one.
     pub check_in_code: Option<CheckInCode>,
+    /// The course, when only its enrolled students may check in (the
+    /// check-in script checks the enrolment; this names the course).
+    pub enrolled_only: Option<Arc<str>>,
 }
 
 pub struct Context {

@@ -57,6 +57,8 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
         check_in_code_period: meta
             .check_in_code_period_secs
             .map(|secs| prost_types::Duration { seconds: i64::from(secs), nanos: 0 }),
+        course_code: meta.course_code.clone().unwrap_or_default(),
+        allow_walk_ins: meta.allow_walk_ins,
     }
 }
 
@@ -207,6 +209,8 @@ mod tests {
             deletion_reason: None,
             deletion_time_ms: None,
             check_in_code_period_secs: None,
+            course_code: None,
+            allow_walk_ins: false,
         };
         let open = attendance(&meta, 5, false, Some(3));
         assert_eq!(open.state(), pb::AttendanceState::Open);

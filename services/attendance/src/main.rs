@@ -60,6 +60,17 @@ async fn main() -> anyhow::Result<()> {
                 summary.admins,
                 summary.rejected
             );
+            if summary.with_courses && !dry_run {
+                let courses = summary.courses;
+                println!(
+                    "courses: {} created; enrolments: {} added, {} dropped; teaching: {} added, {} dropped",
+                    courses.courses_created,
+                    courses.enrolments_added,
+                    courses.enrolments_dropped,
+                    courses.teachings_added,
+                    courses.teachings_dropped
+                );
+            }
             if summary.rejected > 0 {
                 std::process::exit(2);
             }

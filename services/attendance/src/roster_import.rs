@@ -4,12 +4,19 @@
 //! Every row is checked first and every bad row reported with its line;
 //! good rows are imported in batches, with progress, so a large roster
 //! neither fails on one typo nor leaves the operator guessing.
+//!
+//! With a `courses` column, each batch's people then get exactly the
+//! courses their cells list (courses are created as they are first named),
+//! in one transaction per batch, and the summary counts what changed.
 
-use std::time::Instant;
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Context as _;
 use attn_domain::{Role, roster};
-use attn_store::{Archive, archive::NewUser};
+use attn_store::{
+    Archive,
+    archive::{CourseCounts, NewUser, PersonCourses},
+};
 
 use futures::StreamExt;
 
@@ -24,6 +31,9 @@ pub struct ImportSummary {
     pub students: usize,
     pub admins: usize,
     pub rejected: usize,
+    /// The file has a `courses` column (so `courses` says what changed).
+    pub with_courses: bool,
+    pub courses: CourseCounts,
 }
 
 pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> anyhow::Result<ImportSummary> {
@@ -32,7 +42,11 @@ pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> 
     for error in &errors {
         eprintln!("line {}: {}", error.line, error.message);
     }
-    let mut summary = ImportSummary { rejected: errors.len(), ..ImportSummary::default() };
+    let mut summary = ImportSummary {
+        rejected: errors.len(),
+        with_courses: entries.iter().any(|entry| entry.courses.is_some()),
+        ..ImportSummary::default()
+    };
     for entry in &entries {
         match entry.role {
             Role::Teacher => summary.teachers += 1,
@@ -76,8 +90,46 @@ pub async fn import_roster(archive: &Archive, csv_text: &str, dry_run: bool) -> 
                 index * BATCH + batch.len()
             )
         })?;
+        summary.courses += write_courses(archive, batch).await.with_context(|| {
+            format!(
+                "writing the courses of rows {}..{} failed; earlier batches are saved",
+                index * BATCH + 1,
+                index * BATCH + batch.len()
+            )
+        })?;
         let done = (index * BATCH + batch.len()).min(total);
         eprintln!("imported {done}/{total} users ({:.1}s)", started.elapsed().as_secs_f64());
     }
     Ok(summary)
+}
+
+/// Replaces the course lists of a batch's teachers and students whose rows
+/// have a `courses` cell, creating the courses they name.
+async fn write_courses(archive: &Archive, batch: &[roster::RosterEntry]) -> anyhow::Result<CourseCounts> {
+    let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut people = Vec::new();
+    for entry in batch {
+        let Some(courses) = &entry.courses else {
+            continue;
+        };
+        if entry.role == Role::Admin {
+            continue;
+        }
+        for course in courses {
+            let name = names.entry(course.code.clone()).or_default();
+            if course.name.is_some() {
+                // The last name given in the file wins.
+                name.clone_from(&course.name);
+            }
+        }
+        people.push(PersonCourses {
+            school_number: entry.school_number.clone(),
+            role: entry.role,
+            courses: courses.iter().map(|course| course.code.clone()).collect(),
+        });
+    }
+    if people.is_empty() {
+        return Ok(CourseCounts::default());
+    }
+    Ok(archive.replace_courses(&names, &people).await?)
 }

@@ -121,3 +121,67 @@ async fn a_dry_run_checks_the_file_and_writes_nothing() {
         sqlx::query_scalar("SELECT to_regclass('users')::text").fetch_one(&mut connection).await.unwrap();
     assert_eq!(schema, None, "not even the schema is written");
 }
+
+#[tokio::test]
+async fn courses_are_created_and_a_reimport_replaces_each_persons_list() {
+    let db = ScratchDatabase::create().await;
+    let first = "school_number,full_name,role,courses\n\
+                 t1,Grace Hopper,teacher,cs101=Intro to Programming;math2\n\
+                 s1,Ada Lovelace,student,CS101;MATH2\n\
+                 s2,Alan Turing,student, cs101 \n\
+                 s3,Katherine Johnson,student,cs 101\n";
+    let output = import(&db, first, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("line 5: courses:"), "a bad code is reported on its line: {stderr}");
+    assert!(
+        stdout.contains("courses: 2 created; enrolments: 3 added, 0 dropped; teaching: 2 added, 0 dropped"),
+        "{stdout}"
+    );
+
+    let mut connection = PgConnection::connect(&db.url).await.unwrap();
+    let courses: Vec<(String, String)> =
+        sqlx::query_as("SELECT course_code, display_name FROM courses ORDER BY course_code")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(courses, vec![("CS101".into(), "Intro to Programming".into()), ("MATH2".into(), "MATH2".into())]);
+
+    // s1 drops MATH2, s2 is not in the file (unchanged), s3 now enrols;
+    // a file without the column would leave everyone alone.
+    let second = "school_number,full_name,role,courses\n\
+                  s1,Ada Lovelace,student,CS101\n\
+                  s3,Katherine Johnson,student,MATH2=Calculus II\n";
+    let output = import(&db, second, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("courses: 0 created; enrolments: 1 added, 1 dropped"), "{stdout}");
+    let output = import(&db, "school_number,full_name,role\ns1,Ada Lovelace,student\nt1,Grace Hopper,teacher\n", &[]);
+    assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("courses:"), "no column, no course changes");
+
+    let enrolments: Vec<(String, String)> =
+        sqlx::query_as("SELECT student_number, course_code FROM enrolments ORDER BY student_number, course_code")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(
+        enrolments,
+        vec![("s1".into(), "CS101".into()), ("s2".into(), "CS101".into()), ("s3".into(), "MATH2".into())]
+    );
+    let name: String = sqlx::query_scalar("SELECT display_name FROM courses WHERE course_code = 'MATH2'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(name, "Calculus II", "a name given later renames the course");
+    let taught: i64 = sqlx::query_scalar("SELECT count(*) FROM course_teachers WHERE teacher_school_number = 't1'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(taught, 2);
+
+    // An empty cell: no courses.
+    let output = import(&db, "school_number,full_name,role,courses\ns1,Ada Lovelace,student,\n", &[]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("enrolments: 0 added, 1 dropped"));
+}

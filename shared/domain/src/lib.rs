@@ -8,6 +8,7 @@ pub mod audit;
 pub mod check_in_code;
 pub mod client_address;
 pub mod clock;
+pub mod course;
 pub mod download_address;
 pub mod face;
 pub mod fail_code;

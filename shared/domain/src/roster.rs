@@ -1,14 +1,24 @@
 //! The roster file an operator imports: CSV with a header row.
 //!
 //! Columns: `school_number`, `full_name`, `role` (teacher, student or admin),
-//! and optionally `photo_url` and `password`. Column order is free; extra
-//! columns are ignored; a row that ends early has empty cells for the rest.
-//! A row with no password creates a user who appears on rosters but cannot
-//! sign in until given one.
+//! and optionally `photo_url`, `password` and `courses`. Column order is
+//! free; extra columns are ignored; a row that ends early has empty cells for
+//! the rest. A row with no password creates a user who appears on rosters but
+//! cannot sign in until given one.
+//!
+//! `courses` (see [`crate::course::parse_courses_cell`]): the courses a
+//! teacher teaches or a student is enrolled in, `;`-separated codes, each
+//! optionally `CODE=Display name`. The cell replaces the person's list: an
+//! empty cell means no courses. A file without the column leaves everyone's
+//! courses as they are. An admin may not have courses.
 
 use serde::Deserialize;
 
-use crate::{Role, validate};
+use crate::{
+    Role,
+    course::{CourseRef, parse_courses_cell},
+    validate,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterEntry {
@@ -17,6 +27,9 @@ pub struct RosterEntry {
     pub role: Role,
     pub photo_url: Option<String>,
     pub password: Option<String>,
+    /// `None`: the file has no `courses` column, so the person's courses stay
+    /// as they are; `Some(empty)`: the person has no courses.
+    pub courses: Option<Vec<CourseRef>>,
 }
 
 /// One bad row: its line in the file and what is wrong.
@@ -35,6 +48,8 @@ struct Row {
     photo_url: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    courses: Option<String>,
 }
 
 /// Parses the whole file; returns every good entry and every bad row, so an
@@ -51,6 +66,7 @@ pub fn parse_roster(csv_text: &str) -> (Vec<RosterEntry>, Vec<RosterError>) {
             return (entries, errors);
         }
     };
+    let has_courses = headers.iter().any(|header| header == "courses");
     let mut lines = Lines { text: csv_text.as_bytes(), counted_to: 0, line: 1 };
     for result in reader.records() {
         let (position, result) = match result {
@@ -65,8 +81,9 @@ pub fn parse_roster(csv_text: &str) -> (Vec<RosterEntry>, Vec<RosterError>) {
             Err(err) => (err.position().cloned(), Err(err)),
         };
         let line = position.map_or(0, |position| lines.of_record_at(position.byte()));
-        let outcome =
-            result.map_err(|err| format!("unreadable row: {}", without_position(&err))).and_then(entry_from_row);
+        let outcome = result
+            .map_err(|err| format!("unreadable row: {}", without_position(&err)))
+            .and_then(|row| entry_from_row(row, has_courses));
         match outcome {
             Ok(entry) if !seen.insert(entry.school_number.clone()) => errors.push(RosterError {
                 line,
@@ -120,7 +137,7 @@ fn without_position(err: &csv::Error) -> String {
     }
 }
 
-fn entry_from_row(row: Row) -> Result<RosterEntry, String> {
+fn entry_from_row(row: Row, has_courses: bool) -> Result<RosterEntry, String> {
     let school_number = validate::school_number("school_number", &row.school_number).map_err(|e| e.to_string())?;
     let full_name = validate::full_name("full_name", &row.full_name).map_err(|e| e.to_string())?;
     let role =
@@ -131,7 +148,23 @@ fn entry_from_row(row: Row) -> Result<RosterEntry, String> {
     {
         return Err(format!("photo_url: must be an http(s) URL, not {url:?}"));
     }
-    Ok(RosterEntry { school_number, full_name, role, photo_url, password: row.password.filter(|p| !p.is_empty()) })
+    let courses = if has_courses {
+        let courses = parse_courses_cell(row.courses.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
+        if role == Role::Admin && !courses.is_empty() {
+            return Err("courses: only teachers and students have courses".into());
+        }
+        Some(courses)
+    } else {
+        None
+    };
+    Ok(RosterEntry {
+        school_number,
+        full_name,
+        role,
+        photo_url,
+        password: row.password.filter(|p| !p.is_empty()),
+        courses,
+    })
 }
 
 #[cfg(test)]
@@ -219,6 +252,49 @@ mod tests {
         assert!(entries.is_empty());
         assert_eq!(errors.len(), 1);
         assert!(errors[0].message.contains("role"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_file_without_a_courses_column_leaves_courses_alone() {
+        let (entries, _) = parse_roster("school_number,full_name,role\ns1,Ada,student\n");
+        assert_eq!(entries[0].courses, None);
+    }
+
+    #[test]
+    fn a_courses_cell_lists_codes_and_an_empty_one_means_none() {
+        let (entries, errors) = parse_roster(
+            "school_number,full_name,role,courses\n\
+             t1,Grace,teacher,cs101=Intro to Programming;MATH2\n\
+             s1,Ada,student,CS101\n\
+             s2,Al,student,\n\
+             s3,Bo,student\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let codes = |entry: &RosterEntry| {
+            entry.courses.as_ref().map(|courses| courses.iter().map(|c| c.code.clone()).collect::<Vec<_>>())
+        };
+        assert_eq!(codes(&entries[0]), Some(vec!["CS101".to_owned(), "MATH2".to_owned()]));
+        assert_eq!(entries[0].courses.as_ref().unwrap()[0].name.as_deref(), Some("Intro to Programming"));
+        assert_eq!(codes(&entries[1]), Some(vec!["CS101".to_owned()]));
+        assert_eq!(codes(&entries[2]), Some(vec![]));
+        // A short row has an empty cell: no courses, not "unchanged".
+        assert_eq!(codes(&entries[3]), Some(vec![]));
+    }
+
+    #[test]
+    fn a_bad_course_code_is_reported_with_its_line() {
+        let (entries, errors) = parse_roster(
+            "school_number,full_name,role,courses\n\
+             s1,Ada,student,CS101\n\
+             s2,Al,student,CS101;bad code\n\
+             a1,Root,admin,CS101\n",
+        );
+        assert_eq!(entries.len(), 1);
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4], "{errors:?}");
+        assert!(errors[0].message.starts_with("courses:"), "{errors:?}");
+        assert!(errors[0].message.contains("bad code"), "{errors:?}");
+        assert!(errors[1].message.contains("only teachers and students"), "{errors:?}");
     }
 
     #[test]

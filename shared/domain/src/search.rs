@@ -309,6 +309,8 @@ mod tests {
             deletion_reason: None,
             deletion_time_ms: None,
             check_in_code_period_secs: None,
+            course_code: None,
+            allow_walk_ins: false,
         }
     }
 

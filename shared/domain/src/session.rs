@@ -28,6 +28,13 @@ pub struct SessionMeta {
     /// session's JSON, which is copied into indexes and events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_in_code_period_secs: Option<u32>,
+    /// The course the session was opened for (a normalised code; see
+    /// `course`). Its enrolled students are kept with the live session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course_code: Option<String>,
+    /// With a course: students not enrolled may check in too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_walk_ins: bool,
 }
 
 /// Where a session stands, in one value: what `attn.v1.AttendanceState` says.
@@ -84,6 +91,11 @@ impl SessionMeta {
         meta
     }
 
+    /// Only students enrolled in the session's course may check in.
+    pub fn enrolled_only(&self) -> bool {
+        self.course_code.is_some() && !self.allow_walk_ins
+    }
+
     pub fn is_owned_by(&self, teacher_school_number: &str) -> bool {
         self.teacher_school_number == teacher_school_number
     }
@@ -115,7 +127,25 @@ mod tests {
             deletion_reason: None,
             deletion_time_ms: None,
             check_in_code_period_secs: None,
+            course_code: None,
+            allow_walk_ins: false,
         }
+    }
+
+    #[test]
+    fn only_a_course_session_without_walk_ins_is_for_enrolled_students_only() {
+        assert!(!meta().enrolled_only());
+        let course = SessionMeta { course_code: Some("CS101".into()), ..meta() };
+        assert!(course.enrolled_only());
+        assert!(!SessionMeta { allow_walk_ins: true, ..course }.enrolled_only());
+    }
+
+    #[test]
+    fn a_session_without_a_course_keeps_its_json_as_before() {
+        let json = meta().to_json();
+        assert!(!json.contains("course_code") && !json.contains("allow_walk_ins"), "{json}");
+        let course = SessionMeta { course_code: Some("CS101".into()), allow_walk_ins: true, ..meta() };
+        assert_eq!(SessionMeta::from_json(&course.to_json()).unwrap(), course);
     }
 
     #[test]

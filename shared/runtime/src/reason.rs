@@ -130,6 +130,9 @@ reasons! {
     /// The call ran past `ATTN_REQUEST_TIMEOUT_MS` or the caller's deadline;
     /// metadata `timeout_ms`.
     RequestTimedOut = "REQUEST_TIMED_OUT", DeadlineExceeded;
+    /// Attend: the student is not enrolled in the session's course, and the
+    /// session was not opened with `allow_walk_ins`.
+    NotEnrolled = "NOT_ENROLLED", FailedPrecondition;
 }
 
 impl Reason {
@@ -243,6 +246,7 @@ mod tests {
                 "UNKNOWN",
                 "CHECK_IN_CODE_NOT_REQUIRED",
                 "REQUEST_TIMED_OUT",
+                "NOT_ENROLLED",
             ]
         );
     }

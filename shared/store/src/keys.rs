@@ -3,7 +3,7 @@
 //! Keys are grouped by hash tag so that each script touches a single slot on
 //! Redis Cluster, and so that no key every call touches sits on one node:
 //! - `{a:<id>}`: one attendance session (meta, records, requests, audit,
-//!   check-in limits);
+//!   check-in limits, a course session's enrolled students);
 //! - `{t:<teacher>}`: a teacher's claim on their open session and the set of
 //!   their sessions still in Redis;
 //! - `{s:<student>}`: the sessions a student has a live record in;
@@ -59,7 +59,9 @@ impl Keys {
     }
 
     /// Hash: `json` (the session), `end_ms`, `deleted`, `teacher`, `version`,
-    /// and `unfinished` while it is being created.
+    /// `unfinished` while it is being created, `code_secret` for a session
+    /// asking for the check-in code, and `enrolled_only` ('1') for a course
+    /// session only its enrolled students may check in to.
     pub fn meta(&self, id: Uuid) -> String {
         self.session(id, "meta")
     }
@@ -77,6 +79,12 @@ impl Keys {
     /// List: `<version>|<audit JSON>` for each teacher edit while live.
     pub fn audit(&self, id: Uuid) -> String {
         self.session(id, "audit")
+    }
+
+    /// Set: the students enrolled in a course session's course when it
+    /// started (the check-in script's enrolment gate).
+    pub fn enrolled(&self, id: Uuid) -> String {
+        self.session(id, "enrolled")
     }
 
     /// String with a TTL: the rate limit on one student's check-ins to this
@@ -190,7 +198,14 @@ mod tests {
         let keys = Keys::new("attn").unwrap();
         let id = Uuid::nil();
         let tag = format!("{{a:{id}}}");
-        for key in [keys.meta(id), keys.records(id), keys.requests(id), keys.audit(id), keys.attend_limit(id, "s1")] {
+        for key in [
+            keys.meta(id),
+            keys.records(id),
+            keys.requests(id),
+            keys.audit(id),
+            keys.attend_limit(id, "s1"),
+            keys.enrolled(id),
+        ] {
             assert!(key.starts_with("attn:"));
             assert!(key.contains(&tag), "{key}");
         }

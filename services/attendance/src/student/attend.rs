@@ -18,6 +18,12 @@
 //!   (`CHECK_IN_CODE_INVALID`, retryable like `WIFI_FAILED`) through the
 //!   same script, so it counts against the same limit.
 //!
+//! - a course session for enrolled students only: the check-in script
+//!   checks the student is in the session's enrolled set (one SISMEMBER in
+//!   the same script, so no round trip); the first check-in's pipelined
+//!   read looks too, so a student not enrolled is refused before any slow
+//!   check.
+//!
 //! The script re-checks everything atomically, so a concurrent check-in,
 //! a finish or a teacher's edit can never be overwritten.
 
@@ -64,6 +70,11 @@ pub async fn attend(
                 return Err(conflict.into());
             }
             let settings = settings_of(&precheck)?;
+            if let Some(course) = &settings.enrolled_only
+                && !precheck.enrolled
+            {
+                return Err(not_enrolled(course));
+            }
             ctx.check_in_settings.insert(id, settings.clone());
             settings
         }
@@ -119,6 +130,7 @@ pub async fn attend(
             .map(ApiError::from)
             .unwrap_or_else(|| ApiError::new(Reason::Contended, "your record changed while checking in; try again"))),
         AttendOutcome::Ended => Err(ended()),
+        AttendOutcome::NotEnrolled => Err(not_enrolled(settings.enrolled_only.as_deref().unwrap_or("its course"))),
         AttendOutcome::Deleted => Err(deleted()),
         AttendOutcome::NotFound => Err(not_live(ctx, id).await),
     }
@@ -141,7 +153,12 @@ fn settings_of(precheck: &Precheck) -> ApiResult<CheckInSettings> {
         security_option: meta.security_option,
         networks: meta.networks.iter().map(ToString::to_string).collect::<Vec<_>>().into(),
         check_in_code,
+        enrolled_only: meta.enrolled_only().then(|| meta.course_code.as_deref().unwrap_or_default().into()),
     })
+}
+
+fn not_enrolled(course: &str) -> ApiError {
+    ApiError::new(Reason::NotEnrolled, format!("not enrolled in {course}")).with("course_code", course)
 }
 
 fn ended() -> ApiError {

@@ -4,6 +4,7 @@
 
 mod audit;
 mod check_in_code;
+mod courses;
 mod records;
 mod roster;
 mod sessions;
@@ -15,8 +16,9 @@ use attn_proto::v1::{
     DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, FailStudentRequest, FailStudentResponse,
     FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse,
     ListAttendancesRequest, ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse,
-    ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
-    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
+    ListCoursesRequest, ListCoursesResponse, ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest,
+    StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
+    WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -122,6 +124,14 @@ impl TeacherService for Teacher {
         let caller = Caller::of(&request)?.clone();
         let stream = check_in_code::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn list_courses(
+        &self,
+        request: Request<ListCoursesRequest>,
+    ) -> Result<Response<ListCoursesResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(courses::list(&self.ctx, &caller).await?))
     }
 
     #[tracing::instrument(skip_all)]

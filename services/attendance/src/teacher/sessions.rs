@@ -6,6 +6,7 @@ use attn_domain::{
     AuditEntry, Invalid, Invalids, SecurityOption, SessionMeta,
     audit::snapshot_of,
     check_in_code::{self, CodeSecret},
+    course,
     network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
     validate::{self, SessionEnd},
@@ -46,15 +47,39 @@ pub async fn start(
     let now = ctx.clock.now();
     // Every field is checked, so the caller hears of all the bad ones at once.
     let mut bad = Invalids::new();
-    let lesson_name = bad.check(validate::lesson_name(&request.lesson_name));
+    let course_code = bad.check(optional_course(&request.course_code, request.allow_walk_ins));
+    // A course session's lesson name may be empty: it is then the course's.
+    let lesson_name = match course_code {
+        Some(Some(_)) if request.lesson_name.trim().is_empty() => Some(None),
+        _ => bad.check(validate::lesson_name(&request.lesson_name)).map(Some),
+    };
     let security_option = bad.check(SecurityOption::from_number(request.security_option));
     let end = bad.check(validate::end_time(now, session_end(request.ends)));
     let check_in_code_period_secs = bad.check(code_period(request.require_check_in_code, request.check_in_code_period));
     let networks = bad.check(parse_session_networks(&request.networks));
-    let (Some(lesson_name), Some(security_option), Some(end), Some(check_in_code_period_secs), Some(mut networks)) =
-        (lesson_name, security_option, end, check_in_code_period_secs, networks)
+    let (
+        Some(course_code),
+        Some(lesson_name),
+        Some(security_option),
+        Some(end),
+        Some(check_in_code_period_secs),
+        Some(mut networks),
+    ) = (course_code, lesson_name, security_option, end, check_in_code_period_secs, networks)
     else {
         return Err(bad.into());
+    };
+    // The course first: one the caller does not teach reads as no course at
+    // all, whatever else the request says.
+    let course = match &course_code {
+        Some(code) => {
+            Some(ctx.archive.taught_course(caller.school_number(), code).await?.ok_or_else(|| no_such_course(code))?)
+        }
+        None => None,
+    };
+    let lesson_name = match (lesson_name, &course) {
+        (Some(name), _) => name,
+        (None, Some(course)) => course.name.clone(),
+        (None, None) => unreachable!("a lesson name is only optional with a course"),
     };
     if networks.is_empty() && security_option.checks_network() {
         let Some(address) = teacher_address else {
@@ -87,10 +112,13 @@ pub async fn start(
         deletion_reason: None,
         deletion_time_ms: None,
         check_in_code_period_secs,
+        allow_walk_ins: course.is_some() && request.allow_walk_ins,
+        course_code,
     };
     // 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS), as for tokens.
     let code_secret = check_in_code_period_secs.map(|_| CodeSecret::from_bytes(rand::random()));
-    match ctx.live.create_session(&meta, code_secret.as_ref(), meta.start_ms).await? {
+    let enrolled = course.map(|course| course.students).unwrap_or_default();
+    match ctx.live.create_session(&meta, code_secret.as_ref(), &enrolled, meta.start_ms).await? {
         ClaimOutcome::Claimed => {
             ctx.open_sessions.opened(meta.clone()).await;
             tracing::info!(attendance_id = %meta.attendance_id, option = security_option.number(), "session started");
@@ -102,6 +130,24 @@ pub async fn start(
         )
         .with("attendance_id", open)),
     }
+}
+
+/// The course a session is opened for, normalised; `None` for none.
+/// `allow_walk_ins` only means something with a course.
+fn optional_course(code: &str, allow_walk_ins: bool) -> Result<Option<String>, Invalid> {
+    if code.trim().is_empty() {
+        if allow_walk_ins {
+            return Err(Invalid::new("allow_walk_ins", "is only used with course_code"));
+        }
+        return Ok(None);
+    }
+    course::course_code("course_code", code).map(Some)
+}
+
+/// A course the caller does not teach reads the same as one that does not
+/// exist, and as a session that is not theirs: NOT_FOUND.
+fn no_such_course(code: &str) -> ApiError {
+    ApiError::new(Reason::SessionNotFound, format!("you teach no course {code}")).with("course_code", code)
 }
 
 /// The check-in code's period in seconds, if the teacher asked for a code.

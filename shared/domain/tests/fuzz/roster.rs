@@ -174,7 +174,15 @@ fn expected_entry(columns: &[&str], fields: &[String], seen: &mut HashSet<String
         return None;
     }
     let password = field("password").filter(|p| !p.is_empty());
-    seen.insert(school_number.clone()).then_some(RosterEntry { school_number, full_name, role, photo_url, password })
+    // The strategy never writes a `courses` column: courses stay as they are.
+    seen.insert(school_number.clone()).then_some(RosterEntry {
+        school_number,
+        full_name,
+        role,
+        photo_url,
+        password,
+        courses: None,
+    })
 }
 
 /// Any text: arbitrary, CSV-ish, or a real-looking file with a character

@@ -5,6 +5,7 @@
 //! from the committed `.sqlx/` data when no database is at hand.
 
 mod attendances;
+mod courses;
 mod logins;
 mod users;
 
@@ -24,6 +25,7 @@ use sqlx::{
 };
 
 pub use attendances::{Archived, ArchivedRecordEdit, ArchivedSessionEdit, SessionToArchive, TeacherAttendance};
+pub use courses::{CourseCounts, CourseSummary, PersonCourses, TaughtCourse};
 pub use users::{NewUser, UserRow};
 
 use crate::{StoreError, StoreResult};

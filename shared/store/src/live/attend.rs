@@ -31,6 +31,9 @@ pub enum AttendOutcome {
     Ended,
     /// The student has a record that may not be replaced.
     Conflict(Record),
+    /// A course session for enrolled students only, and the student is not
+    /// enrolled.
+    NotEnrolled,
 }
 
 /// The key in the `requests` hash for one student's request id: scoped by
@@ -41,14 +44,17 @@ pub fn request_key(student: &str, request_id: &str) -> String {
 
 /// Check-in. Counts the attempt against the student's limit for this
 /// session, replays an earlier answer to the same request, refuses unknown,
-/// deleted and ended sessions and records that may not be retried, else
-/// writes the record.
+/// deleted and ended sessions and records that may not be retried, and
+/// students not enrolled in a course session for enrolled students only
+/// (`enrolled_only` in meta: one SISMEMBER in the same script), else writes
+/// the record.
 ///
-/// KEYS: meta, records, requests, the student's limit. ARGV: student,
-/// request key ('' for none), record JSON, now (ms), events channel,
-/// attempts per minute ('0': no limit).
+/// KEYS: meta, records, requests, the student's limit, enrolled. ARGV:
+/// student, request key ('' for none), record JSON, now (ms), events
+/// channel, attempts per minute ('0': no limit).
 /// Returns {'limited', ms} | {'replayed', json} | {'not_found'} | {'deleted'}
-///       | {'ended'} | {'conflict', json} | {'written', json, version}.
+///       | {'ended'} | {'conflict', json} | {'not_enrolled'}
+///       | {'written', json, version}.
 pub(super) static ATTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(format!(
         "{GCRA}{}",
@@ -62,13 +68,16 @@ if ARGV[2] ~= '' then
   local prior = redis.call('HGET', KEYS[3], ARGV[2])
   if prior then return {'replayed', prior} end
 end
-local meta = redis.call('HMGET', KEYS[1], 'end_ms', 'deleted')
+local meta = redis.call('HMGET', KEYS[1], 'end_ms', 'deleted', 'enrolled_only')
 if not meta[1] then return {'not_found'} end
 if meta[2] == '1' then return {'deleted'} end
 if tonumber(ARGV[4]) >= tonumber(meta[1]) then return {'ended'} end
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if existing and not cjson.decode(existing)['may_retry'] then
   return {'conflict', existing}
+end
+if meta[3] == '1' and redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 0 then
+  return {'not_enrolled'}
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
@@ -101,6 +110,7 @@ impl LiveStore {
                 self.keys.records(id),
                 self.keys.requests(id),
                 self.keys.attend_limit(id, &record.student_number),
+                self.keys.enrolled(id),
             ],
             vec![
                 record.student_number.clone(),
@@ -122,6 +132,7 @@ impl LiveStore {
             "not_found" => AttendOutcome::NotFound,
             "deleted" => AttendOutcome::Deleted,
             "ended" => AttendOutcome::Ended,
+            "not_enrolled" => AttendOutcome::NotEnrolled,
             other => return Err(StoreError::corrupt("a script reply", format!("status {other:?}"))),
         })
     }

@@ -29,15 +29,25 @@ pub enum ClaimOutcome {
 /// until it is claimed and listed: a crash before the claim leaves nothing
 /// that lasts.
 ///
-/// KEYS: meta. ARGV: session JSON, end (ms), deleted, teacher, expiry (ms),
-/// check-in code secret (hex; '' = none). The secret is a field of its own,
-/// outside the JSON that indexes and events copy.
+/// KEYS: meta, enrolled. ARGV: session JSON, end (ms), deleted, teacher,
+/// expiry (ms), check-in code secret (hex; '' = none), enrolled only ('1' or
+/// '0'), then the enrolled students (a course session's; none otherwise).
+/// The secret is a field of its own, outside the JSON that indexes and
+/// events copy; `enrolled_only` tells the check-in script to look the
+/// student up in the enrolled set.
 pub(super) static CREATE_META: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'end_ms', ARGV[2], 'deleted', ARGV[3], 'teacher', ARGV[4], 'version', '0', 'unfinished', '1')
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'code_secret', ARGV[6]) end
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'enrolled_only', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if #ARGV >= 8 then
+  for i = 8, #ARGV, 1000 do
+    redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
 return 1
 "#,
     )
@@ -84,31 +94,34 @@ impl LiveStore {
     /// replaced.
     ///
     /// `code_secret`: the secret of the session's check-in code, written in
-    /// the same script as the session.
+    /// the same script as the session. `enrolled`: a course session's
+    /// enrolled students, written in the same script as a set under the
+    /// session's tag, so the check-in script checks enrolment in the one
+    /// round trip it makes anyway.
     pub async fn create_session(
         &self,
         meta: &SessionMeta,
         code_secret: Option<&CodeSecret>,
+        enrolled: &[String],
         now_ms: i64,
     ) -> StoreResult<ClaimOutcome> {
         let id = meta.attendance_id;
         let json = meta.to_json();
         let meta_key = self.keys.meta(id);
+        let enrolled_key = self.keys.enrolled(id);
         // Long past any end: only a crash between the steps leaves it set.
         let expiry_ms = (meta.end_ms - now_ms).max(0) + UNCLAIMED_SESSION_GRACE_MS;
-        self.run(
-            &CREATE_META,
-            vec![meta_key.clone()],
-            vec![
-                json,
-                meta.end_ms.to_string(),
-                flag(meta.is_deleted).into(),
-                meta.teacher_school_number.clone(),
-                expiry_ms.to_string(),
-                code_secret.map(CodeSecret::to_hex).unwrap_or_default(),
-            ],
-        )
-        .await?;
+        let mut args = vec![
+            json,
+            meta.end_ms.to_string(),
+            flag(meta.is_deleted).into(),
+            meta.teacher_school_number.clone(),
+            expiry_ms.to_string(),
+            code_secret.map(CodeSecret::to_hex).unwrap_or_default(),
+            flag(meta.enrolled_only()).into(),
+        ];
+        args.extend(enrolled.iter().cloned());
+        self.run(&CREATE_META, vec![meta_key.clone(), enrolled_key.clone()], args).await?;
         let teacher = &meta.teacher_school_number;
         let mut replace = String::new();
         loop {
@@ -127,7 +140,7 @@ impl LiveStore {
             let current = string_at(&items, 0)?;
             let current_id = Uuid::try_parse(&current).map_err(|err| StoreError::corrupt("a teacher's claim", err))?;
             if let Some(session) = self.session(current_id).await? {
-                let _: i64 = self.pool.del(&meta_key).await?;
+                let _: i64 = self.pool.del(vec![&meta_key, &enrolled_key]).await?;
                 if session.unfinished {
                     // Its creation stopped between claim and listing (or is
                     // running now on another replica: finishing twice is harmless).
@@ -136,7 +149,7 @@ impl LiveStore {
                 return Ok(ClaimOutcome::TeacherHasOpenSession(current_id));
             }
             if replace == current {
-                let _: i64 = self.pool.del(&meta_key).await?;
+                let _: i64 = self.pool.del(vec![&meta_key, &enrolled_key]).await?;
                 return Ok(ClaimOutcome::TeacherHasOpenSession(current_id));
             }
             tracing::warn!(teacher = %teacher, phantom = %current_id, "replacing a claim with no session behind it");
@@ -152,7 +165,9 @@ impl LiveStore {
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.hdel(&meta_key, "unfinished").await?;
         let _: () = pipeline.persist(&meta_key).await?;
-        let _: (i64, bool) = pipeline.all().await?;
+        // A course session's enrolled students live as long as the session.
+        let _: () = pipeline.persist(self.keys.enrolled(meta.attendance_id)).await?;
+        let _: (i64, bool, bool) = pipeline.all().await?;
         Ok(())
     }
 }

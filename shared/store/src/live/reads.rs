@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use attn_domain::{Record, SessionMeta, check_in_code::CodeSecret};
 use fred::{
-    interfaces::HashesInterface,
+    interfaces::{HashesInterface, SetsInterface},
     types::{Value, scripts::Script},
 };
 use uuid::Uuid;
@@ -31,6 +31,9 @@ pub struct Precheck {
     pub code_secret: Option<CodeSecret>,
     pub record: Option<Record>,
     pub replay: Option<Record>,
+    /// The student is in the session's enrolled set (always false for a
+    /// session without a course).
+    pub enrolled: bool,
 }
 
 /// A session's JSON and its check-in code's secret (hex), as HMGET reads them.
@@ -111,14 +114,17 @@ impl LiveStore {
         Ok(Some((parse_version(id, Some(version))?, record)))
     }
 
-    /// The session, the student's record and any earlier answer to this
-    /// request, in one round trip.
+    /// The session, the student's record, any earlier answer to this
+    /// request and whether the student is enrolled (a course session), in
+    /// one round trip.
     pub async fn precheck(&self, id: Uuid, student: &str, request_key: Option<&str>) -> StoreResult<Option<Precheck>> {
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
         let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
-        let (meta, record, replay): (MetaWithSecret, Option<String>, Option<String>) = pipeline.all().await?;
+        let _: () = pipeline.sismember(self.keys.enrolled(id), student).await?;
+        let (meta, record, replay, enrolled): (MetaWithSecret, Option<String>, Option<String>, bool) =
+            pipeline.all().await?;
         let (json, secret) = meta;
         let Some(json) = json else {
             return Ok(None);
@@ -129,6 +135,7 @@ impl LiveStore {
             code_secret: parse_secret(id, secret)?,
             record: record.map(|json| parse_record(&what, &json)).transpose()?,
             replay: replay.map(|json| parse_record(&what, &json)).transpose()?,
+            enrolled,
         }))
     }
 

@@ -126,7 +126,8 @@ async fn lock_attendance(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> S
         AttendanceRow,
         r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                   start_time, end_time, security_option, networks, is_deleted,
-                  deletion_reason, deletion_time, check_in_code_period_secs
+                  deletion_reason, deletion_time, check_in_code_period_secs,
+                  course_code, allow_walk_ins
            FROM attendances WHERE attendance_id = $1 FOR UPDATE"#,
         id
     )

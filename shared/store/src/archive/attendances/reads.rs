@@ -25,7 +25,8 @@ impl Archive {
             AttendanceRow,
             r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                       start_time, end_time, security_option, networks, is_deleted,
-                      deletion_reason, deletion_time, check_in_code_period_secs
+                      deletion_reason, deletion_time, check_in_code_period_secs,
+                      course_code, allow_walk_ins
                FROM attendances WHERE attendance_id = $1"#,
             id
         )
@@ -78,7 +79,7 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins,
                       (SELECT count(*) FROM attendance_records r
                         WHERE r.attendance_id = a.attendance_id) AS "record_count!"
                FROM attendances a
@@ -111,6 +112,8 @@ impl Archive {
                         deletion_reason: row.deletion_reason,
                         deletion_time: row.deletion_time,
                         check_in_code_period_secs: row.check_in_code_period_secs,
+                        course_code: row.course_code,
+                        allow_walk_ins: row.allow_walk_ins,
                     })?,
                 })
             })
@@ -129,7 +132,7 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins,
                       r.student_number, r.student_full_name, r.is_attended, r.attendance_time,
                       r.fail_reason, r.fail_code, r.is_deleted AS record_deleted,
                       r.deletion_reason AS record_deletion_reason,
@@ -162,6 +165,8 @@ impl Archive {
                     deletion_reason: row.deletion_reason,
                     deletion_time: row.deletion_time,
                     check_in_code_period_secs: row.check_in_code_period_secs,
+                    course_code: row.course_code,
+                    allow_walk_ins: row.allow_walk_ins,
                 })?;
                 let record = Record::from(RecordRow {
                     student_number: row.student_number,

@@ -21,6 +21,8 @@ pub(super) struct AttendanceRow {
     pub(super) deletion_reason: Option<String>,
     pub(super) deletion_time: Option<DateTime<Utc>>,
     pub(super) check_in_code_period_secs: Option<i32>,
+    pub(super) course_code: Option<String>,
+    pub(super) allow_walk_ins: bool,
 }
 
 impl TryFrom<AttendanceRow> for SessionMeta {
@@ -48,6 +50,8 @@ impl TryFrom<AttendanceRow> for SessionMeta {
             deletion_reason: row.deletion_reason,
             deletion_time_ms: row.deletion_time.map(to_ms),
             check_in_code_period_secs: row.check_in_code_period_secs.and_then(|secs| u32::try_from(secs).ok()),
+            course_code: row.course_code,
+            allow_walk_ins: row.allow_walk_ins,
         })
     }
 }

@@ -218,8 +218,8 @@ async fn archive_attendance(
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time,
-               live_version, check_in_code_period_secs)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               live_version, check_in_code_period_secs, course_code, allow_walk_ins)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
            ON CONFLICT (attendance_id) DO UPDATE SET
                lesson_name = EXCLUDED.lesson_name,
                end_time = EXCLUDED.end_time,
@@ -243,6 +243,8 @@ async fn archive_attendance(
         meta.deletion_time_ms.map(to_time),
         version,
         meta.check_in_code_period_secs.and_then(|secs| i32::try_from(secs).ok()),
+        meta.course_code,
+        meta.allow_walk_ins,
     )
     .fetch_optional(&mut **tx)
     .await?;

@@ -1,0 +1,142 @@
+//! Courses: the code a roster and `StartAttendance` name a course by.
+//!
+//! A course code is 1 to 32 characters of ASCII letters, digits, `-`, `_`
+//! and `.`; surrounding spaces are ignored and letters are upper-cased, so
+//! `cs101`, ` CS101 ` and `Cs101` are one course everywhere (the roster, the
+//! archive, `StartAttendance`, the answers). The archive's `courses` table
+//! checks the same shape.
+
+use crate::{Invalid, invalid::quoted, validate};
+
+pub const COURSE_CODE_MAX_CHARS: usize = 32;
+/// A course's display name: as long as a lesson name, since a course
+/// session's lesson name defaults to it.
+pub const COURSE_NAME_MAX_CHARS: usize = validate::LESSON_NAME_MAX_CHARS;
+
+/// The normalised code (trimmed, upper case), or why it is not one.
+pub fn course_code(field: &'static str, value: &str) -> Result<String, Invalid> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Invalid::new(field, "is required"));
+    }
+    let chars = value.chars().count();
+    if chars > COURSE_CODE_MAX_CHARS {
+        return Err(Invalid::new(field, format!("must be at most {COURSE_CODE_MAX_CHARS} characters, not {chars}")));
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(Invalid::new(
+            field,
+            format!("{} may contain only letters, digits, '-', '_' and '.'", quoted(value)),
+        ));
+    }
+    Ok(value.to_ascii_uppercase())
+}
+
+/// A course named in a roster's `courses` cell: its code and, when the cell
+/// gave one (`CODE=Display name`), its display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseRef {
+    pub code: String,
+    pub name: Option<String>,
+}
+
+/// A roster's `courses` cell: course codes separated by `;`, each optionally
+/// followed by `=` and the course's display name. Empty items (a trailing
+/// `;`) are skipped; a code named twice counts once (the last name given
+/// wins). An empty cell is no courses.
+pub fn parse_courses_cell(cell: &str) -> Result<Vec<CourseRef>, Invalid> {
+    let mut courses: Vec<CourseRef> = Vec::new();
+    for item in cell.split(';') {
+        if item.trim().is_empty() {
+            continue;
+        }
+        let (code, name) = match item.split_once('=') {
+            Some((code, name)) => (code, Some(name)),
+            None => (item, None),
+        };
+        let code = course_code("courses", code)?;
+        let name = match name.map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(course_name(&code, name)?),
+        };
+        match courses.iter_mut().find(|course| course.code == code) {
+            Some(seen) => seen.name = name.or(seen.name.take()),
+            None => courses.push(CourseRef { code, name }),
+        }
+    }
+    Ok(courses)
+}
+
+fn course_name(code: &str, name: &str) -> Result<String, Invalid> {
+    let chars = name.chars().count();
+    if chars > COURSE_NAME_MAX_CHARS {
+        return Err(Invalid::new(
+            "courses",
+            format!("the name of {code} must be at most {COURSE_NAME_MAX_CHARS} characters, not {chars}"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Invalid::new("courses", format!("the name of {code} must not contain control characters")));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_is_trimmed_and_upper_cased() {
+        assert_eq!(course_code("c", " cs101 ").unwrap(), "CS101");
+        assert_eq!(course_code("c", "Math-2.b_x").unwrap(), "MATH-2.B_X");
+    }
+
+    #[test]
+    fn a_code_of_thirty_two_characters_is_the_longest() {
+        assert!(course_code("c", &"A".repeat(32)).is_ok());
+        assert!(course_code("c", &"A".repeat(33)).unwrap_err().message.contains("at most 32"));
+    }
+
+    #[test]
+    fn spaces_inside_punctuation_and_non_ascii_letters_are_refused() {
+        for bad in ["CS 101", "CS/101", "CS;101", "CÅ101", "{a}", "CS\t101"] {
+            assert_eq!(course_code("course_code", bad).unwrap_err().field, "course_code", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_code_is_required() {
+        assert_eq!(course_code("course_code", "  ").unwrap_err().message, "is required");
+    }
+
+    #[test]
+    fn a_cell_lists_codes_with_optional_names() {
+        let courses = parse_courses_cell("cs101=Intro to Programming; math2 ;;").unwrap();
+        assert_eq!(
+            courses,
+            vec![
+                CourseRef { code: "CS101".into(), name: Some("Intro to Programming".into()) },
+                CourseRef { code: "MATH2".into(), name: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_cell_is_no_courses() {
+        assert!(parse_courses_cell("").unwrap().is_empty());
+        assert!(parse_courses_cell(" ; ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_code_named_twice_counts_once_and_keeps_a_name() {
+        let courses = parse_courses_cell("CS101=Intro;cs101").unwrap();
+        assert_eq!(courses, vec![CourseRef { code: "CS101".into(), name: Some("Intro".into()) }]);
+    }
+
+    #[test]
+    fn a_bad_code_in_a_cell_is_named() {
+        let err = parse_courses_cell("CS101;CS 102").unwrap_err();
+        assert_eq!(err.field, "courses");
+        assert!(err.message.contains("CS 102"), "{err}");
+    }
+}

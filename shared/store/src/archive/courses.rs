@@ -1,0 +1,215 @@
+//! Courses: who teaches and who is enrolled in which, as the roster import
+//! writes them and `ListCourses` and `StartAttendance` read them.
+
+use std::collections::BTreeMap;
+
+use attn_domain::Role;
+
+use super::Archive;
+use crate::StoreResult;
+
+/// One person's whole list of courses, from a roster row: a teacher's
+/// courses taught, a student's enrolments. It replaces what they had.
+#[derive(Debug, Clone)]
+pub struct PersonCourses {
+    pub school_number: String,
+    pub role: Role,
+    /// Normalised codes (`attn_domain::course::course_code`).
+    pub courses: Vec<String>,
+}
+
+/// What [`Archive::replace_courses`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CourseCounts {
+    pub courses_created: u64,
+    pub enrolments_added: u64,
+    pub enrolments_dropped: u64,
+    pub teachings_added: u64,
+    pub teachings_dropped: u64,
+}
+
+impl std::ops::AddAssign for CourseCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.courses_created += other.courses_created;
+        self.enrolments_added += other.enrolments_added;
+        self.enrolments_dropped += other.enrolments_dropped;
+        self.teachings_added += other.teachings_added;
+        self.teachings_dropped += other.teachings_dropped;
+    }
+}
+
+/// A course as its teacher lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseSummary {
+    pub code: String,
+    pub name: String,
+    pub enrolled: u64,
+}
+
+/// A course the caller teaches, with everyone enrolled in it, for opening
+/// a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaughtCourse {
+    pub code: String,
+    pub name: String,
+    pub students: Vec<String>,
+}
+
+impl Archive {
+    /// Creates the courses named (`names`: code → display name, `None` for a
+    /// course named by its code only: a new course is then called by its
+    /// code, an existing one keeps its name), then replaces each person's
+    /// list of courses, in one transaction. The people must exist.
+    pub async fn replace_courses(
+        &self,
+        names: &BTreeMap<String, Option<String>>,
+        people: &[PersonCourses],
+    ) -> StoreResult<CourseCounts> {
+        let mut counts = CourseCounts::default();
+        let mut tx = self.begin().await?;
+        if !names.is_empty() {
+            let codes: Vec<&str> = names.keys().map(String::as_str).collect();
+            let given: Vec<Option<&str>> = names.values().map(Option::as_deref).collect();
+            counts.courses_created = sqlx::query!(
+                r#"INSERT INTO courses (course_code, display_name)
+                   SELECT code, COALESCE(name, code) FROM UNNEST($1::text[], $2::text[]) AS t(code, name)
+                   ON CONFLICT (course_code) DO NOTHING"#,
+                &codes as &[&str],
+                &given as &[Option<&str>],
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query!(
+                r#"UPDATE courses SET display_name = t.name, updated_at = now()
+                   FROM UNNEST($1::text[], $2::text[]) AS t(code, name)
+                   WHERE courses.course_code = t.code AND t.name IS NOT NULL AND courses.display_name <> t.name"#,
+                &codes as &[&str],
+                &given as &[Option<&str>],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for role in [Role::Student, Role::Teacher] {
+            let replaced: Vec<&str> =
+                people.iter().filter(|p| p.role == role).map(|p| p.school_number.as_str()).collect();
+            if replaced.is_empty() {
+                continue;
+            }
+            let (pairs_people, pairs_codes): (Vec<&str>, Vec<&str>) = people
+                .iter()
+                .filter(|p| p.role == role)
+                .flat_map(|p| p.courses.iter().map(move |code| (p.school_number.as_str(), code.as_str())))
+                .unzip();
+            let (dropped, added) = if role == Role::Student {
+                let dropped = sqlx::query!(
+                    r#"DELETE FROM enrolments e
+                       WHERE e.student_number = ANY($1::text[])
+                         AND NOT EXISTS (SELECT 1 FROM UNNEST($2::text[], $3::text[]) AS k(person, code)
+                                         WHERE k.person = e.student_number AND k.code = e.course_code)"#,
+                    &replaced as &[&str],
+                    &pairs_people as &[&str],
+                    &pairs_codes as &[&str],
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let added = sqlx::query!(
+                    r#"INSERT INTO enrolments (student_number, course_code)
+                       SELECT * FROM UNNEST($1::text[], $2::text[])
+                       ON CONFLICT DO NOTHING"#,
+                    &pairs_people as &[&str],
+                    &pairs_codes as &[&str],
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (dropped, added)
+            } else {
+                let dropped = sqlx::query!(
+                    r#"DELETE FROM course_teachers t
+                       WHERE t.teacher_school_number = ANY($1::text[])
+                         AND NOT EXISTS (SELECT 1 FROM UNNEST($2::text[], $3::text[]) AS k(person, code)
+                                         WHERE k.person = t.teacher_school_number AND k.code = t.course_code)"#,
+                    &replaced as &[&str],
+                    &pairs_people as &[&str],
+                    &pairs_codes as &[&str],
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let added = sqlx::query!(
+                    r#"INSERT INTO course_teachers (teacher_school_number, course_code)
+                       SELECT * FROM UNNEST($1::text[], $2::text[])
+                       ON CONFLICT DO NOTHING"#,
+                    &pairs_people as &[&str],
+                    &pairs_codes as &[&str],
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                (dropped, added)
+            };
+            if role == Role::Student {
+                counts.enrolments_dropped += dropped;
+                counts.enrolments_added += added;
+            } else {
+                counts.teachings_dropped += dropped;
+                counts.teachings_added += added;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// The courses a teacher teaches, by code, with how many students each has.
+    pub async fn teacher_courses(&self, teacher: &str) -> StoreResult<Vec<CourseSummary>> {
+        let mut work = self.work().await?;
+        let rows = sqlx::query!(
+            r#"SELECT c.course_code, c.display_name,
+                      (SELECT count(*) FROM enrolments e WHERE e.course_code = c.course_code) AS "enrolled!"
+               FROM course_teachers t JOIN courses c ON c.course_code = t.course_code
+               WHERE t.teacher_school_number = $1
+               ORDER BY c.course_code"#,
+            teacher
+        )
+        .fetch_all(&mut *work)
+        .await?;
+        work.done().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| CourseSummary {
+                code: row.course_code,
+                name: row.display_name,
+                enrolled: u64::try_from(row.enrolled).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// A course `teacher` teaches, with its students; `None` if there is no
+    /// such course or the teacher does not teach it (the two read the same).
+    pub async fn taught_course(&self, teacher: &str, code: &str) -> StoreResult<Option<TaughtCourse>> {
+        let mut tx = self.begin().await?;
+        let name = sqlx::query_scalar!(
+            r#"SELECT c.display_name
+               FROM course_teachers t JOIN courses c ON c.course_code = t.course_code
+               WHERE t.teacher_school_number = $1 AND t.course_code = $2"#,
+            teacher,
+            code
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(name) = name else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let students = sqlx::query_scalar!(
+            r#"SELECT student_number FROM enrolments WHERE course_code = $1 ORDER BY student_number"#,
+            code
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(TaughtCourse { code: code.to_owned(), name, students }))
+    }
+}
