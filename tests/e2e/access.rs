@@ -5,9 +5,9 @@ use std::time::Duration;
 use attn_e2e::{Bearer, TestEnv, bearer, eventually};
 use attn_proto::v1::{
     self as pb, AcceptStudentRequest, AddStudentRequest, AttendanceState, DeleteAttendanceRequest, DeleteRecordRequest,
-    FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest, GetLiveAttendanceRequest,
-    GetMyRecordRequest, ListAttendancesRequest, ListAuditEventsRequest, ListMyAttendanceRequest, ListRecordsRequest,
-    LogoutRequest, WatchRecordsRequest, WhoAmIRequest,
+    ExportSessionRecordsRequest, FailStudentRequest, FindActiveAttendancesRequest, FinishAttendanceRequest,
+    GetLiveAttendanceRequest, GetMyRecordRequest, ListAttendancesRequest, ListAuditEventsRequest,
+    ListMyAttendanceRequest, ListRecordsRequest, LogoutRequest, WatchRecordsRequest, WhoAmIRequest,
 };
 use attn_runtime::Reason;
 use tonic::{Code, Status};
@@ -222,6 +222,10 @@ async fn another_teachers_session_reads_as_not_found_and_is_left_untouched() {
         "ListAuditEvents",
         teacher_b.list_audit_events(ListAuditEventsRequest { attendance_id: id.clone() }).await.unwrap_err(),
     ));
+    answers.push((
+        "ExportSessionRecords",
+        teacher_b.export_session_records(ExportSessionRecordsRequest { attendance_id: id.clone() }).await.unwrap_err(),
+    ));
     for (rpc, status) in &answers {
         assert_eq!(status.code(), Code::NotFound, "{rpc}: {}", status.message());
         assert_eq!(without_id(status, &id), expected, "{rpc} says no more than for an unknown id");
@@ -324,6 +328,13 @@ async fn another_teachers_archived_session_reads_as_not_found_and_is_left_untouc
         (
             "ListAuditEvents",
             teacher_b.list_audit_events(ListAuditEventsRequest { attendance_id: id.clone() }).await.unwrap_err(),
+        ),
+        (
+            "ExportSessionRecords",
+            teacher_b
+                .export_session_records(ExportSessionRecordsRequest { attendance_id: id.clone() })
+                .await
+                .unwrap_err(),
         ),
     ];
     for (rpc, status) in &answers {

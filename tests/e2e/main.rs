@@ -9,6 +9,7 @@ mod check_in_code;
 mod common;
 mod conflicts;
 mod courses;
+mod export;
 mod face;
 mod face_submission;
 mod fail_codes;

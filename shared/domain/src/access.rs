@@ -74,6 +74,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
             "DeleteRecord",
             "DeleteAttendance",
             "ListAuditEvents",
+            "ExportSessionRecords",
             "WatchCheckInCode",
             "ListCourses",
         ],

@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod clock;
 pub mod course;
 pub mod download_address;
+pub mod export;
 pub mod face;
 pub mod fail_code;
 pub mod invalid;

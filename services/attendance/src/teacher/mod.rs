@@ -5,6 +5,7 @@
 mod audit;
 mod check_in_code;
 mod courses;
+mod export;
 mod records;
 mod roster;
 mod sessions;
@@ -13,12 +14,12 @@ use std::sync::Arc;
 
 use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
-    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, FailStudentRequest, FailStudentResponse,
-    FinishAttendanceRequest, FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse,
-    ListAttendancesRequest, ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse,
-    ListCoursesRequest, ListCoursesResponse, ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest,
-    StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse, WatchRecordsRequest,
-    WatchRecordsResponse, teacher_service_server::TeacherService,
+    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExportSessionRecordsRequest,
+    ExportSessionRecordsResponse, FailStudentRequest, FailStudentResponse, FinishAttendanceRequest,
+    FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse, ListAttendancesRequest,
+    ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse,
+    ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
+    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -100,6 +101,17 @@ impl TeacherService for Teacher {
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         Ok(Response::new(audit::list(&self.ctx, &caller, &request.into_inner().attendance_id).await?))
+    }
+
+    type ExportSessionRecordsStream = BoxStream<ExportSessionRecordsResponse>;
+
+    async fn export_session_records(
+        &self,
+        request: Request<ExportSessionRecordsRequest>,
+    ) -> Result<Response<Self::ExportSessionRecordsStream>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let stream = export::session_records(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
+        Ok(Response::new(stream))
     }
 
     type WatchRecordsStream = BoxStream<WatchRecordsResponse>;
