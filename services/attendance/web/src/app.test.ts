@@ -7,6 +7,7 @@ import { startApp } from "./app.js";
 import { create } from "@bufbuild/protobuf";
 import { AttendanceSchema, AttendanceState, FailCode, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
 import { FakeAttn } from "./testing/fake-attn.js";
+import { decodeSvg } from "./testing/qr-decode.js";
 
 let fake: FakeAttn;
 let stop: (() => void) | undefined;
@@ -389,6 +390,52 @@ describe("the rotating check-in code", () => {
     expect(byId("check-in-code").textContent).toBe("012 345");
     expect(byId<HTMLAnchorElement>("check-in-code-link").href).toContain(`?attendance=${a!.attendanceId}&code=012345`);
     expect(byId("check-in-code-countdown").textContent).toMatch(/Next code in \d+ s/);
+  });
+
+  it("draws the check-in link's QR, redraws it when the code rotates, and fills the screen in the projector view", async () => {
+    start();
+    await signIn("demo_teacher_1");
+    await until(() => visible("start-form"));
+    type("start-lesson", "Optics");
+    byId<HTMLInputElement>("start-require-code").checked = true;
+    byId("start-submit").click();
+    await until(() => byId("check-in-code").dataset["code"] === "012345");
+    const [a] = [...fake.attendances.values()];
+    const qr = document.querySelector<SVGSVGElement>('[data-testid="check-in-qr"]')!;
+    const first = `http://localhost:3000/?attendance=${a!.attendanceId}&code=012345`;
+    expect(byId<HTMLAnchorElement>("check-in-code-link").href).toBe(first);
+    expect(qr.dataset["payload"]).toBe(first);
+    expect(decodeSvg(qr)).toBe(first);
+    const firstPath = qr.querySelector("path")!.getAttribute("d");
+
+    fake.rotateCheckInCode("654321");
+    await until(() => byId("check-in-code").dataset["code"] === "654321");
+    const second = first.replace("012345", "654321");
+    expect(byId("check-in-code").textContent).toBe("654 321");
+    expect(qr.dataset["payload"]).toBe(second);
+    expect(qr.querySelector("path")!.getAttribute("d")).not.toBe(firstPath);
+    expect(decodeSvg(qr)).toBe(second);
+
+    // The projector view: on and off with its buttons or Escape.
+    expect(visible("check-in-code-projector-close")).toBe(false);
+    byId("check-in-code-projector").click();
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(true);
+    expect(visible("check-in-code-projector-close")).toBe(true);
+    expect(visible("check-in-code-projector")).toBe(false);
+    expect(byId("check-in-code-title").textContent).toBe("Check in to “Optics”");
+    document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(false);
+    byId("check-in-code-projector").click();
+    byId("check-in-code-projector-close").click();
+    expect(byId("check-in-code-panel").dataset["projector"]).toBe("false");
+
+    // A code that arrives while the projector shows keeps it current; the end of the session closes it.
+    byId("check-in-code-projector").click();
+    fake.rotateCheckInCode("111222");
+    await until(() => qr.dataset["payload"] === first.replace("012345", "111222"));
+    byId("finish-session").click();
+    await until(() => !visible("check-in-code-panel"));
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(false);
   });
 
   it("hides the code panel for a session without one", async () => {

@@ -37,22 +37,25 @@ export function qrPath(matrix: boolean[][]): string {
 
 /**
  * An `<svg>` of `text`'s QR code, black on white whatever the page's theme,
- * with its quiet zone; it scales to whatever box CSS gives it.
+ * with its quiet zone; it scales to whatever box CSS gives it. Empty until
+ * setQr when `text` is undefined.
  */
-export function qrSvg(text: string, label = "QR code"): SVGSVGElement {
+export function qrSvg(text: string | undefined, label = "QR code"): SVGSVGElement {
   const svg = document.createElementNS(SVG_NS, "svg");
-  setQr(svg, text, label);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  if (text !== undefined) setQr(svg, text, label);
   return svg;
 }
 
 /** Redraws `svg` for `text` (a no-op when it already shows it). */
 export function setQr(svg: SVGSVGElement, text: string, label = "QR code"): void {
+  svg.setAttribute("aria-label", label);
   if (svg.dataset["payload"] === text && svg.firstChild) return;
   const matrix = qrMatrix(text);
   const size = matrix.length + 2 * QUIET_ZONE;
   svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", label);
   svg.setAttribute("shape-rendering", "crispEdges");
   svg.dataset["payload"] = text;
   svg.dataset["modules"] = String(matrix.length);
