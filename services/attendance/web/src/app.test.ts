@@ -557,6 +557,25 @@ describe("scanning the projector's QR", () => {
     expect(fake.records.get("s-3")!.get("demo_student_5")?.status).toBe(RecordStatus.ATTENDED);
   });
 
+  it("offers scanning beside the code field of a session found by search", async () => {
+    openSession("s-6");
+    const cam = fakeScanner([[`${here}/index.html?attendance=s-6&code=012345`]]);
+    start();
+    await signIn("demo_student_11");
+    await until(() => visible("scan-qr"));
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("attend-button").click();
+    await until(() => visible("attend-scan"));
+    expect(byId<HTMLInputElement>("check-in-code-input").value).toBe("");
+    byId("attend-scan").click();
+    await until(() => byId<HTMLInputElement>("check-in-code-input")?.value === "012345");
+    expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+  });
+
   it("refuses a QR code pointing to another site with a clear message, and never goes there", async () => {
     openSession("s-4");
     const cam = fakeScanner([["https://attn-login.evil.test/?attendance=s-4&code=012345"]]);

@@ -176,6 +176,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
         { class: "card", testid: "attend-panel" },
         h("h3", null, `Check in to “${c.lessonName}”`),
         c.requireCode && h("label", null, "Check-in code", codeInput),
+        c.requireCode && canScan && h("button", { type: "button", class: "secondary", testid: "attend-scan", onclick: startScan }, "Scan the projector's QR instead"),
         picker?.element,
         h("div", { class: "row" }, send, cancel),
       ),
@@ -372,6 +373,8 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
   const scanUnavailable = h("p", { class: "hint", testid: "scan-unavailable", hidden: true });
   const scanSlot = h("div", { testid: "scan-slot" });
   let scanner: QrScanner | undefined;
+  /** This browser can scan (known once qrScanSupport answers). */
+  let canScan = false;
 
   function closeScanner() {
     scanner?.stop();
@@ -408,6 +411,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
 
   void qrScanSupport().then((support) => {
     if (page.signal.aborted) return;
+    canScan = support.ok;
     scanBtn.hidden = !support.ok;
     scanUnavailable.hidden = support.ok;
     scanUnavailable.textContent = support.ok ? "" : support.why;
