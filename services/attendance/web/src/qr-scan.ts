@@ -32,7 +32,7 @@ export type ScanSupport = { ok: true } | { ok: false; why: string };
 export async function qrScanSupport(): Promise<ScanSupport> {
   const insecure = typeof window !== "undefined" && window.isSecureContext === false;
   const unavailable = insecure
-    ? "Scanning the QR code needs this page over HTTPS (the camera is off limits otherwise): type the six digits instead."
+    ? "Scanning the QR code needs this page over HTTPS (browsers keep the camera from plain-http pages): type the six digits instead."
     : "This browser cannot scan QR codes: type the six digits from the projector instead.";
   const Detector = detectorClass();
   if (!Detector || typeof navigator === "undefined" || !navigator.mediaDevices?.getUserMedia) return { ok: false, why: unavailable };
