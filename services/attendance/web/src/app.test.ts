@@ -572,6 +572,8 @@ describe("scanning the projector's QR", () => {
     byId("attend-scan").click();
     await until(() => byId<HTMLInputElement>("check-in-code-input")?.value === "012345");
     expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    // A session the search found keeps its name (and security option).
+    expect(byId("attend-panel").textContent).toContain("Check in to “Optics”");
     byId("attend-submit").click();
     await until(() => byId("my-status").dataset["status"] === "ATTENDED");
   });

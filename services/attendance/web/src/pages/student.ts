@@ -92,8 +92,13 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     }
   }
 
+  /** The sessions the last search found, so a scanned link to one of them knows its lesson and security option. */
+  const found = new Map<string, Attendance>();
+
   function showResults(list: Attendance[]) {
     closeSelfie();
+    found.clear();
+    for (const a of list) found.set(a.attendanceId, a);
     results.replaceChildren(
       ...list.map((a) =>
         h(
@@ -443,6 +448,12 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
    * the attend panel for its session, with its code filled in.
    */
   function openLink(link: { attendanceId: string; code: string }) {
+    const known = found.get(link.attendanceId);
+    if (known) {
+      // Found by search: its lesson name, and a selfie panel too for option 3.
+      startAttend({ ...known, requireCheckInCode: true }, undefined, link.code);
+      return;
+    }
     const remembered = recallCurrent();
     const same = remembered?.attendanceId === link.attendanceId;
     startAttend(
