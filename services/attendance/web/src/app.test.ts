@@ -578,6 +578,22 @@ describe("scanning the projector's QR", () => {
     await until(() => byId("my-status").dataset["status"] === "ATTENDED");
   });
 
+  it("keeps the selfie panel of an option-3 session found by search when its QR is scanned", async () => {
+    openSession("s-7");
+    fake.attendances.get("s-7")!.securityOption = SecurityOption.NETWORK_AND_FACE;
+    fakeScanner([[`${here}/?attendance=s-7&code=012345`]]);
+    start();
+    await signIn("demo_student_12");
+    await until(() => visible("scan-qr"));
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("scan-qr").click();
+    await until(() => byId<HTMLInputElement>("check-in-code-input")?.value === "012345");
+    expect(visible("selfie-panel")).toBe(true);
+    expect(byId<HTMLButtonElement>("attend-submit").disabled).toBe(true);
+  });
+
   it("refuses a QR code pointing to another site with a clear message, and never goes there", async () => {
     openSession("s-4");
     const cam = fakeScanner([["https://attn-login.evil.test/?attendance=s-4&code=012345"]]);
