@@ -6,8 +6,11 @@
 #   1. Playwright (playwright-core + Debian's Chromium, headless): a teacher
 #      starts a session, two students attend, the roster fills without a
 #      reload, the teacher fails one and that student's page shows it; a
-#      cross-origin page works only from an allowed origin. Screenshot:
-#      tests/artifacts/teacher-roster.png.
+#      cross-origin page works only from an allowed origin; a session asking
+#      for the rotating code, in the projector view, its QR read back from the
+#      screenshot and scanned by a student's page (fake camera, stand-in
+#      BarcodeDetector). Screenshots: tests/artifacts/teacher-roster.png and
+#      tests/artifacts/projector.png.
 #   2. grpcurl (1.8.6, from PyPI) runs deploy/local/grpcurl-walkthrough.sh
 #      through reflection, no .proto files. Transcript:
 #      tests/artifacts/grpcurl-walkthrough.txt.
@@ -205,6 +208,7 @@ run_suite "browser app in Chromium (Playwright)" \
     bash -c 'cd "$1" && npm run --silent test:e2e' _ "$web"
 
 [[ -f $artifacts/teacher-roster.png ]] && say "teacher page screenshot: $artifacts/teacher-roster.png"
+[[ -f $artifacts/projector.png ]] && say "projector view screenshot: $artifacts/projector.png"
 [[ -f $artifacts/grpcurl-walkthrough.txt ]] && say "grpcurl transcript: $artifacts/grpcurl-walkthrough.txt"
 if [[ -f $artifacts/front-door-under-load.txt ]]; then
     while IFS= read -r line; do say "front door: $line"; done <"$artifacts/front-door-under-load.txt"

@@ -3,6 +3,9 @@
 // a teacher starts a session, two students in separate browser contexts
 // attend, the roster shows them without a reload, the teacher fails one, and
 // that student's page shows it. Ends with a screenshot of the teacher page.
+// Then the rotating check-in code: the teacher's projector view (screenshot
+// tests/artifacts/projector.png), its QR read back from the screenshot's
+// pixels, and a student's page scanning it through the (fake) camera.
 //
 //   ATTN_WEB_URL=http://127.0.0.1:50051/ npm run test:e2e
 //
@@ -15,6 +18,7 @@
 //                the same port named as localhost is not: then a page on each
 //                origin calls the API on the other, and only the allowed one gets through.
 import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -150,6 +154,142 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
 
     await teacher.click(tid("finish-session"));
     await waitAttr(teacher, "session-state", "state", "finished");
+  });
+
+  it("projects the rotating code's QR, full screen, and a student's page scans it to check in", { timeout: 120_000 }, async () => {
+    const teacherName = pick("demo_teacher_", 10);
+    const sn = pick("demo_student_", 500);
+    const lesson = `E2E projector ${Date.now()}`;
+
+    // Teacher, on a 16:9 projector: a session asking for the code, rotating every 10 s.
+    const teacher = await signIn(await browser.newContext({ viewport: { width: 1280, height: 720 } }), teacherName);
+    await teacher.locator(`${tid("start-submit")}, ${tid("live-session")}`).first().waitFor({ timeout: TIMEOUT });
+    if (await teacher.locator(tid("live-session")).isVisible()) {
+      await teacher.click(tid("finish-session"));
+      await teacher.click(tid("new-session"));
+    }
+    await teacher.fill(tid("start-lesson"), lesson);
+    await teacher.fill(tid("start-duration"), "30");
+    await teacher.selectOption(tid("start-security"), "1");
+    await teacher.check(tid("start-require-code"));
+    await teacher.fill(tid("start-code-period"), "10");
+    await teacher.click(tid("start-submit"));
+    await teacher.locator(`${tid("check-in-code")}[data-code]`).waitFor({ timeout: TIMEOUT });
+    const first = (await teacher.getAttribute(tid("check-in-code"), "data-code"))!;
+    expect(first).toMatch(/^\d{6}$/);
+    expect(await teacher.getAttribute(tid("check-in-qr"), "data-payload")).toMatch(new RegExp(`[?&]code=${first}$`));
+
+    // A student, signed in now (a code is good for its window and the next):
+    // a camera (Chromium's fake one) and a stand-in BarcodeDetector (Chromium
+    // on Linux has none) that reads whatever QR the test holds up, once the
+    // camera's video is playing. (Plain code only: Playwright sends it as text.)
+    const studentCtx = await browser.newContext();
+    await studentCtx.addInitScript(() => {
+      const w = window as unknown as { __qr?: string; __streams: MediaStream[]; BarcodeDetector: unknown };
+      w.__streams = [];
+      if (!navigator.mediaDevices) return; // not a secure context: no camera, nothing to scan with
+      const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = async (c?: MediaStreamConstraints) => {
+        const s = await gum(c);
+        w.__streams.push(s);
+        return s;
+      };
+      w.BarcodeDetector = class {
+        static async getSupportedFormats() {
+          return ["qr_code"];
+        }
+        async detect(v: unknown) {
+          if (!(v instanceof HTMLVideoElement) || v.readyState < 2 || !w.__qr) return [];
+          return [{ rawValue: w.__qr, format: "qr_code" }];
+        }
+      };
+    });
+    const student = await signIn(studentCtx, sn);
+    await student.locator(tid("scan-qr")).waitFor({ timeout: TIMEOUT });
+
+    // The projector view fills the screen: the QR at least half its height, the digits whole.
+    await teacher.click(tid("check-in-code-projector"));
+    await waitAttr(teacher, "check-in-code-panel", "projector", "true");
+    // The QR follows the code as it rotates.
+    await teacher.waitForFunction(
+      (old) => {
+        const code = document.querySelector<HTMLElement>('[data-testid="check-in-code"]')?.dataset["code"];
+        const qr = document.querySelector<SVGElement>('[data-testid="check-in-qr"]')?.dataset["payload"];
+        return !!code && code !== old && !!qr?.endsWith(`code=${code}`);
+      },
+      first,
+      { timeout: 15_000 },
+    );
+    const code = (await teacher.getAttribute(tid("check-in-code"), "data-code"))!;
+    const payload = (await teacher.getAttribute(tid("check-in-qr"), "data-payload"))!;
+    const view = teacher.viewportSize()!;
+    const qrBox = (await teacher.locator(tid("check-in-qr")).boundingBox())!;
+    const digitsBox = (await teacher.locator(tid("check-in-code")).boundingBox())!;
+    expect(await teacher.locator(tid("check-in-qr")).isVisible()).toBe(true);
+    expect(await teacher.locator(tid("check-in-code")).isVisible()).toBe(true);
+    expect(qrBox.height).toBeGreaterThanOrEqual(view.height / 2);
+    expect(digitsBox.x).toBeGreaterThanOrEqual(0);
+    expect(digitsBox.x + digitsBox.width).toBeLessThanOrEqual(view.width);
+    // No digit runs off its box (nor so off the screen).
+    expect(await teacher.$eval(tid("check-in-code"), (el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+    expect((await teacher.textContent(tid("check-in-code")))!.replace(/\s/g, "")).toBe(code);
+    expect((await teacher.textContent(tid("check-in-code-countdown")))!).toMatch(/Next code in \d+ s/);
+
+    // What the projector shows, read back from the screenshot's pixels (jsQR in a blank page).
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = resolve(ARTIFACTS, "projector.png");
+    const png = await teacher.screenshot({ path: shot });
+    console.log(`projector view screenshot: ${shot}`);
+    const reader = await studentCtx.newPage();
+    await reader.addScriptTag({ path: createRequire(import.meta.url).resolve("jsqr") });
+    const seen = await reader.evaluate(async (b64) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const g = canvas.getContext("2d")!;
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, canvas.width, canvas.height);
+      type Reader = (data: Uint8ClampedArray, w: number, h: number) => { data: string } | null;
+      return (window as unknown as { jsQR: Reader }).jsQR(d.data, d.width, d.height)?.data ?? null;
+    }, png.toString("base64"));
+    await reader.close();
+    // The QR on the screen is the link of the code on the screen (or, rotated in that instant, of the next).
+    const after = (await teacher.getAttribute(tid("check-in-qr"), "data-payload"))!;
+    expect([payload, after]).toContain(seen);
+    const seenCode = new URL(seen!).searchParams.get("code");
+
+    // Held up to the camera: a QR pointing elsewhere is refused and never opened...
+    const before = student.url();
+    await student.evaluate(() => ((window as unknown as { __qr: string }).__qr = "https://attn.example.invalid/?attendance=x&code=123456"));
+    await student.click(tid("scan-qr"));
+    await student.locator(tid("error-banner")).waitFor({ state: "visible", timeout: TIMEOUT });
+    expect(await student.textContent(tid("error-text"))).toContain("it was not opened");
+    expect(student.url()).toBe(before);
+    expect(await student.locator(tid("check-in-code-input")).count()).toBe(0);
+
+    // ...the projector's fills in the session and code; the camera is off again; the check-in counts.
+    await student.evaluate((link) => ((window as unknown as { __qr: string }).__qr = link), seen!);
+    await student.click(tid("scan-qr"));
+    await student.locator(tid("check-in-code-input")).waitFor({ timeout: TIMEOUT });
+    expect(await student.inputValue(tid("check-in-code-input"))).toBe(seenCode);
+    const tracks = await student.evaluate(() =>
+      (window as unknown as { __streams: MediaStream[] }).__streams.flatMap((s) => s.getTracks().map((t) => t.readyState)),
+    );
+    expect(tracks.length).toBeGreaterThanOrEqual(2);
+    expect(tracks.every((t) => t === "ended")).toBe(true);
+    await student.click(tid("attend-submit"));
+    await waitAttr(student, "my-status", "status", "ATTENDED");
+    await waitAttr(teacher, `roster-status-${sn}`, "status", "ATTENDED");
+
+    // Leaving the projector view; finishing takes the code off the screen.
+    await teacher.click(tid("check-in-code-projector-close"));
+    await waitAttr(teacher, "check-in-code-panel", "projector", "false");
+    await teacher.click(tid("finish-session"));
+    await waitAttr(teacher, "session-state", "state", "finished");
+    await teacher.locator(tid("check-in-code-panel")).waitFor({ state: "hidden", timeout: TIMEOUT });
   });
 
   it.skipIf(!CORS || !!API_URL)("calls the API from another origin only when that origin is allowed", { timeout: 60_000 }, async () => {

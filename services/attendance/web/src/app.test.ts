@@ -7,6 +7,7 @@ import { startApp } from "./app.js";
 import { create } from "@bufbuild/protobuf";
 import { AttendanceSchema, AttendanceState, FailCode, RecordStatus, SecurityOption } from "./gen/attn/v1/common_pb.js";
 import { FakeAttn } from "./testing/fake-attn.js";
+import { decodeSvg } from "./testing/qr-decode.js";
 
 let fake: FakeAttn;
 let stop: (() => void) | undefined;
@@ -401,6 +402,52 @@ describe("the rotating check-in code", () => {
     expect(byId("check-in-code-countdown").textContent).toMatch(/Next code in \d+ s/);
   });
 
+  it("draws the check-in link's QR, redraws it when the code rotates, and fills the screen in the projector view", async () => {
+    start();
+    await signIn("demo_teacher_1");
+    await until(() => visible("start-form"));
+    type("start-lesson", "Optics");
+    byId<HTMLInputElement>("start-require-code").checked = true;
+    byId("start-submit").click();
+    await until(() => byId("check-in-code").dataset["code"] === "012345");
+    const [a] = [...fake.attendances.values()];
+    const qr = document.querySelector<SVGSVGElement>('[data-testid="check-in-qr"]')!;
+    const first = `http://localhost:3000/?attendance=${a!.attendanceId}&code=012345`;
+    expect(byId<HTMLAnchorElement>("check-in-code-link").href).toBe(first);
+    expect(qr.dataset["payload"]).toBe(first);
+    expect(decodeSvg(qr)).toBe(first);
+    const firstPath = qr.querySelector("path")!.getAttribute("d");
+
+    fake.rotateCheckInCode("654321");
+    await until(() => byId("check-in-code").dataset["code"] === "654321");
+    const second = first.replace("012345", "654321");
+    expect(byId("check-in-code").textContent).toBe("654 321");
+    expect(qr.dataset["payload"]).toBe(second);
+    expect(qr.querySelector("path")!.getAttribute("d")).not.toBe(firstPath);
+    expect(decodeSvg(qr)).toBe(second);
+
+    // The projector view: on and off with its buttons or Escape.
+    expect(visible("check-in-code-projector-close")).toBe(false);
+    byId("check-in-code-projector").click();
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(true);
+    expect(visible("check-in-code-projector-close")).toBe(true);
+    expect(visible("check-in-code-projector")).toBe(false);
+    expect(byId("check-in-code-title").textContent).toBe("Check in to “Optics”");
+    document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(false);
+    byId("check-in-code-projector").click();
+    byId("check-in-code-projector-close").click();
+    expect(byId("check-in-code-panel").dataset["projector"]).toBe("false");
+
+    // A code that arrives while the projector shows keeps it current; the end of the session closes it.
+    byId("check-in-code-projector").click();
+    fake.rotateCheckInCode("111222");
+    await until(() => qr.dataset["payload"] === first.replace("012345", "111222"));
+    byId("finish-session").click();
+    await until(() => !visible("check-in-code-panel"));
+    expect(byId("check-in-code-panel").classList.contains("projector")).toBe(false);
+  });
+
   it("hides the code panel for a session without one", async () => {
     start();
     await signIn("demo_teacher_1");
@@ -451,6 +498,179 @@ describe("the rotating check-in code", () => {
     expect(fake.records.get("s-2")!.get("demo_student_4")?.failCode).toBe(FailCode.CHECK_IN_CODE_INVALID);
     expect(visible("check-in-code-input")).toBe(true);
     type("check-in-code-input", "012 345");
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+  });
+});
+
+describe("scanning the projector's QR", () => {
+  const here = "http://localhost:3000";
+
+  /** A back camera and a BarcodeDetector that sees `frames`, one look each (then nothing). */
+  function fakeScanner(frames: string[][], { formats = ["ean_13", "qr_code"], deny = false } = {}) {
+    const tracks = [{ kind: "video", stop: vi.fn() }];
+    // happy-dom's own MediaStream (a video element takes nothing else), with tracks that record stop().
+    const stream = Object.assign(new MediaStream(), { getTracks: () => tracks, getVideoTracks: () => tracks });
+    const getUserMedia = vi.fn(async (_constraints: MediaStreamConstraints) => {
+      if (deny) throw new DOMException("denied", "NotAllowedError");
+      return stream;
+    });
+    const detectors: { formats: string[] }[] = [];
+    class FakeBarcodeDetector {
+      constructor(options: { formats: string[] }) {
+        detectors.push(options);
+      }
+      static getSupportedFormats = async () => formats;
+      async detect(source: unknown) {
+        if (!(source instanceof HTMLVideoElement)) throw new TypeError("not the camera's video");
+        return (frames.shift() ?? []).map((rawValue) => ({ rawValue, format: "qr_code" }));
+      }
+    }
+    Object.defineProperty(navigator, "mediaDevices", { configurable: true, value: { getUserMedia } });
+    Object.defineProperty(window, "BarcodeDetector", { configurable: true, writable: true, value: FakeBarcodeDetector });
+    return { tracks, getUserMedia, detectors };
+  }
+
+  function openSession(id: string) {
+    const teacher = fake.user("demo_teacher_1")!;
+    fake.attendances.set(id, create(AttendanceSchema, {
+      attendanceId: id, lessonName: "Optics", teacherSchoolNumber: teacher.schoolNumber, teacherFullName: teacher.fullName,
+      securityOption: SecurityOption.MANUAL, state: AttendanceState.OPEN, requireCheckInCode: true,
+    }));
+    fake.records.set(id, new Map());
+  }
+
+  afterEach(() => {
+    delete (window as { BarcodeDetector?: unknown }).BarcodeDetector;
+    delete (navigator as { mediaDevices?: unknown }).mediaDevices;
+  });
+
+  it("reads the check-in link off the back camera, fills the session and code as the link does, and stops the camera", async () => {
+    openSession("s-3");
+    const cam = fakeScanner([[], [], [`${here}/?attendance=s-3&code=012345`]]);
+    start();
+    await signIn("demo_student_5");
+    await until(() => visible("scan-qr"));
+    expect(visible("scan-unavailable")).toBe(false);
+    byId("scan-qr").click();
+    await until(() => visible("scan-video"));
+    await until(() => visible("check-in-code-input"));
+    expect(cam.getUserMedia).toHaveBeenCalledWith({ video: { facingMode: "environment" }, audio: false });
+    expect(cam.detectors).toEqual([{ formats: ["qr_code"] }]);
+    expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    expect(maybe("scan-panel")).toBeNull();
+    expect(byId<HTMLInputElement>("check-in-code-input").value).toBe("012345");
+    expect(byId("attend-panel").textContent).toContain("the session on the projector");
+    expect(location.href).toBe(`${here}/#/student`);
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+    expect(fake.records.get("s-3")!.get("demo_student_5")?.status).toBe(RecordStatus.ATTENDED);
+  });
+
+  it("offers scanning beside the code field of a session found by search", async () => {
+    openSession("s-6");
+    const cam = fakeScanner([[`${here}/index.html?attendance=s-6&code=012345`]]);
+    start();
+    await signIn("demo_student_11");
+    await until(() => visible("scan-qr"));
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("attend-button").click();
+    await until(() => visible("attend-scan"));
+    expect(byId<HTMLInputElement>("check-in-code-input").value).toBe("");
+    byId("attend-scan").click();
+    await until(() => byId<HTMLInputElement>("check-in-code-input")?.value === "012345");
+    expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    // A session the search found keeps its name (and security option).
+    expect(byId("attend-panel").textContent).toContain("Check in to “Optics”");
+    byId("attend-submit").click();
+    await until(() => byId("my-status").dataset["status"] === "ATTENDED");
+  });
+
+  it("keeps the selfie panel of an option-3 session found by search when its QR is scanned", async () => {
+    openSession("s-7");
+    fake.attendances.get("s-7")!.securityOption = SecurityOption.NETWORK_AND_FACE;
+    fakeScanner([[`${here}/?attendance=s-7&code=012345`]]);
+    start();
+    await signIn("demo_student_12");
+    await until(() => visible("scan-qr"));
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("scan-qr").click();
+    await until(() => byId<HTMLInputElement>("check-in-code-input")?.value === "012345");
+    expect(visible("selfie-panel")).toBe(true);
+    expect(byId<HTMLButtonElement>("attend-submit").disabled).toBe(true);
+  });
+
+  it("refuses a QR code pointing to another site with a clear message, and never goes there", async () => {
+    openSession("s-4");
+    const cam = fakeScanner([["https://attn-login.evil.test/?attendance=s-4&code=012345"]]);
+    start();
+    await signIn("demo_student_6");
+    await until(() => visible("scan-qr"));
+    byId("scan-qr").click();
+    await until(() => errorText());
+    expect(errorText()).toBe(
+      "That QR code points to attn-login.evil.test/, not to this ATTN site (localhost:3000): it was not opened. Scan the code on your teacher's projector, or type the six digits.",
+    );
+    expect(byId("error-banner").dataset["code"]).toBe("QR_REFUSED");
+    expect(location.href).toBe(`${here}/#/student`);
+    expect(maybe("check-in-code-input")).toBeNull();
+    expect(maybe("scan-panel")).toBeNull();
+    expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    expect(fake.records.get("s-4")!.size).toBe(0);
+    // Scanning again is one click away.
+    expect(visible("scan-qr")).toBe(true);
+    expect(byId<HTMLButtonElement>("scan-qr").disabled).toBe(false);
+  });
+
+  it("stops the camera when the student cancels", async () => {
+    const cam = fakeScanner([]);
+    start();
+    await signIn("demo_student_7");
+    await until(() => visible("scan-qr"));
+    byId("scan-qr").click();
+    await until(() => visible("scan-cancel") && cam.getUserMedia.mock.calls.length > 0 && byId("scan-hint").textContent!.startsWith("Point"));
+    byId("scan-cancel").click();
+    expect(cam.tracks[0]!.stop).toHaveBeenCalled();
+    expect(maybe("scan-panel")).toBeNull();
+    expect(byId<HTMLButtonElement>("scan-qr").disabled).toBe(false);
+  });
+
+  it("says so when the camera is refused, and leaves typing the code", async () => {
+    fakeScanner([], { deny: true });
+    start();
+    await signIn("demo_student_8");
+    await until(() => visible("scan-qr"));
+    byId("scan-qr").click();
+    await until(() => errorText());
+    expect(errorText()).toBe("Camera not available (permission was refused). Type the six digits from the projector instead.");
+    expect(maybe("scan-panel")).toBeNull();
+  });
+
+  it("offers no scanning without a BarcodeDetector that reads QR codes; the typed code still works", async () => {
+    openSession("s-5");
+    fakeScanner([], { formats: ["ean_13"] });
+    start();
+    await signIn("demo_student_9");
+    await until(() => visible("scan-unavailable"));
+    expect(visible("scan-qr")).toBe(false);
+    expect(byId("scan-unavailable").textContent).toBe("This browser cannot scan QR codes: type the six digits from the projector instead.");
+    stop?.();
+
+    delete (window as { BarcodeDetector?: unknown }).BarcodeDetector;
+    expect("BarcodeDetector" in window).toBe(false);
+    start();
+    await until(() => visible("scan-unavailable"));
+    expect(visible("scan-qr")).toBe(false);
+    type("search-lesson", "Optics");
+    byId("search-submit").click();
+    await until(() => visible("attend-button"));
+    byId("attend-button").click();
+    await until(() => visible("check-in-code-input"));
+    type("check-in-code-input", "012345");
     byId("attend-submit").click();
     await until(() => byId("my-status").dataset["status"] === "ATTENDED");
   });

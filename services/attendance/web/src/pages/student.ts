@@ -11,7 +11,8 @@ import { newRequestId } from "../request-id.js";
 import { callWithRetry } from "../retry.js";
 import { createSelfiePicker, type SelfiePicker } from "../selfie.js";
 import { abortableSleep, watchWithRetry, type WatchState } from "../watch.js";
-import { checkInLink } from "../check-in-code.js";
+import { checkInLink, scannedCheckInLink } from "../check-in-code.js";
+import { createQrScanner, qrScanSupport, type QrScanner } from "../qr-scan.js";
 
 import { STUDENT_CURRENT_KEY as CURRENT_KEY } from "../session.js";
 
@@ -91,8 +92,13 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     }
   }
 
+  /** The sessions the last search found, so a scanned link to one of them knows its lesson and security option. */
+  const found = new Map<string, Attendance>();
+
   function showResults(list: Attendance[]) {
     closeSelfie();
+    found.clear();
+    for (const a of list) found.set(a.attendanceId, a);
     results.replaceChildren(
       ...list.map((a) =>
         h(
@@ -133,6 +139,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
    */
   function startAttend(a: Attendance | Current, button?: HTMLButtonElement, code = "") {
     ctx.clearMessages();
+    closeScanner();
     const c: Current =
       "endTimeMs" in a
         ? a
@@ -174,6 +181,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
         { class: "card", testid: "attend-panel" },
         h("h3", null, `Check in to “${c.lessonName}”`),
         c.requireCode && h("label", null, "Check-in code", codeInput),
+        c.requireCode && canScan && h("button", { type: "button", class: "secondary", testid: "attend-scan", onclick: startScan }, "Scan the projector's QR instead"),
         picker?.element,
         h("div", { class: "row" }, send, cancel),
       ),
@@ -365,11 +373,61 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     myPanel.hidden = true;
   }
 
+  // --- scanning the projector's QR -------------------------------------------
+  const scanBtn = h("button", { type: "button", testid: "scan-qr", hidden: true }, "Scan the projector's QR");
+  const scanUnavailable = h("p", { class: "hint", testid: "scan-unavailable", hidden: true });
+  const scanSlot = h("div", { testid: "scan-slot" });
+  let scanner: QrScanner | undefined;
+  /** This browser can scan (known once qrScanSupport answers). */
+  let canScan = false;
+
+  function closeScanner() {
+    scanner?.stop();
+    scanner = undefined;
+    scanSlot.replaceChildren();
+    scanBtn.disabled = false;
+  }
+
+  function startScan() {
+    ctx.clearMessages();
+    closeScanner();
+    closeSelfie();
+    scanBtn.disabled = true;
+    const s = createQrScanner({
+      onText: (raw) => {
+        const scanned = scannedCheckInLink(raw, location.origin, location.pathname);
+        closeScanner();
+        // Never opened or navigated to: a refused link is only named.
+        if (scanned.ok) openLink(scanned);
+        else ctx.showMessage(scanned.reason, "QR_REFUSED");
+        return true;
+      },
+      onError: (msg) => ctx.showMessage(msg, "CAMERA"),
+      onClose: () => {
+        if (scanner === s) closeScanner();
+      },
+    });
+    scanner = s;
+    scanSlot.replaceChildren(s.element);
+    s.element.scrollIntoView?.({ block: "nearest" });
+    void s.start();
+  }
+  scanBtn.addEventListener("click", startScan);
+
+  void qrScanSupport().then((support) => {
+    if (page.signal.aborted) return;
+    canScan = support.ok;
+    scanBtn.hidden = !support.ok;
+    scanUnavailable.hidden = support.ok;
+    scanUnavailable.textContent = support.ok ? "" : support.why;
+  });
+
   root.append(
     h(
       "section",
       { class: "card", testid: "student-page" },
       h("h2", null, "Check in"),
+      h("div", { class: "row scan-row" }, scanBtn, scanUnavailable),
       h(
         "form",
         { class: "inline", testid: "search-form", onsubmit: (ev: SubmitEvent) => void search(ev) },
@@ -380,28 +438,49 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
       results,
       noResults,
     ),
+    scanSlot,
     selfieSlot,
     myPanel,
   );
 
-  // A check-in link from the projector's QR: the session and its code filled in.
+  /**
+   * A check-in link, from the address bar or the projector's QR scanned here:
+   * the attend panel for its session, with its code filled in.
+   */
+  function openLink(link: { attendanceId: string; code: string }) {
+    const known = found.get(link.attendanceId);
+    if (known) {
+      // Found by search: its lesson name, and a selfie panel too for option 3.
+      startAttend({ ...known, requireCheckInCode: true }, undefined, link.code);
+      return;
+    }
+    const remembered = recallCurrent();
+    const same = remembered?.attendanceId === link.attendanceId;
+    startAttend(
+      {
+        attendanceId: link.attendanceId,
+        lessonName: same ? remembered.lessonName : "the session on the projector",
+        securityOption: same ? remembered.securityOption : SecurityOption.UNSPECIFIED,
+        endTimeMs: 0,
+        requireCode: true,
+      },
+      undefined,
+      link.code,
+    );
+  }
+
   const link = checkInLink(location.search);
   const remembered = recallCurrent();
   if (link) {
     // Once read, the link leaves the address bar, so a reload does not reopen it.
     history.replaceState(history.state, "", location.pathname + location.hash);
-    startAttend({
-      attendanceId: link.attendanceId,
-      lessonName: remembered?.attendanceId === link.attendanceId ? remembered.lessonName : "the session on the projector",
-      securityOption: remembered?.attendanceId === link.attendanceId ? remembered.securityOption : SecurityOption.UNSPECIFIED,
-      endTimeMs: 0,
-      requireCode: true,
-    }, undefined, link.code);
+    openLink(link);
   } else if (remembered) follow(remembered, undefined, true);
 
   return () => {
     page.abort();
     watch?.abort();
+    closeScanner();
     closeSelfie();
     window.removeEventListener("focus", onFocus);
     document.removeEventListener("visibilitychange", onVisible);

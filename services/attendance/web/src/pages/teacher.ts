@@ -18,6 +18,7 @@ import {
 import { watchWithRetry, type WatchState } from "../watch.js";
 import { linkFor, secondsLeft } from "../check-in-code.js";
 import { recordHistory } from "../audit.js";
+import { qrSvg, setQr } from "../qr.js";
 
 export const DEFAULT_FAIL_REASON = "Not present in class";
 
@@ -153,26 +154,47 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
   );
 }
 
-/** The check-in code, large enough for a lecture hall, counting down to the next one. */
+/**
+ * The check-in code for the projector: the digits, the check-in link's QR
+ * code and the countdown to the next code. "Projector view" fills the screen
+ * (full screen where the browser allows it) so the back row can read it.
+ */
 class CodePanel {
+  private readonly title = h("h3", { testid: "check-in-code-title" }, "Check-in code");
   private readonly digits = h("div", { class: "check-in-code", testid: "check-in-code" }, "······");
-  private readonly countdown = h("p", { class: "hint", testid: "check-in-code-countdown" });
+  private readonly countdown = h("p", { class: "countdown", testid: "check-in-code-countdown" });
+  private readonly qr = qrSvg(undefined, "QR code of the check-in link");
   private readonly link = h("a", { testid: "check-in-code-link", target: "_blank", rel: "noopener" });
-  private readonly fullScreen = h("button", { type: "button", class: "secondary", testid: "check-in-code-full-screen" }, "Full screen");
+  private readonly projectorBtn = h("button", { type: "button", class: "secondary", testid: "check-in-code-projector" }, "Projector view");
+  private readonly closeBtn = h("button", { type: "button", class: "secondary", testid: "check-in-code-projector-close", hidden: true }, "Exit projector view");
   readonly element = h(
     "section",
     { class: "code-panel", testid: "check-in-code-panel", hidden: true },
-    h("h3", null, "Check-in code"),
-    this.digits,
-    this.countdown,
-    h("p", { class: "hint" }, "Students type the code, or open: ", this.link),
-    this.fullScreen,
+    this.title,
+    h(
+      "div",
+      { class: "code-body" },
+      h("div", { class: "check-in-qr" }, this.qr),
+      h("div", { class: "code-text" }, this.digits, this.countdown, h("p", { class: "hint code-link" }, "Scan the QR, type the code, or open: ", this.link)),
+    ),
+    h("div", { class: "row code-actions" }, this.projectorBtn, this.closeBtn),
   );
   private untilMs = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly onKey = (ev: KeyboardEvent) => {
+    if (ev.key === "Escape") this.projector(false);
+  };
+  private readonly onFullscreenChange = () => {
+    // Leaving full screen (Esc, the browser's own button) leaves the projector view too.
+    if (!document.fullscreenElement && this.element.classList.contains("projector")) this.projector(false);
+  };
 
-  constructor() {
-    this.fullScreen.addEventListener("click", () => void this.element.requestFullscreen?.().catch(() => undefined));
+  constructor(lessonName: string) {
+    this.qr.dataset["testid"] = "check-in-qr";
+    this.qr.classList.add("qr");
+    if (lessonName) this.title.textContent = `Check in to “${lessonName}”`;
+    this.projectorBtn.addEventListener("click", () => this.projector(true));
+    this.closeBtn.addEventListener("click", () => this.projector(false));
   }
 
   show(attendanceId: string, code: string, untilMs: number, qrPayload: string) {
@@ -181,6 +203,7 @@ class CodePanel {
     const href = linkFor(qrPayload, location.origin, location.pathname, attendanceId, code);
     this.link.href = href;
     this.link.textContent = href;
+    setQr(this.qr, href, `QR code of the check-in link for code ${code}`);
     this.untilMs = untilMs;
     this.tick();
     this.timer ??= setInterval(() => this.tick(), 250);
@@ -189,11 +212,33 @@ class CodePanel {
   stop() {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.projector(false);
     this.element.hidden = true;
   }
 
+  /** The full-screen projector view, on or off. */
+  projector(on: boolean) {
+    const was = this.element.classList.contains("projector");
+    if (on === was) return;
+    this.element.classList.toggle("projector", on);
+    this.element.dataset["projector"] = String(on);
+    this.projectorBtn.hidden = on;
+    this.closeBtn.hidden = !on;
+    if (on) {
+      document.addEventListener("keydown", this.onKey);
+      document.addEventListener("fullscreenchange", this.onFullscreenChange);
+      // Full screen needs the click's user gesture and may be refused; the view fills the window anyway.
+      void this.element.requestFullscreen?.().catch(() => undefined);
+    } else {
+      document.removeEventListener("keydown", this.onKey);
+      document.removeEventListener("fullscreenchange", this.onFullscreenChange);
+      if (document.fullscreenElement === this.element) void document.exitFullscreen?.().catch(() => undefined);
+    }
+  }
+
   private tick() {
-    this.countdown.textContent = this.untilMs ? `Next code in ${secondsLeft(this.untilMs, Date.now())} s` : "";
+    const left = this.untilMs ? secondsLeft(this.untilMs, Date.now()) : undefined;
+    this.countdown.textContent = left === undefined ? "" : `Next code in ${left} s`;
   }
 }
 
@@ -216,6 +261,8 @@ class LiveView {
   readonly element: HTMLElement;
   private state: RosterState;
   private readonly stream = new AbortController();
+  /** The code's stream: ends with the page, or once the session is no longer open. */
+  private readonly codeStream = new AbortController();
   private readonly rows = new Map<string, Row>();
   private readonly tbody = h("tbody", { testid: "roster-body" });
   private readonly empty = h("p", { class: "hint", testid: "roster-empty" }, "No check-ins yet. Students will appear here as they attend.");
@@ -229,7 +276,7 @@ class LiveView {
   private readonly streamStatus = h("span", { class: "stream", testid: "stream-status" });
   private readonly finishBtn = h("button", { type: "button", class: "danger", testid: "finish-session", onclick: () => void this.finish() }, "Finish attendance");
   private readonly newBtn = h("button", { type: "button", class: "secondary", testid: "new-session", hidden: true }, "Start a new session");
-  private readonly code = new CodePanel();
+  private readonly code: CodePanel;
 
   constructor(
     private readonly ctx: AppContext,
@@ -237,6 +284,7 @@ class LiveView {
     onNewSession: () => void,
   ) {
     this.state = { ...emptyRoster, attendance };
+    this.code = new CodePanel(attendance.lessonName);
     this.newBtn.addEventListener("click", onNewSession);
     this.element = h(
       "section",
@@ -273,15 +321,17 @@ class LiveView {
 
   close() {
     this.stream.abort();
+    this.codeStream.abort();
     this.code.stop();
   }
 
   /** The rotating code, for the projector, until the session ends. */
   private async watchCode() {
     const id = this.state.attendance!.attendanceId;
+    if (this.codeStream.signal.aborted) return;
     this.code.element.hidden = false;
     await watchWithRetry({
-      signal: this.stream.signal,
+      signal: this.codeStream.signal,
       open: (signal) => this.ctx.api.teacher.watchCheckInCode({ attendanceId: id }, { signal }),
       onMessage: (msg) => this.code.show(id, msg.code, msg.validUntil ? timestampDate(msg.validUntil).getTime() : 0, msg.qrPayload),
       reconnectAfterEnd: () => sessionState(this.state.attendance) === "active",
@@ -357,6 +407,12 @@ class LiveView {
 
   private render() {
     this.renderHeader();
+    // A finished session takes no check-ins: its code leaves the screen (and the projector).
+    const st = sessionState(this.state.attendance);
+    if ((st === "finished" || st === "archived" || st === "deleted") && !this.codeStream.signal.aborted) {
+      this.codeStream.abort();
+      this.code.stop();
+    }
     const c = rosterCounts(this.state);
     this.counts.attended.textContent = String(c.attended);
     this.counts.pending.textContent = String(c.pending);

@@ -71,8 +71,15 @@ export class FakeAttn {
   private nextId = 1;
   /** Set to make the next call of that method fail, e.g. fake.failNext.set("attend", new ConnectError(...)). */
   readonly failNext = new Map<string, ConnectError>();
-  /** The rotating check-in code every session asking for one shows (a fixed one here). */
+  /** The rotating check-in code every session asking for one shows (changed by rotateCheckInCode). */
   checkInCode = "012345";
+  private readonly codeWatchers = new Set<Channel<string>>();
+
+  /** The next window's code: every WatchCheckInCode stream sends it. */
+  rotateCheckInCode(code: string) {
+    this.checkInCode = code;
+    for (const ch of this.codeWatchers) ch.push(code);
+  }
 
   user(username: string): User | undefined {
     const t = /^demo_teacher_(\d+)$/.exec(username);
@@ -290,8 +297,14 @@ export class FakeAttn {
             const t = self.caller(ctx, Role.TEACHER);
             const a = self.session(req.attendanceId, t);
             if (!a.requireCheckInCode) throw new ConnectError("this attendance session asks for no check-in code", Code.FailedPrecondition);
-            yield { code: self.checkInCode, validUntil: timestampFromMs(Date.now() + 15_000), qrPayload: "" };
-            await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+            const ch = new Channel<string>();
+            self.codeWatchers.add(ch);
+            try {
+              yield { code: self.checkInCode, validUntil: timestampFromMs(Date.now() + 15_000), qrPayload: "" };
+              for await (const code of ch.drain(ctx.signal)) yield { code, validUntil: timestampFromMs(Date.now() + 15_000), qrPayload: "" };
+            } finally {
+              self.codeWatchers.delete(ch);
+            }
           },
           acceptStudent: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
