@@ -14,20 +14,20 @@ use crate::common::{
 
 /// Demo teacher 1 teaches CS101 (named) and MATH2; demo students 1 and 2
 /// take CS101, 3 takes MATH2; 4 takes nothing.
-const ROSTER: &str = "school_number,full_name,role,courses\n\
+pub(crate) const ROSTER: &str = "school_number,full_name,role,courses\n\
                       demo_teacher_1,Demo Teacher 1,teacher,cs101=Intro to Programming; Math2\n\
                       demo_student_1,Demo Student 1,student,CS101\n\
                       demo_student_2,Demo Student 2,student,cs101\n\
                       demo_student_3,Demo Student 3,student,MATH2\n\
                       demo_student_4,Demo Student 4,student,\n";
 
-async fn import(env: &TestEnv, csv: &str) -> attendance_service::ImportSummary {
+pub(crate) async fn import(env: &TestEnv, csv: &str) -> attendance_service::ImportSummary {
     let summary = attendance_service::import_roster(&env.archive, csv, false).await.unwrap();
     assert_eq!(summary.rejected, 0, "{summary:?}");
     summary
 }
 
-fn course_request(code: &str, lesson: &str) -> StartAttendanceRequest {
+pub(crate) fn course_request(code: &str, lesson: &str) -> StartAttendanceRequest {
     StartAttendanceRequest { course_code: code.into(), ..start_request(lesson, 1, &[]) }
 }
 

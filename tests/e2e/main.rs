@@ -8,6 +8,7 @@ mod campus;
 mod check_in_code;
 mod common;
 mod conflicts;
+mod course_report;
 mod courses;
 mod export;
 mod face;

@@ -53,6 +53,10 @@ pub struct Config {
     /// read Redis.
     #[serde(default = "defaults::token_cache_ms")]
     pub token_cache_ms: u64,
+    /// ATTN_ATTENDANCE_WARNING_PERCENT: GetCourseReport flags students who
+    /// attended less than this share of a course's sessions (0 to 100).
+    #[serde(default = "defaults::attendance_warning_percent")]
+    pub attendance_warning_percent: u32,
     /// ATTN_DEMO_ACCOUNTS: create demo_teacher_1..10, demo_student_1..500
     /// and demo_admin, password "password".
     #[serde(default)]
@@ -166,6 +170,16 @@ impl Config {
 }
 
 impl Config {
+    /// ATTN_ATTENDANCE_WARNING_PERCENT, checked.
+    pub fn warning_percent(&self) -> anyhow::Result<u32> {
+        anyhow::ensure!(
+            self.attendance_warning_percent <= 100,
+            "ATTN_ATTENDANCE_WARNING_PERCENT must be 0 to 100, not {}",
+            self.attendance_warning_percent
+        );
+        Ok(self.attendance_warning_percent)
+    }
+
     /// ATTN_PUBLIC_URL without its trailing slash, if set.
     pub fn public_url(&self) -> anyhow::Result<Option<String>> {
         let url = self.public_url.trim().trim_end_matches('/');
@@ -213,6 +227,7 @@ impl Default for Config {
             student_token_ttl_secs: defaults::student_ttl(),
             admin_token_ttl_secs: defaults::teacher_ttl(),
             token_cache_ms: defaults::token_cache_ms(),
+            attendance_warning_percent: defaults::attendance_warning_percent(),
             demo_accounts: false,
             demo_photo_base_url: String::new(),
             login_attempts_per_minute: defaults::login_per_minute(),
@@ -278,6 +293,10 @@ mod defaults {
     pub fn selfie_max_bytes() -> usize {
         2 * 1024 * 1024
     }
+
+    pub fn attendance_warning_percent() -> u32 {
+        70
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +305,16 @@ mod tests {
 
     fn origins(value: &str) -> anyhow::Result<Vec<HeaderValue>> {
         Config { cors_origins: value.into(), ..Config::default() }.cors_origins()
+    }
+
+    #[test]
+    fn the_warning_percentage_is_0_to_100() {
+        let with = |percent| Config { attendance_warning_percent: percent, ..Config::default() }.warning_percent();
+        assert_eq!(Config::default().warning_percent().unwrap(), 70);
+        assert_eq!(with(0).unwrap(), 0);
+        assert_eq!(with(100).unwrap(), 100);
+        let refused = with(101).unwrap_err().to_string();
+        assert!(refused.contains("ATTN_ATTENDANCE_WARNING_PERCENT must be 0 to 100, not 101"), "{refused}");
     }
 
     #[test]

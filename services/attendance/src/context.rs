@@ -45,6 +45,8 @@ pub struct Context {
     pub selfie_max_bytes: usize,
     /// ATTN_PUBLIC_URL: the browser app's address, for the check-in code's QR payload.
     pub public_url: Option<Arc<str>>,
+    /// ATTN_ATTENDANCE_WARNING_PERCENT, for course reports.
+    pub warning_percent: u32,
     pub shutdown: Shutdown,
     /// An argon2 hash checked when a user has none, so unknown users take as
     /// long to refuse as wrong passwords.

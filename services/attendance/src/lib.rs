@@ -79,6 +79,7 @@ impl App {
     ) -> anyhow::Result<Self> {
         let internal_token = config.server.internal_token(config.internal_token.as_ref())?;
         let public_url = config.public_url()?.map(Arc::from);
+        let warning_percent = config.warning_percent()?;
         let keys = config.redis.keys()?;
         let redis = config.redis.store_settings();
         let live = LiveStore::connect(&redis, keys.clone()).await.context("cannot reach Redis (ATTN_REDIS_URL)")?;
@@ -153,6 +154,7 @@ impl App {
             },
             selfie_max_bytes: config.selfie_max_bytes,
             public_url,
+            warning_percent,
             shutdown: shutdown.clone(),
             decoy_hash,
             metrics,

@@ -75,6 +75,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
             "DeleteAttendance",
             "ListAuditEvents",
             "ExportSessionRecords",
+            "GetCourseReport",
             "WatchCheckInCode",
             "ListCourses",
         ],

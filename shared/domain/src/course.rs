@@ -140,3 +140,111 @@ mod tests {
         assert!(err.message.contains("CS 102"), "{err}");
     }
 }
+
+/// One enrolled student's attendance over a course's sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRow {
+    pub student_number: String,
+    pub student_full_name: String,
+    pub attended: u32,
+    /// Not recorded yet: no record can say "excused" (always 0 for now).
+    pub excused: u32,
+    pub failed: u32,
+    /// Sessions without a record, or whose record the teacher deleted.
+    pub absent: u32,
+    pub total_sessions: u32,
+    /// Attended (excused counting as attended) out of the sessions; `None`
+    /// when there were none.
+    pub percent: Option<f64>,
+    /// Under the warning threshold (never without sessions).
+    pub below_warning: bool,
+}
+
+/// A row from the counts PostgreSQL gives: attended and failed records
+/// among `total` sessions; the rest are absences.
+pub fn report_row(
+    student_number: String,
+    student_full_name: String,
+    attended: u32,
+    failed: u32,
+    total_sessions: u32,
+    warning_percent: u32,
+) -> ReportRow {
+    // Counts come from the same sessions, so they never exceed the total;
+    // clamp anyway rather than underflow on a surprise.
+    let absent = total_sessions.saturating_sub(attended.saturating_add(failed));
+    let percent = (total_sessions > 0).then(|| f64::from(attended) * 100.0 / f64::from(total_sessions));
+    let below_warning = percent.is_some_and(|percent| percent < f64::from(warning_percent));
+    ReportRow {
+        student_number,
+        student_full_name,
+        attended,
+        excused: 0,
+        failed,
+        absent,
+        total_sessions,
+        percent,
+        below_warning,
+    }
+}
+
+/// How a report's rows are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportOrder {
+    #[default]
+    StudentNumber,
+    /// Lowest first (the students to talk to), then by student number;
+    /// students without sessions last.
+    PercentAscending,
+}
+
+pub fn sort_report(rows: &mut [ReportRow], order: ReportOrder) {
+    match order {
+        ReportOrder::StudentNumber => rows.sort_by(|a, b| a.student_number.cmp(&b.student_number)),
+        ReportOrder::PercentAscending => rows.sort_by(|a, b| {
+            let key = |row: &ReportRow| row.percent.unwrap_or(f64::INFINITY);
+            key(a).total_cmp(&key(b)).then_with(|| a.student_number.cmp(&b.student_number))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn row(number: &str, attended: u32, failed: u32, total: u32) -> ReportRow {
+        report_row(number.into(), format!("Student {number}"), attended, failed, total, 70)
+    }
+
+    #[test]
+    fn the_rest_of_the_sessions_are_absences_and_the_percentage_is_of_all_sessions() {
+        let r = row("s1", 6, 1, 10);
+        assert_eq!((r.attended, r.failed, r.absent, r.excused), (6, 1, 3, 0));
+        assert_eq!(r.percent, Some(60.0));
+        assert!(r.below_warning, "60 % is under 70 %");
+        let r = row("s2", 7, 0, 10);
+        assert!(!r.below_warning, "exactly the threshold is not under it");
+    }
+
+    #[test]
+    fn without_sessions_there_is_no_percentage_and_no_warning() {
+        let r = row("s1", 0, 0, 0);
+        assert_eq!((r.percent, r.below_warning, r.absent), (None, false, 0));
+    }
+
+    #[test]
+    fn counts_over_the_total_do_not_underflow() {
+        assert_eq!(row("s1", 3, 2, 4).absent, 0);
+    }
+
+    #[test]
+    fn rows_sort_by_number_or_lowest_percentage_first() {
+        let mut rows = vec![row("s3", 9, 0, 10), row("s1", 5, 0, 10), row("s2", 5, 0, 10), row("s0", 0, 0, 0)];
+        sort_report(&mut rows, ReportOrder::PercentAscending);
+        let order: Vec<&str> = rows.iter().map(|r| r.student_number.as_str()).collect();
+        assert_eq!(order, ["s1", "s2", "s3", "s0"]);
+        sort_report(&mut rows, ReportOrder::StudentNumber);
+        let order: Vec<&str> = rows.iter().map(|r| r.student_number.as_str()).collect();
+        assert_eq!(order, ["s0", "s1", "s2", "s3"]);
+    }
+}

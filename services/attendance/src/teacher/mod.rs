@@ -16,10 +16,11 @@ use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
     DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExportSessionRecordsRequest,
     ExportSessionRecordsResponse, FailStudentRequest, FailStudentResponse, FinishAttendanceRequest,
-    FinishAttendanceResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse, ListAttendancesRequest,
-    ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse,
-    ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
-    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
+    FinishAttendanceResponse, GetCourseReportRequest, GetCourseReportResponse, GetLiveAttendanceRequest,
+    GetLiveAttendanceResponse, ListAttendancesRequest, ListAttendancesResponse, ListAuditEventsRequest,
+    ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse, ListRecordsRequest, ListRecordsResponse,
+    StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse,
+    WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -35,6 +36,12 @@ pub struct Teacher {
 pub(crate) fn no_such_session(id: impl std::fmt::Display) -> attn_runtime::ApiError {
     attn_runtime::ApiError::new(attn_runtime::Reason::SessionNotFound, format!("you have no attendance session {id}"))
         .with("attendance_id", id)
+}
+
+/// A course the caller does not teach reads the same as one that does not
+/// exist, and as a session that is not theirs: NOT_FOUND.
+pub(crate) fn no_such_course(code: &str) -> ApiError {
+    ApiError::new(Reason::SessionNotFound, format!("you teach no course {code}")).with("course_code", code)
 }
 
 /// Where a teacher's edit goes once it leaves the live copy: on to the
@@ -144,6 +151,14 @@ impl TeacherService for Teacher {
     ) -> Result<Response<ListCoursesResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         Ok(Response::new(courses::list(&self.ctx, &caller).await?))
+    }
+
+    async fn get_course_report(
+        &self,
+        request: Request<GetCourseReportRequest>,
+    ) -> Result<Response<GetCourseReportResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(courses::report(&self.ctx, &caller, request.into_inner()).await?))
     }
 
     #[tracing::instrument(skip_all)]

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use super::{archive_unless_live, no_such_session};
+use super::{archive_unless_live, no_such_course, no_such_session};
 use crate::{context::Context, convert};
 
 fn session_end(ends: Option<Ends>) -> SessionEnd {
@@ -142,12 +142,6 @@ fn optional_course(code: &str, allow_walk_ins: bool) -> Result<Option<String>, I
         return Ok(None);
     }
     course::course_code("course_code", code).map(Some)
-}
-
-/// A course the caller does not teach reads the same as one that does not
-/// exist, and as a session that is not theirs: NOT_FOUND.
-fn no_such_course(code: &str) -> ApiError {
-    ApiError::new(Reason::SessionNotFound, format!("you teach no course {code}")).with("course_code", code)
 }
 
 /// The check-in code's period in seconds, if the teacher asked for a code.

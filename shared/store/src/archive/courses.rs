@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use attn_domain::Role;
+use chrono::{DateTime, Utc};
 
 use super::Archive;
 use crate::StoreResult;
@@ -53,6 +54,25 @@ pub struct TaughtCourse {
     pub code: String,
     pub name: String,
     pub students: Vec<String>,
+}
+
+/// One enrolled student's records among a course's counted sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentCourseCounts {
+    pub student_number: String,
+    pub full_name: String,
+    pub attended: u32,
+    /// Records neither attended nor deleted.
+    pub failed: u32,
+}
+
+/// What a course report is made of, read in one statement (one snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseCountsReport {
+    /// Archived, not deleted sessions of the course that started in the range.
+    pub total_sessions: u32,
+    /// Everyone enrolled now, by student number.
+    pub students: Vec<StudentCourseCounts>,
 }
 
 impl Archive {
@@ -211,5 +231,58 @@ impl Archive {
         .await?;
         tx.commit().await?;
         Ok(Some(TaughtCourse { code: code.to_owned(), name, students }))
+    }
+
+    /// The counts behind `GetCourseReport` for course `code`, sessions that
+    /// started in `[from, to)` (either end open when `None`).
+    pub async fn course_counts(
+        &self,
+        code: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> StoreResult<CourseCountsReport> {
+        let mut work = self.work().await?;
+        // `total` is one row whatever the enrolment, so an empty course
+        // still says how many sessions it had.
+        let rows = sqlx::query!(
+            r#"WITH sessions AS (
+                   SELECT attendance_id FROM attendances
+                   WHERE course_code = $1 AND NOT is_deleted
+                     AND ($2::timestamptz IS NULL OR start_time >= $2)
+                     AND ($3::timestamptz IS NULL OR start_time < $3)
+               ), total AS (SELECT count(*) AS sessions FROM sessions)
+               SELECT total.sessions AS "total_sessions!",
+                      e.student_number AS "student_number?", u.full_name AS "full_name?",
+                      count(r.attendance_id) FILTER (WHERE r.is_attended AND NOT r.is_deleted) AS "attended!",
+                      count(r.attendance_id) FILTER (WHERE NOT r.is_attended AND NOT r.is_deleted) AS "failed!"
+               FROM total
+               LEFT JOIN (enrolments e JOIN users u ON u.school_number = e.student_number)
+                      ON e.course_code = $1
+               LEFT JOIN attendance_records r
+                      ON r.student_number = e.student_number
+                     AND r.attendance_id IN (SELECT attendance_id FROM sessions)
+               GROUP BY total.sessions, e.student_number, u.full_name
+               ORDER BY e.student_number"#,
+            code,
+            from,
+            to
+        )
+        .fetch_all(&mut *work)
+        .await?;
+        work.done().await?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        let total_sessions = rows.first().map_or(0, |row| count(row.total_sessions));
+        let students = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(StudentCourseCounts {
+                    student_number: row.student_number?,
+                    full_name: row.full_name.unwrap_or_default(),
+                    attended: count(row.attended),
+                    failed: count(row.failed),
+                })
+            })
+            .collect();
+        Ok(CourseCountsReport { total_sessions, students })
     }
 }

@@ -25,7 +25,7 @@ use sqlx::{
 };
 
 pub use attendances::{Archived, ArchivedRecordEdit, ArchivedSessionEdit, SessionToArchive, TeacherAttendance};
-pub use courses::{CourseCounts, CourseSummary, PersonCourses, TaughtCourse};
+pub use courses::{CourseCounts, CourseCountsReport, CourseSummary, PersonCourses, StudentCourseCounts, TaughtCourse};
 pub use users::{NewUser, UserRow};
 
 use crate::{StoreError, StoreResult};
