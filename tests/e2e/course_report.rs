@@ -2,7 +2,9 @@
 //! archived sessions, with the students under the warning threshold flagged.
 
 use attn_e2e::TestEnv;
-use attn_proto::v1::{self as pb, CourseReportOrder, FailStudentRequest, GetCourseReportRequest};
+use attn_proto::v1::{
+    self as pb, CourseReportOrder, ExportCourseReportRequest, FailStudentRequest, GetCourseReportRequest,
+};
 use tonic::Code;
 
 use crate::{
@@ -85,6 +87,24 @@ async fn the_report_counts_archived_sessions_per_enrolled_student_and_flags_the_
     assert_eq!(report.total_sessions, 1);
     assert_eq!(rows(&report)[1], ("demo_student_2".into(), 0, 0, 1, Some(0.0), true));
 
+    // The same as a CSV file, lowest first.
+    let export = ExportCourseReportRequest {
+        course_code: "CS101".into(),
+        order: CourseReportOrder::PercentAscending as i32,
+        ..Default::default()
+    };
+    let mut stream = teacher.export_course_report(export).await.unwrap().into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.csv);
+    }
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        "student_number,student_full_name,attended,excused,failed,absent,total_sessions,percent,below_warning\r\n\
+         demo_student_2,Demo Student 2,0,0,1,1,2,0.0,yes\r\n\
+         demo_student_1,Demo Student 1,2,0,0,0,2,100.0,no\r\n"
+    );
+
     // A course with no sessions yet: no percentages, nobody flagged.
     let report = teacher.get_course_report(request("MATH2")).await.unwrap().into_inner();
     assert_eq!((report.total_sessions, rows(&report)), (0, vec![("demo_student_3".into(), 0, 0, 0, None, false)]));
@@ -113,4 +133,6 @@ async fn only_a_teacher_of_the_course_gets_its_report_and_the_request_is_checked
     };
     assert_invalid(teacher.get_course_report(backwards).await, "to");
     assert_invalid(teacher.get_course_report(GetCourseReportRequest { order: 9, ..request("CS101") }).await, "order");
+    let export = ExportCourseReportRequest { course_code: "CS101".into(), ..Default::default() };
+    assert_status(other.export_course_report(export).await, Code::NotFound, "you teach no course CS101");
 }

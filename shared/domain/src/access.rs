@@ -76,6 +76,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
             "ListAuditEvents",
             "ExportSessionRecords",
             "GetCourseReport",
+            "ExportCourseReport",
             "WatchCheckInCode",
             "ListCourses",
         ],

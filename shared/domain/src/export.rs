@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::{Record, RecordStatus, record::millis_to_time};
+use crate::{Record, RecordStatus, course::ReportRow, record::millis_to_time};
 
 /// A chunk is sent once it holds about this many bytes.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -54,6 +54,33 @@ pub fn session_record_row(record: &Record) -> [String; 8] {
         record.fail_reason.clone().unwrap_or_default(),
         record.deletion_reason.clone().unwrap_or_default(),
         utc(record.deletion_time_ms),
+    ]
+}
+
+pub const COURSE_REPORT_HEADER: [&str; 9] = [
+    "student_number",
+    "student_full_name",
+    "attended",
+    "excused",
+    "failed",
+    "absent",
+    "total_sessions",
+    "percent",
+    "below_warning",
+];
+
+/// One report row under [`COURSE_REPORT_HEADER`].
+pub fn course_report_row(row: &ReportRow) -> [String; 9] {
+    [
+        row.student_number.clone(),
+        row.student_full_name.clone(),
+        row.attended.to_string(),
+        row.excused.to_string(),
+        row.failed.to_string(),
+        row.absent.to_string(),
+        row.total_sessions.to_string(),
+        row.percent.map(|percent| format!("{percent:.1}")).unwrap_or_default(),
+        if row.below_warning { "yes" } else { "no" }.to_owned(),
     ]
 }
 
@@ -121,6 +148,14 @@ mod tests {
         record = record.failed_by_teacher("=cmd|' /C calc'!A0");
         let row = session_record_row(&record);
         assert_eq!((row[2].as_str(), row[4].as_str()), ("FAILED", "TEACHER_DECISION"));
+    }
+
+    #[test]
+    fn a_report_row_has_one_decimal_and_says_yes_or_no() {
+        let row = crate::course::report_row("s1".into(), "-Ada".into(), 2, 0, 3, 70);
+        assert_eq!(course_report_row(&row), ["s1", "-Ada", "2", "0", "0", "1", "3", "66.7", "yes"].map(String::from));
+        let none = crate::course::report_row("s2".into(), "Bo".into(), 0, 0, 0, 70);
+        assert_eq!(course_report_row(&none)[7..], ["".to_owned(), "no".to_owned()]);
     }
 
     #[test]

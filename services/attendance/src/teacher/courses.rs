@@ -3,13 +3,14 @@
 
 use attn_domain::{
     Invalid, Invalids,
-    course::{self, ReportOrder, report_row, sort_report},
+    course::{self, ReportOrder, ReportRow, report_row, sort_report},
+    export::{COURSE_REPORT_HEADER, CsvChunks, course_report_row},
 };
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiResult, Caller};
 
 use super::no_such_course;
-use crate::{context::Context, convert};
+use crate::{context::Context, convert, streams::BoxStream};
 
 pub async fn list(ctx: &Context, caller: &Caller) -> ApiResult<pb::ListCoursesResponse> {
     let courses = ctx.archive.teacher_courses(caller.school_number()).await?;
@@ -25,27 +26,33 @@ pub async fn list(ctx: &Context, caller: &Caller) -> ApiResult<pb::ListCoursesRe
     })
 }
 
-pub async fn report(
+/// A course's report, whichever form it is sent in.
+struct Report {
+    course: pb::Course,
+    total_sessions: u32,
+    warning_percent: u32,
+    rows: Vec<ReportRow>,
+}
+
+async fn build_report(
     ctx: &Context,
     caller: &Caller,
-    request: pb::GetCourseReportRequest,
-) -> ApiResult<pb::GetCourseReportResponse> {
+    course_code: &str,
+    range: (Option<&prost_types::Timestamp>, Option<&prost_types::Timestamp>),
+    order: i32,
+) -> ApiResult<Report> {
     let mut bad = Invalids::new();
-    let code = bad.check(course::course_code("course_code", &request.course_code));
-    let order = bad.check(report_order(request.order));
-    let from = request.from.as_ref().map(convert::millis);
-    let to = request.to.as_ref().map(convert::millis);
+    let code = bad.check(course::course_code("course_code", course_code));
+    let order = bad.check(report_order(order));
+    let (from, to) = (range.0.map(convert::millis), range.1.map(convert::millis));
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
         bad.push(Invalid::new("to", "must not be before from"));
     }
-    let (Some(code), Some(order)) = (code, order) else {
+    let (Some(code), Some(order), true) = (code, order, bad.is_empty()) else {
         return Err(bad.into());
     };
-    if !bad.is_empty() {
-        return Err(bad.into());
-    }
     let course = ctx
         .archive
         .teacher_courses(caller.school_number())
@@ -55,22 +62,40 @@ pub async fn report(
         .ok_or_else(|| no_such_course(&code))?;
     let at = |ms: Option<i64>| ms.and_then(attn_domain::record::millis_to_time);
     let counts = ctx.archive.course_counts(&code, at(from), at(to)).await?;
-    let warning = ctx.warning_percent;
+    let warning_percent = ctx.warning_percent;
     let mut rows: Vec<_> = counts
         .students
         .into_iter()
-        .map(|s| report_row(s.student_number, s.full_name, s.attended, s.failed, counts.total_sessions, warning))
+        .map(|s| {
+            report_row(s.student_number, s.full_name, s.attended, s.failed, counts.total_sessions, warning_percent)
+        })
         .collect();
     sort_report(&mut rows, order);
-    Ok(pb::GetCourseReportResponse {
-        course: Some(pb::Course {
+    Ok(Report {
+        course: pb::Course {
             course_code: course.code,
             display_name: course.name,
             enrolled_count: u32::try_from(course.enrolled).unwrap_or(u32::MAX),
-        }),
+        },
         total_sessions: counts.total_sessions,
-        warning_percent: warning,
-        rows: rows
+        warning_percent,
+        rows,
+    })
+}
+
+pub async fn report(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::GetCourseReportRequest,
+) -> ApiResult<pb::GetCourseReportResponse> {
+    let range = (request.from.as_ref(), request.to.as_ref());
+    let report = build_report(ctx, caller, &request.course_code, range, request.order).await?;
+    Ok(pb::GetCourseReportResponse {
+        course: Some(report.course),
+        total_sessions: report.total_sessions,
+        warning_percent: report.warning_percent,
+        rows: report
+            .rows
             .into_iter()
             .map(|row| pb::CourseReportRow {
                 student_number: row.student_number,
@@ -85,6 +110,25 @@ pub async fn report(
             })
             .collect(),
     })
+}
+
+pub async fn export_report(
+    ctx: &Context,
+    caller: &Caller,
+    request: pb::ExportCourseReportRequest,
+) -> ApiResult<BoxStream<pb::ExportCourseReportResponse>> {
+    let range = (request.from.as_ref(), request.to.as_ref());
+    let report = build_report(ctx, caller, &request.course_code, range, request.order).await?;
+    // One row per enrolled student: bounded by the course, like a roster.
+    let mut csv = CsvChunks::new(&COURSE_REPORT_HEADER);
+    let mut chunks = Vec::new();
+    for row in &report.rows {
+        csv.row(&course_report_row(row));
+        chunks.extend(csv.full_chunk());
+    }
+    chunks.push(csv.finish());
+    let messages = chunks.into_iter().map(|csv| Ok(pb::ExportCourseReportResponse { csv }));
+    Ok(Box::pin(futures::stream::iter(messages)))
 }
 
 fn report_order(order: i32) -> Result<ReportOrder, Invalid> {

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
-    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExportSessionRecordsRequest,
-    ExportSessionRecordsResponse, FailStudentRequest, FailStudentResponse, FinishAttendanceRequest,
-    FinishAttendanceResponse, GetCourseReportRequest, GetCourseReportResponse, GetLiveAttendanceRequest,
-    GetLiveAttendanceResponse, ListAttendancesRequest, ListAttendancesResponse, ListAuditEventsRequest,
-    ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse, ListRecordsRequest, ListRecordsResponse,
-    StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest, WatchCheckInCodeResponse,
-    WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
+    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExportCourseReportRequest,
+    ExportCourseReportResponse, ExportSessionRecordsRequest, ExportSessionRecordsResponse, FailStudentRequest,
+    FailStudentResponse, FinishAttendanceRequest, FinishAttendanceResponse, GetCourseReportRequest,
+    GetCourseReportResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse, ListAttendancesRequest,
+    ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse,
+    ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
+    WatchCheckInCodeResponse, WatchRecordsRequest, WatchRecordsResponse, teacher_service_server::TeacherService,
 };
 use attn_runtime::{ApiError, ApiResult, Caller, ClientAddress, Reason};
 use tonic::{Request, Response, Status};
@@ -151,6 +151,16 @@ impl TeacherService for Teacher {
     ) -> Result<Response<ListCoursesResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         Ok(Response::new(courses::list(&self.ctx, &caller).await?))
+    }
+
+    type ExportCourseReportStream = BoxStream<ExportCourseReportResponse>;
+
+    async fn export_course_report(
+        &self,
+        request: Request<ExportCourseReportRequest>,
+    ) -> Result<Response<Self::ExportCourseReportStream>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(courses::export_report(&self.ctx, &caller, request.into_inner()).await?))
     }
 
     async fn get_course_report(
