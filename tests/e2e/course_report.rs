@@ -3,7 +3,8 @@
 
 use attn_e2e::TestEnv;
 use attn_proto::v1::{
-    self as pb, CourseReportOrder, ExportCourseReportRequest, FailStudentRequest, GetCourseReportRequest,
+    self as pb, CourseReportOrder, CourseSessionOutcome, ExportCourseReportRequest, FailStudentRequest,
+    GetCourseReportRequest, GetMyCourseSummaryRequest,
 };
 use tonic::Code;
 
@@ -104,6 +105,40 @@ async fn the_report_counts_archived_sessions_per_enrolled_student_and_flags_the_
          demo_student_2,Demo Student 2,0,0,1,1,2,0.0,yes\r\n\
          demo_student_1,Demo Student 1,2,0,0,0,2,100.0,no\r\n"
     );
+
+    // Each student sees their own figures, and the sessions behind them.
+    let mine = s2.get_my_course_summary(GetMyCourseSummaryRequest {}).await.unwrap().into_inner();
+    assert_eq!(mine.warning_percent, 70);
+    let [cs101] = &mine.courses[..] else { panic!("demo_student_2 takes CS101 only: {mine:?}") };
+    assert_eq!(
+        (cs101.course_code.as_str(), cs101.attended, cs101.failed, cs101.absent, cs101.total_sessions),
+        ("CS101", 0, 1, 1, 2)
+    );
+    assert_eq!((cs101.percent, cs101.below_warning), (Some(0.0), true));
+    let outcomes: Vec<(&str, CourseSessionOutcome)> =
+        cs101.sessions.iter().map(|s| (s.attendance_id.as_str(), s.outcome())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (second.attendance_id.as_str(), CourseSessionOutcome::Absent),
+            (first.attendance_id.as_str(), CourseSessionOutcome::Failed)
+        ],
+        "newest first; the open third session is not counted"
+    );
+    let mine = s1.get_my_course_summary(GetMyCourseSummaryRequest {}).await.unwrap().into_inner();
+    assert_eq!(
+        (mine.courses[0].attended, mine.courses[0].percent, mine.courses[0].below_warning),
+        (2, Some(100.0), false)
+    );
+    let mut s3 = clients.demo_student(3).await;
+    let mine = s3.get_my_course_summary(GetMyCourseSummaryRequest {}).await.unwrap().into_inner();
+    assert_eq!(mine.courses.len(), 1);
+    assert_eq!(
+        (mine.courses[0].course_code.as_str(), mine.courses[0].total_sessions, mine.courses[0].percent),
+        ("MATH2", 0, None)
+    );
+    let mut s4 = clients.demo_student(4).await;
+    assert!(s4.get_my_course_summary(GetMyCourseSummaryRequest {}).await.unwrap().into_inner().courses.is_empty());
 
     // A course with no sessions yet: no percentages, nobody flagged.
     let report = teacher.get_course_report(request("MATH2")).await.unwrap().into_inner();

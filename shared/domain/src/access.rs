@@ -84,7 +84,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
     ),
     (
         "attn.v1.StudentService",
-        &["FindActiveAttendances", "Attend", "GetMyRecord", "WatchMyRecord", "ListMyAttendance"],
+        &["FindActiveAttendances", "Attend", "GetMyRecord", "WatchMyRecord", "ListMyAttendance", "GetMyCourseSummary"],
         Access::Role(Role::Student),
     ),
     ("attn.v1.SweeperService", &["ListJobs", "RunJob"], Access::Role(Role::Admin)),

@@ -208,6 +208,24 @@ pub fn sort_report(rows: &mut [ReportRow], order: ReportOrder) {
     }
 }
 
+/// How one counted session went for a student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOutcome {
+    Attended,
+    Failed,
+    Absent,
+}
+
+/// From the student's record in the session, if any: `(is_attended,
+/// is_deleted)`. As a report counts it: a deleted record is an absence.
+pub fn session_outcome(record: Option<(bool, bool)>) -> SessionOutcome {
+    match record {
+        Some((true, false)) => SessionOutcome::Attended,
+        Some((false, false)) => SessionOutcome::Failed,
+        Some((_, true)) | None => SessionOutcome::Absent,
+    }
+}
+
 #[cfg(test)]
 mod report_tests {
     use super::*;
@@ -246,5 +264,13 @@ mod report_tests {
         sort_report(&mut rows, ReportOrder::StudentNumber);
         let order: Vec<&str> = rows.iter().map(|r| r.student_number.as_str()).collect();
         assert_eq!(order, ["s0", "s1", "s2", "s3"]);
+    }
+
+    #[test]
+    fn a_session_is_attended_failed_or_else_absent() {
+        assert_eq!(session_outcome(Some((true, false))), SessionOutcome::Attended);
+        assert_eq!(session_outcome(Some((false, false))), SessionOutcome::Failed);
+        assert_eq!(session_outcome(Some((true, true))), SessionOutcome::Absent);
+        assert_eq!(session_outcome(None), SessionOutcome::Absent);
     }
 }

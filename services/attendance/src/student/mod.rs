@@ -1,6 +1,7 @@
 //! StudentService. The auth layer has already checked the caller is a student.
 
 mod attend;
+mod courses;
 mod face;
 mod history;
 mod my_record;
@@ -8,9 +9,10 @@ mod my_record;
 use std::sync::Arc;
 
 use attn_proto::v1::{
-    AttendRequest, AttendResponse, FindActiveAttendancesRequest, FindActiveAttendancesResponse, GetMyRecordRequest,
-    GetMyRecordResponse, ListMyAttendanceRequest, ListMyAttendanceResponse, WatchMyRecordRequest,
-    WatchMyRecordResponse, student_service_server::StudentService,
+    AttendRequest, AttendResponse, FindActiveAttendancesRequest, FindActiveAttendancesResponse,
+    GetMyCourseSummaryRequest, GetMyCourseSummaryResponse, GetMyRecordRequest, GetMyRecordResponse,
+    ListMyAttendanceRequest, ListMyAttendanceResponse, WatchMyRecordRequest, WatchMyRecordResponse,
+    student_service_server::StudentService,
 };
 use attn_runtime::{Caller, ClientAddress};
 use tonic::{Request, Response, Status};
@@ -57,6 +59,14 @@ impl StudentService for Student {
         let caller = Caller::of(&request)?.clone();
         let stream = my_record::watch(&self.ctx, &caller, &request.into_inner().attendance_id).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn get_my_course_summary(
+        &self,
+        request: Request<GetMyCourseSummaryRequest>,
+    ) -> Result<Response<GetMyCourseSummaryResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(courses::summary(&self.ctx, &caller).await?))
     }
 
     async fn list_my_attendance(

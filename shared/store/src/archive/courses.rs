@@ -75,6 +75,24 @@ pub struct CourseCountsReport {
     pub students: Vec<StudentCourseCounts>,
 }
 
+/// One course a student is enrolled in, and one of its counted sessions
+/// (`None`: the course has none yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentCourseSession {
+    pub course_code: String,
+    pub course_name: String,
+    pub session: Option<CourseSessionOfStudent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseSessionOfStudent {
+    pub attendance_id: uuid::Uuid,
+    pub lesson_name: String,
+    pub start_time: DateTime<Utc>,
+    /// The student's record there: `(is_attended, is_deleted)`.
+    pub record: Option<(bool, bool)>,
+}
+
 impl Archive {
     /// Creates the courses named (`names`: code → display name, `None` for a
     /// course named by its code only: a new course is then called by its
@@ -284,5 +302,44 @@ impl Archive {
             })
             .collect();
         Ok(CourseCountsReport { total_sessions, students })
+    }
+
+    /// Every course `student` is enrolled in with each of its archived, not
+    /// deleted sessions (newest first) and the student's record there.
+    pub async fn student_course_sessions(&self, student: &str) -> StoreResult<Vec<StudentCourseSession>> {
+        let mut work = self.work().await?;
+        let rows = sqlx::query!(
+            r#"SELECT c.course_code, c.display_name,
+                      a.attendance_id AS "attendance_id?", a.lesson_name AS "lesson_name?",
+                      a.start_time AS "start_time?",
+                      r.is_attended AS "is_attended?", r.is_deleted AS "record_deleted?"
+               FROM enrolments e
+               JOIN courses c ON c.course_code = e.course_code
+               LEFT JOIN attendances a ON a.course_code = e.course_code AND NOT a.is_deleted
+               LEFT JOIN attendance_records r
+                      ON r.attendance_id = a.attendance_id AND r.student_number = e.student_number
+               WHERE e.student_number = $1
+               ORDER BY c.course_code, a.start_time DESC"#,
+            student
+        )
+        .fetch_all(&mut *work)
+        .await?;
+        work.done().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StudentCourseSession {
+                course_code: row.course_code,
+                course_name: row.display_name,
+                session: match (row.attendance_id, row.lesson_name, row.start_time) {
+                    (Some(attendance_id), Some(lesson_name), Some(start_time)) => Some(CourseSessionOfStudent {
+                        attendance_id,
+                        lesson_name,
+                        start_time,
+                        record: row.is_attended.zip(row.record_deleted),
+                    }),
+                    _ => None,
+                },
+            })
+            .collect())
     }
 }

@@ -25,7 +25,10 @@ use sqlx::{
 };
 
 pub use attendances::{Archived, ArchivedRecordEdit, ArchivedSessionEdit, SessionToArchive, TeacherAttendance};
-pub use courses::{CourseCounts, CourseCountsReport, CourseSummary, PersonCourses, StudentCourseCounts, TaughtCourse};
+pub use courses::{
+    CourseCounts, CourseCountsReport, CourseSessionOfStudent, CourseSummary, PersonCourses, StudentCourseCounts,
+    StudentCourseSession, TaughtCourse,
+};
 pub use users::{NewUser, UserRow};
 
 use crate::{StoreError, StoreResult};
