@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app.js";
 import { formatTime, h } from "../dom.js";
+import { studentCourses } from "./courses.js";
 import { describeError } from "../errors.js";
 import { FailCode, SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
 import { describeReason, securityLabel, statusOf } from "../records.js";
@@ -441,6 +442,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     scanSlot,
     selfieSlot,
     myPanel,
+    studentCourses(ctx, page.signal),
   );
 
   /**

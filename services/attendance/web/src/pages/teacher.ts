@@ -18,6 +18,7 @@ import {
 import { watchWithRetry, type WatchState } from "../watch.js";
 import { linkFor, secondsLeft } from "../check-in-code.js";
 import { recordHistory } from "../audit.js";
+import { teacherCourses } from "./courses.js";
 import { qrSvg, setQr } from "../qr.js";
 
 export const DEFAULT_FAIL_REASON = "Not present in class";
@@ -49,19 +50,23 @@ export function mountTeacher(root: HTMLElement, ctx: AppContext): () => void {
   const page = new AbortController();
   let liveView: LiveView | undefined;
 
+  // The session (start form or live roster) above, the courses below.
+  const session = h("div");
+  root.append(session, teacherCourses(ctx, page.signal));
+
   function showStartForm() {
     liveView?.close();
     liveView = undefined;
-    root.replaceChildren(startForm(ctx, page.signal, (a) => showLive(a)));
+    session.replaceChildren(startForm(ctx, page.signal, (a) => showLive(a)));
   }
 
   function showLive(a: Attendance) {
     liveView?.close();
     liveView = new LiveView(ctx, a, () => showStartForm());
-    root.replaceChildren(liveView.element);
+    session.replaceChildren(liveView.element);
   }
 
-  root.append(h("p", { class: "hint", testid: "teacher-loading" }, "Loading your session…"));
+  session.append(h("p", { class: "hint", testid: "teacher-loading" }, "Loading your session…"));
   ctx.api.teacher
     .getLiveAttendance({}, { signal: page.signal })
     .then((res) => {

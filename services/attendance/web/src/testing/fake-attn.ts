@@ -20,7 +20,17 @@ import {
   type User,
 } from "../gen/attn/v1/common_pb.js";
 import { StudentService } from "../gen/attn/v1/student_pb.js";
-import { AuditAction, AuditEventSchema, TeacherService, type AuditEvent, type WatchRecordsResponse } from "../gen/attn/v1/teacher_pb.js";
+import {
+  AuditAction,
+  AuditEventSchema,
+  CourseReportOrder,
+  TeacherService,
+  type AuditEvent,
+  type Course,
+  type CourseReportRow,
+  type WatchRecordsResponse,
+} from "../gen/attn/v1/teacher_pb.js";
+import type { MyCourse } from "../gen/attn/v1/student_pb.js";
 
 type Event = WatchRecordsResponse["event"];
 
@@ -59,6 +69,11 @@ export class FakeAttn {
   readonly authHeaders: string[] = [];
   readonly attendances = new Map<string, Attendance>();
   readonly records = new Map<string, Map<string, AttendanceRecord>>();
+  /** What ListCourses answers (every teacher alike), and each course's report rows by student number. */
+  courses: Course[] = [];
+  readonly reports = new Map<string, CourseReportRow[]>();
+  /** What GetMyCourseSummary answers (every student alike). */
+  myCourses: MyCourse[] = [];
   /** The teachers' edits, per session, as ListAuditEvents answers them. */
   readonly audit = new Map<string, AuditEvent[]>();
   /** Every Attend request_id, in order. */
@@ -143,6 +158,18 @@ export class FakeAttn {
   }
 
   /** Changes a record as the server would (a face check finishing, another teacher tab…). */
+  private course(code: string): Course {
+    const course = this.courses.find((c) => c.courseCode === code);
+    if (!course) throw new ConnectError(`you teach no course ${code}`, Code.NotFound);
+    return course;
+  }
+
+  private reportRows(code: string, order: CourseReportOrder): CourseReportRow[] {
+    const rows = [...(this.reports.get(code) ?? [])];
+    if (order === CourseReportOrder.PERCENT_ASCENDING) rows.sort((a, b) => (a.percent ?? Infinity) - (b.percent ?? Infinity));
+    return rows;
+  }
+
   private audited(id: string, actor: string, action: AuditAction, sn: string, reason: string, before: AttendanceRecord | undefined, after: AttendanceRecord) {
     const events = this.audit.get(id) ?? [];
     events.push(
@@ -330,8 +357,29 @@ export class FakeAttn {
             this.session(req.attendanceId, t);
             return { events: this.audit.get(req.attendanceId) ?? [] };
           },
+          listCourses: (_req, ctx) => {
+            this.caller(ctx, Role.TEACHER);
+            return { courses: this.courses };
+          },
+          getCourseReport: (req, ctx) => {
+            this.caller(ctx, Role.TEACHER);
+            return { course: this.course(req.courseCode), totalSessions: 2, warningPercent: 70, rows: this.reportRows(req.courseCode, req.order) };
+          },
+          async *exportCourseReport(req, ctx) {
+            self.caller(ctx, Role.TEACHER);
+            self.course(req.courseCode);
+            const lines = ["student_number,percent", ...self.reportRows(req.courseCode, req.order).map((r) => `${r.studentNumber},${r.percent ?? ""}`)];
+            const bytes = new TextEncoder().encode(lines.join("\r\n") + "\r\n");
+            // Two chunks, as a larger file would come.
+            yield { csv: bytes.slice(0, 10) };
+            yield { csv: bytes.slice(10) };
+          },
         });
         router.service(StudentService, {
+          getMyCourseSummary: (_req, ctx) => {
+            this.caller(ctx, Role.STUDENT);
+            return { courses: this.myCourses, warningPercent: 70 };
+          },
           findActiveAttendances: (req, ctx) => {
             this.caller(ctx, Role.STUDENT);
             const l = req.lessonName.toLowerCase();
