@@ -178,69 +178,32 @@ async fn check_ins_ride_out_a_redis_master_failover() {
     assert_sound(&report, found, total);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_stops() {
-    let stack = Stack::start(ClusterAccess::Shared).await;
-    // Half the rosters are followed on B, which stops; half on A.
-    let mut rosters = Vec::new();
-    for (n, id) in stack.sessions.iter().enumerate() {
-        let first = if n % 2 == 0 { 1 } else { 0 };
-        rosters.push(RosterWatch::start(stack.replicas(), stack.teacher_tokens[n].clone(), id.clone(), first).await);
-    }
-
-    let storm = stack.storm();
-    let total = storm.total;
-    storm.wait_answered(total / 4).await;
-    let stopped = Instant::now();
-    stack.cluster.replica_b.shutdown.trigger();
-    let report = storm.finish().await;
-    let refused_from =
-        report.first_unavailable.map(|at| at.saturating_duration_since(stopped).as_millis() as i64).unwrap_or(-1);
-
-    let (a_addr, b_addr) = (stack.cluster.env.attendance_addr, stack.cluster.replica_b.addr);
-    let mut resumed = 0;
-    for (n, (roster, id)) in rosters.iter().zip(&stack.sessions).enumerate() {
-        roster
-            .wait_for_attended(
-                &stack.students_of(&report, id),
-                &format!("roster stream {n} to show every check-in of its session"),
-            )
-            .await;
-        let state = roster.state();
-        assert!(state.regressions.is_empty(), "roster {n} went back: {:?}", state.regressions);
-        if n % 2 == 0 {
-            assert_eq!(state.opened_on.first(), Some(&b_addr), "roster {n}");
-            assert_eq!(state.opened_on.last(), Some(&a_addr), "roster {n} resumed on replica A: {:?}", state.opened_on);
-            resumed += 1;
-        } else {
-            assert_eq!(state.opened_on, vec![a_addr], "roster {n} on A was never interrupted");
-        }
-    }
-    let found = stack.archive_and_count(&report).await;
-    let (silent, silent_from) = report.longest_silence(stopped, |_| true);
-
-    print_figures("attendance-service replica B stopped during a check-in storm", &report, found, total);
-    println!(
-        "first UNAVAILABLE {refused_from} ms after replica B was told to stop; {} moves to the other replica; \
-         longest stretch with no check-in answered OK after the stop: {silent} ms (from {silent_from} ms); \
-         roster streams on B that resumed on A from a fresh snapshot: {resumed} of {}",
-        report.switches,
-        SESSIONS / 2
-    );
-    assert_sound(&report, found, total);
+/// How a replica is taken away, for the figures.
+struct Loss {
+    /// The replica's name: "B", "C".
+    name: &'static str,
+    /// "stopped", "killed (SIGKILL)".
+    what: &'static str,
+    /// "was told to stop", "was killed".
+    after: &'static str,
+    /// "the stop", "the kill".
+    event: &'static str,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_killed() {
-    let stack = Stack::start(ClusterAccess::Shared).await;
-    // Replica C is a process of its own, so it can die as a crash or an OOM
-    // kill does: SIGKILL, no drain, its connections reset mid-call.
-    let mut victim = stack.cluster.start_attendance_process().await;
-    let replicas = [
-        (stack.cluster.env.attendance_addr, stack.a.clone()),
-        (victim.addr, stack.cluster.env.clients_of(victim.addr).await),
-    ];
-    // Half the rosters are followed on C, which dies; half on A.
+/// A check-in storm through replica A and `other`, half the rosters
+/// followed on `other`, which `lose` takes away a quarter of the way in:
+/// its check-ins and roster streams move to A, and every check-in answered
+/// OK is archived.
+async fn storm_while_a_replica_goes(
+    stack: &Stack,
+    other: (std::net::SocketAddr, attn_e2e::Clients),
+    loss: Loss,
+    lose: impl std::future::Future<Output = ()>,
+) {
+    let a_addr = stack.cluster.env.attendance_addr;
+    let lost_addr = other.0;
+    let replicas = [(a_addr, stack.a.clone()), other];
+    // Half the rosters are followed on the replica that goes; half on A.
     let mut rosters = Vec::new();
     for (n, id) in stack.sessions.iter().enumerate() {
         let first = if n % 2 == 0 { 1 } else { 0 };
@@ -250,13 +213,12 @@ async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_kill
     let storm = stack.storm_over(replicas);
     let total = storm.total;
     storm.wait_answered(total / 4).await;
-    let killed = Instant::now();
-    victim.kill().await;
+    let lost = Instant::now();
+    lose.await;
     let report = storm.finish().await;
     let refused_from =
-        report.first_unavailable.map(|at| at.saturating_duration_since(killed).as_millis() as i64).unwrap_or(-1);
+        report.first_unavailable.map(|at| at.saturating_duration_since(lost).as_millis() as i64).unwrap_or(-1);
 
-    let (a_addr, c_addr) = (stack.cluster.env.attendance_addr, victim.addr);
     let mut resumed = 0;
     for (n, (roster, id)) in rosters.iter().zip(&stack.sessions).enumerate() {
         roster
@@ -268,7 +230,7 @@ async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_kill
         let state = roster.state();
         assert!(state.regressions.is_empty(), "roster {n} went back: {:?}", state.regressions);
         if n % 2 == 0 {
-            assert_eq!(state.opened_on.first(), Some(&c_addr), "roster {n}");
+            assert_eq!(state.opened_on.first(), Some(&lost_addr), "roster {n}");
             assert_eq!(state.opened_on.last(), Some(&a_addr), "roster {n} resumed on replica A: {:?}", state.opened_on);
             resumed += 1;
         } else {
@@ -276,15 +238,35 @@ async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_kill
         }
     }
     let found = stack.archive_and_count(&report).await;
-    let (silent, silent_from) = report.longest_silence(killed, |_| true);
+    let (silent, silent_from) = report.longest_silence(lost, |_| true);
 
-    print_figures("attendance-service replica C killed (SIGKILL) during a check-in storm", &report, found, total);
+    let Loss { name, what, after, event } = loss;
+    print_figures(&format!("attendance-service replica {name} {what} during a check-in storm"), &report, found, total);
     println!(
-        "first UNAVAILABLE {refused_from} ms after replica C was killed; {} moves to the other replica; \
-         longest stretch with no check-in answered OK after the kill: {silent} ms (from {silent_from} ms); \
-         roster streams on C that resumed on A from a fresh snapshot: {resumed} of {}",
+        "first UNAVAILABLE {refused_from} ms after replica {name} {after}; {} moves to the other replica; \
+         longest stretch with no check-in answered OK after {event}: {silent} ms (from {silent_from} ms); \
+         roster streams on {name} that resumed on A from a fresh snapshot: {resumed} of {}",
         report.switches,
         SESSIONS / 2
     );
     assert_sound(&report, found, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_stops() {
+    let stack = Stack::start(ClusterAccess::Shared).await;
+    let b = (stack.cluster.replica_b.addr, stack.b.clone());
+    let loss = Loss { name: "B", what: "stopped", after: "was told to stop", event: "the stop" };
+    storm_while_a_replica_goes(&stack, b, loss, async { stack.cluster.replica_b.shutdown.trigger() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_ins_and_roster_streams_move_to_the_other_replica_when_one_is_killed() {
+    let stack = Stack::start(ClusterAccess::Shared).await;
+    // Replica C is a process of its own, so it can die as a crash or an OOM
+    // kill does: SIGKILL, no drain, its connections reset mid-call.
+    let mut victim = stack.cluster.start_attendance_process().await;
+    let c = (victim.addr, stack.cluster.env.clients_of(victim.addr).await);
+    let loss = Loss { name: "C", what: "killed (SIGKILL)", after: "was killed", event: "the kill" };
+    storm_while_a_replica_goes(&stack, c, loss, victim.kill()).await;
 }

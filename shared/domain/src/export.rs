@@ -120,6 +120,19 @@ impl CsvChunks {
     }
 }
 
+/// A whole file, header then `rows`, as the chunks a stream sends (the
+/// last may be short or empty).
+pub fn csv_chunks<R: AsRef<[String]>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> Vec<Vec<u8>> {
+    let mut csv = CsvChunks::new(header);
+    let mut chunks = Vec::new();
+    for row in rows {
+        csv.row(row.as_ref());
+        chunks.extend(csv.full_chunk());
+    }
+    chunks.push(csv.finish());
+    chunks
+}
+
 fn writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new())
 }
@@ -160,19 +173,11 @@ mod tests {
 
     #[test]
     fn chunks_join_into_one_quoted_and_neutralised_csv() {
-        let mut chunks = CsvChunks::new(&SESSION_RECORDS_HEADER);
-        let mut sent = Vec::new();
         let mut record = Record::attended("s1", "Ada, \"the\" Countess", 0);
         record = record.failed_by_teacher("=1+1");
-        for _ in 0..2_000 {
-            chunks.row(&session_record_row(&record));
-            if let Some(chunk) = chunks.full_chunk() {
-                assert!(chunk.len() >= CHUNK_BYTES);
-                sent.push(chunk);
-            }
-        }
-        sent.push(chunks.finish());
+        let sent = csv_chunks(&SESSION_RECORDS_HEADER, (0..2_000).map(|_| session_record_row(&record)));
         assert!(sent.len() > 1, "2,000 rows fill more than one chunk");
+        assert!(sent[..sent.len() - 1].iter().all(|chunk| chunk.len() >= CHUNK_BYTES));
         let csv = String::from_utf8(sent.concat()).unwrap();
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), SESSION_RECORDS_HEADER);

@@ -29,6 +29,11 @@ use crate::{context::Context, measures::OpenStream};
 
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// A file already cut into chunks, as a finite stream of messages.
+pub fn file_stream<T: Send + 'static>(chunks: Vec<Vec<u8>>, message: fn(Vec<u8>) -> T) -> BoxStream<T> {
+    Box::pin(futures::stream::iter(chunks.into_iter().map(move |chunk| Ok(message(chunk)))))
+}
+
 /// A stream's task end: where its messages go, and what may end it early.
 pub struct Outbox<T> {
     sender: mpsc::Sender<Result<T, Status>>,

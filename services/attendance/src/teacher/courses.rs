@@ -4,26 +4,30 @@
 use attn_domain::{
     Invalid, Invalids,
     course::{self, ReportOrder, ReportRow, report_row, sort_report},
-    export::{COURSE_REPORT_HEADER, CsvChunks, course_report_row},
+    export::{COURSE_REPORT_HEADER, course_report_row, csv_chunks},
 };
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiResult, Caller};
+use attn_store::archive::CourseSummary;
 
 use super::no_such_course;
-use crate::{context::Context, convert, streams::BoxStream};
+use crate::{
+    context::Context,
+    convert,
+    streams::{BoxStream, file_stream},
+};
 
 pub async fn list(ctx: &Context, caller: &Caller) -> ApiResult<pb::ListCoursesResponse> {
     let courses = ctx.archive.teacher_courses(caller.school_number()).await?;
-    Ok(pb::ListCoursesResponse {
-        courses: courses
-            .into_iter()
-            .map(|course| pb::Course {
-                course_code: course.code,
-                display_name: course.name,
-                enrolled_count: u32::try_from(course.enrolled).unwrap_or(u32::MAX),
-            })
-            .collect(),
-    })
+    Ok(pb::ListCoursesResponse { courses: courses.into_iter().map(course_message).collect() })
+}
+
+fn course_message(course: CourseSummary) -> pb::Course {
+    pb::Course {
+        course_code: course.code,
+        display_name: course.name,
+        enrolled_count: u32::try_from(course.enrolled).unwrap_or(u32::MAX),
+    }
 }
 
 /// A course's report, whichever form it is sent in.
@@ -71,16 +75,7 @@ async fn build_report(
         })
         .collect();
     sort_report(&mut rows, order);
-    Ok(Report {
-        course: pb::Course {
-            course_code: course.code,
-            display_name: course.name,
-            enrolled_count: u32::try_from(course.enrolled).unwrap_or(u32::MAX),
-        },
-        total_sessions: counts.total_sessions,
-        warning_percent,
-        rows,
-    })
+    Ok(Report { course: course_message(course), total_sessions: counts.total_sessions, warning_percent, rows })
 }
 
 pub async fn report(
@@ -120,15 +115,8 @@ pub async fn export_report(
     let range = (request.from.as_ref(), request.to.as_ref());
     let report = build_report(ctx, caller, &request.course_code, range, request.order).await?;
     // One row per enrolled student: bounded by the course, like a roster.
-    let mut csv = CsvChunks::new(&COURSE_REPORT_HEADER);
-    let mut chunks = Vec::new();
-    for row in &report.rows {
-        csv.row(&course_report_row(row));
-        chunks.extend(csv.full_chunk());
-    }
-    chunks.push(csv.finish());
-    let messages = chunks.into_iter().map(|csv| Ok(pb::ExportCourseReportResponse { csv }));
-    Ok(Box::pin(futures::stream::iter(messages)))
+    let chunks = csv_chunks(&COURSE_REPORT_HEADER, report.rows.iter().map(course_report_row));
+    Ok(file_stream(chunks, |csv| pb::ExportCourseReportResponse { csv }))
 }
 
 fn report_order(order: i32) -> Result<ReportOrder, Invalid> {

@@ -1,14 +1,17 @@
 //! ExportSessionRecords: a session's roster as CSV, in chunks.
 
 use attn_domain::{
-    export::{CsvChunks, SESSION_RECORDS_HEADER, session_record_row},
+    export::{SESSION_RECORDS_HEADER, csv_chunks, session_record_row},
     validate,
 };
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiResult, Caller};
 
 use super::no_such_session;
-use crate::{context::Context, streams::BoxStream};
+use crate::{
+    context::Context,
+    streams::{BoxStream, file_stream},
+};
 
 pub async fn session_records(
     ctx: &Context,
@@ -30,13 +33,6 @@ pub async fn session_records(
     // One session's roster is bounded by its class: it is read whole, and
     // sent in chunks as a file of any size would be.
     records.sort_by(|a, b| a.student_number.cmp(&b.student_number));
-    let mut csv = CsvChunks::new(&SESSION_RECORDS_HEADER);
-    let mut chunks = Vec::new();
-    for record in &records {
-        csv.row(&session_record_row(record));
-        chunks.extend(csv.full_chunk());
-    }
-    chunks.push(csv.finish());
-    let messages = chunks.into_iter().map(|csv| Ok(pb::ExportSessionRecordsResponse { csv }));
-    Ok(Box::pin(futures::stream::iter(messages)))
+    let chunks = csv_chunks(&SESSION_RECORDS_HEADER, records.iter().map(session_record_row));
+    Ok(file_stream(chunks, |csv| pb::ExportSessionRecordsResponse { csv }))
 }
