@@ -35,6 +35,7 @@ fn session_meta(lesson: &str, teacher: &str, teacher_name: &str) -> SessionMeta 
         check_in_code_period_secs: None,
         course_code: None,
         allow_walk_ins: false,
+        time_zone: None,
     }
 }
 

@@ -46,8 +46,10 @@ async fn the_owner_exports_the_roster_live_and_archived_with_formulas_neutralise
             "student_full_name",
             "status",
             "check_in_time_utc",
+            "check_in_time_local",
             "fail_code",
             "fail_reason",
+            "excuse_reason",
             "deleted_reason",
             "deleted_time_utc"
         ]
@@ -57,7 +59,7 @@ async fn the_owner_exports_the_roster_live_and_archived_with_formulas_neutralise
     assert_eq!((first[0].as_str(), first[2].as_str()), ("demo_student_1", "ATTENDED"), "sorted by student: {live:?}");
     assert!(first[3].ends_with('Z') && first[3].contains('T'), "a UTC time: {first:?}");
     assert_eq!(
-        (second[0].as_str(), second[2].as_str(), second[4].as_str(), second[5].as_str()),
+        (second[0].as_str(), second[2].as_str(), second[5].as_str(), second[6].as_str()),
         ("demo_student_2", "FAILED", "TEACHER_DECISION", "'=cmd|' /C calc'!A0"),
         "a formula is shown as text: {second:?}"
     );

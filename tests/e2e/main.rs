@@ -1,6 +1,7 @@
 //! End-to-end tests: real attendance- and verification-service on loopback,
 //! real Redis and PostgreSQL, driven through generated gRPC clients.
 
+mod absentees;
 mod access;
 mod audit;
 mod bad_input;

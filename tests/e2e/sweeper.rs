@@ -389,6 +389,7 @@ async fn an_edit_between_the_archives_read_and_its_removal_keeps_the_session_for
             meta: &snapshot.meta,
             version: snapshot.version,
             records: &snapshot.records,
+            enrolled: &snapshot.enrolled,
             audit: &audit,
         })
         .await
@@ -488,7 +489,15 @@ async fn an_older_snapshot_archived_after_a_newer_one_changes_nothing() {
         let records = records.to_vec();
         let archive = env.archive.clone();
         async move {
-            archive.archive_session(SessionToArchive { meta: &meta, version, records: &records, audit: &[] }).await
+            archive
+                .archive_session(SessionToArchive {
+                    meta: &meta,
+                    version,
+                    records: &records,
+                    enrolled: &[],
+                    audit: &[],
+                })
+                .await
         }
     };
 

@@ -59,6 +59,7 @@ pub fn attendance(meta: &SessionMeta, now_ms: i64, archived: bool, record_count:
             .map(|secs| prost_types::Duration { seconds: i64::from(secs), nanos: 0 }),
         course_code: meta.course_code.clone().unwrap_or_default(),
         allow_walk_ins: meta.allow_walk_ins,
+        time_zone: attn_domain::time_zone::name(meta.time_zone.as_deref()).to_owned(),
     }
 }
 
@@ -78,6 +79,13 @@ pub fn attendance_for_student(meta: &SessionMeta, now_ms: i64, archived: bool) -
 }
 
 pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecord {
+    roster_line(attendance_id, record, false)
+}
+
+/// A line of a roster: a record, or an enrolled student's missing check-in,
+/// which is NOT_CHECKED_IN while the session is open and ABSENT once it has
+/// ended.
+pub fn roster_line(attendance_id: uuid::Uuid, record: &Record, session_ended: bool) -> pb::AttendanceRecord {
     pb::AttendanceRecord {
         attendance_id: attendance_id.to_string(),
         student_number: record.student_number.clone(),
@@ -88,8 +96,9 @@ pub fn record(attendance_id: uuid::Uuid, record: &Record) -> pb::AttendanceRecor
         is_deleted: record.is_deleted,
         deletion_reason: record.deletion_reason.clone().unwrap_or_default(),
         deletion_time: record.deletion_time_ms.map(timestamp),
-        status: status(record.status()) as i32,
+        status: status(record.roster_status(session_ended)) as i32,
         fail_code: record.fail_code.map_or(pb::FailCode::Unspecified, fail_code) as i32,
+        excuse_reason: record.excuse_reason.clone().unwrap_or_default(),
     }
 }
 
@@ -137,6 +146,7 @@ pub fn audit_action(action: &str) -> pb::AuditAction {
         "finish_attendance" => pb::AuditAction::FinishAttendance,
         "delete_attendance" => pb::AuditAction::DeleteAttendance,
         "face_check_result" => pb::AuditAction::FaceCheckResult,
+        "excuse_student" => pb::AuditAction::ExcuseStudent,
         _ => pb::AuditAction::Unspecified,
     }
 }
@@ -161,6 +171,9 @@ fn status(status: RecordStatus) -> pb::RecordStatus {
         RecordStatus::Pending => pb::RecordStatus::Pending,
         RecordStatus::Failed => pb::RecordStatus::Failed,
         RecordStatus::Deleted => pb::RecordStatus::Deleted,
+        RecordStatus::Excused => pb::RecordStatus::Excused,
+        RecordStatus::NotCheckedIn => pb::RecordStatus::NotCheckedIn,
+        RecordStatus::Absent => pb::RecordStatus::Absent,
     }
 }
 
@@ -211,6 +224,7 @@ mod tests {
             check_in_code_period_secs: None,
             course_code: None,
             allow_walk_ins: false,
+            time_zone: None,
         };
         let open = attendance(&meta, 5, false, Some(3));
         assert_eq!(open.state(), pb::AttendanceState::Open);

@@ -22,6 +22,9 @@ pub fn outcome(record: &Record) -> &'static str {
         RecordStatus::Attended => "attended",
         RecordStatus::Pending => "pending",
         RecordStatus::Deleted => "deleted",
+        // A check-in never writes these; named anyway, from the fixed set.
+        RecordStatus::Excused => "excused",
+        RecordStatus::NotCheckedIn | RecordStatus::Absent => "OTHER",
         RecordStatus::Failed => record.fail_code.map_or("OTHER", FailCode::as_str),
     }
 }
@@ -48,8 +51,8 @@ pub fn rate_limited(metrics: &Metrics, limit: &'static str) {
 }
 
 /// Counts one open stream of `kind` (`watch_records`, `watch_my_record`,
-/// `watch_check_in_code`)
-/// in `attn_streams_open` until dropped.
+/// `watch_check_in_code`, `export_course_register`) in `attn_streams_open`
+/// until dropped.
 pub struct OpenStream(metrics::Gauge);
 
 impl OpenStream {
@@ -83,7 +86,7 @@ pub fn register(
     metrics.describe_gauge(STREAMS_OPEN, "Streams open on this replica, by kind");
     metrics.describe_gauge("attn_sessions_open", "Open sessions in this replica's in-memory index");
     metrics.describe_counter("attn_sign_in_cache_lookups_total", "Token checks, by whether the sign-in cache answered");
-    for kind in ["watch_records", "watch_my_record", "watch_check_in_code"] {
+    for kind in ["watch_records", "watch_my_record", "watch_check_in_code", "export_course_register"] {
         metrics.gauge(STREAMS_OPEN, &[("kind", kind)]).increment(0.0);
     }
     for limit in ["sign_in", "check_in"] {

@@ -70,6 +70,7 @@ const METHODS: &[(&str, &[&str], Access)] = &[
             "WatchRecords",
             "AcceptStudent",
             "FailStudent",
+            "ExcuseStudent",
             "AddStudent",
             "DeleteRecord",
             "DeleteAttendance",

@@ -147,42 +147,64 @@ pub struct ReportRow {
     pub student_number: String,
     pub student_full_name: String,
     pub attended: u32,
-    /// Not recorded yet: no record can say "excused" (always 0 for now).
     pub excused: u32,
     pub failed: u32,
-    /// Sessions without a record, or whose record the teacher deleted.
+    /// Sessions the student was expected at without a record, or whose
+    /// record the teacher deleted.
     pub absent: u32,
     pub total_sessions: u32,
-    /// Attended (excused counting as attended) out of the sessions; `None`
-    /// when there were none.
+    /// Attended and excused out of the sessions; `None` when there were none.
     pub percent: Option<f64>,
     /// Under the warning threshold (never without sessions).
     pub below_warning: bool,
 }
 
-/// A row from the counts PostgreSQL gives: attended and failed records
-/// among `total` sessions; the rest are absences.
+/// How a student's sessions of a course went, as PostgreSQL counts them:
+/// `total` sessions the student was expected at (on the roster when the
+/// session started, or with a record), of which so many were attended,
+/// excused and failed; the rest are absences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub attended: u32,
+    pub excused: u32,
+    pub failed: u32,
+    pub total: u32,
+}
+
+impl SessionCounts {
+    /// Adds one session's outcome.
+    pub fn count(&mut self, outcome: SessionOutcome) {
+        self.total += 1;
+        match outcome {
+            SessionOutcome::Attended => self.attended += 1,
+            SessionOutcome::Excused => self.excused += 1,
+            SessionOutcome::Failed => self.failed += 1,
+            SessionOutcome::Absent => {}
+        }
+    }
+}
+
 pub fn report_row(
     student_number: String,
     student_full_name: String,
-    attended: u32,
-    failed: u32,
-    total_sessions: u32,
+    counts: SessionCounts,
     warning_percent: u32,
 ) -> ReportRow {
+    let SessionCounts { attended, excused, failed, total } = counts;
     // Counts come from the same sessions, so they never exceed the total;
     // clamp anyway rather than underflow on a surprise.
-    let absent = total_sessions.saturating_sub(attended.saturating_add(failed));
-    let percent = (total_sessions > 0).then(|| f64::from(attended) * 100.0 / f64::from(total_sessions));
+    let absent = total.saturating_sub(attended.saturating_add(excused).saturating_add(failed));
+    let present = attended.saturating_add(excused).min(total);
+    let percent = (total > 0).then(|| f64::from(present) * 100.0 / f64::from(total));
     let below_warning = percent.is_some_and(|percent| percent < f64::from(warning_percent));
     ReportRow {
         student_number,
         student_full_name,
         attended,
-        excused: 0,
+        excused,
         failed,
         absent,
-        total_sessions,
+        total_sessions: total,
         percent,
         below_warning,
     }
@@ -212,17 +234,27 @@ pub fn sort_report(rows: &mut [ReportRow], order: ReportOrder) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionOutcome {
     Attended,
+    Excused,
     Failed,
     Absent,
 }
 
-/// From the student's record in the session, if any: `(is_attended,
-/// is_deleted)`. As a report counts it: a deleted record is an absence.
-pub fn session_outcome(record: Option<(bool, bool)>) -> SessionOutcome {
+/// What a report reads of a student's record in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedRecord {
+    pub is_attended: bool,
+    pub is_deleted: bool,
+    pub is_excused: bool,
+}
+
+/// From the student's record in the session, if any. As a report counts
+/// it: a deleted record is an absence.
+pub fn session_outcome(record: Option<CountedRecord>) -> SessionOutcome {
     match record {
-        Some((true, false)) => SessionOutcome::Attended,
-        Some((false, false)) => SessionOutcome::Failed,
-        Some((_, true)) | None => SessionOutcome::Absent,
+        None | Some(CountedRecord { is_deleted: true, .. }) => SessionOutcome::Absent,
+        Some(CountedRecord { is_attended: true, .. }) => SessionOutcome::Attended,
+        Some(CountedRecord { is_excused: true, .. }) => SessionOutcome::Excused,
+        Some(_) => SessionOutcome::Failed,
     }
 }
 
@@ -231,7 +263,12 @@ mod report_tests {
     use super::*;
 
     fn row(number: &str, attended: u32, failed: u32, total: u32) -> ReportRow {
-        report_row(number.into(), format!("Student {number}"), attended, failed, total, 70)
+        report_row(
+            number.into(),
+            format!("Student {number}"),
+            SessionCounts { attended, excused: 0, failed, total },
+            70,
+        )
     }
 
     #[test]
@@ -267,10 +304,27 @@ mod report_tests {
     }
 
     #[test]
-    fn a_session_is_attended_failed_or_else_absent() {
-        assert_eq!(session_outcome(Some((true, false))), SessionOutcome::Attended);
-        assert_eq!(session_outcome(Some((false, false))), SessionOutcome::Failed);
-        assert_eq!(session_outcome(Some((true, true))), SessionOutcome::Absent);
+    fn excused_sessions_count_as_present_and_not_as_absences() {
+        let r =
+            report_row("s1".into(), "Ada".into(), SessionCounts { attended: 5, excused: 2, failed: 1, total: 10 }, 70);
+        assert_eq!((r.attended, r.excused, r.failed, r.absent), (5, 2, 1, 2));
+        assert_eq!(r.percent, Some(70.0));
+        assert!(!r.below_warning);
+    }
+
+    #[test]
+    fn a_session_is_attended_excused_failed_or_else_absent() {
+        let record = |is_attended, is_deleted, is_excused| Some(CountedRecord { is_attended, is_deleted, is_excused });
+        assert_eq!(session_outcome(record(true, false, false)), SessionOutcome::Attended);
+        assert_eq!(session_outcome(record(false, false, false)), SessionOutcome::Failed);
+        assert_eq!(session_outcome(record(false, false, true)), SessionOutcome::Excused);
+        assert_eq!(session_outcome(record(true, true, false)), SessionOutcome::Absent);
+        assert_eq!(session_outcome(record(false, true, true)), SessionOutcome::Absent);
         assert_eq!(session_outcome(None), SessionOutcome::Absent);
+        let mut counts = SessionCounts::default();
+        for outcome in [SessionOutcome::Attended, SessionOutcome::Excused, SessionOutcome::Absent] {
+            counts.count(outcome);
+        }
+        assert_eq!(counts, SessionCounts { attended: 1, excused: 1, failed: 0, total: 3 });
     }
 }

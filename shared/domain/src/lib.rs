@@ -23,6 +23,7 @@ pub mod security;
 pub mod selfie;
 pub mod session;
 pub mod sign_in;
+pub mod time_zone;
 pub mod validate;
 
 pub use access::{Access, Role};

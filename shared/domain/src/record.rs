@@ -53,6 +53,9 @@ pub struct Record {
     /// the student can then no longer overwrite it by checking in again.
     #[serde(default)]
     pub by_teacher: bool,
+    /// Set when the teacher excused the student (ExcuseStudent): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excuse_reason: Option<String>,
     /// The face gateway's job for a pending check-in: only that job's result
     /// may finish this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,13 @@ pub enum RecordStatus {
     Pending,
     Failed,
     Deleted,
+    /// The teacher excused the student from this session.
+    Excused,
+    /// A course session's enrolled student with no check-in (yet): the
+    /// roster's line for them, never a stored record.
+    NotCheckedIn,
+    /// The same, once the session has ended ([`Record::roster_status`]).
+    Absent,
 }
 
 /// Why a student may not check in again over an existing record.
@@ -81,6 +91,8 @@ pub enum AttendConflict {
     FailedByTeacher,
     /// The teacher removed the record.
     Deleted,
+    /// The teacher excused the student.
+    Excused,
 }
 
 impl AttendConflict {
@@ -90,8 +102,24 @@ impl AttendConflict {
             Self::AlreadyPending => "your check-in is already pending a face check",
             Self::FailedByTeacher => "your teacher marked this check-in as failed; ask them to accept you",
             Self::Deleted => "your teacher removed your record from this session; ask them to add you",
+            Self::Excused => "your teacher excused you from this session; ask them to accept you",
         }
     }
+}
+
+/// A course session's full roster: its records, and a
+/// [`Record::not_checked_in`] line for every enrolled student (number,
+/// full name) without one, by student number.
+pub fn with_absentees(mut records: Vec<Record>, enrolled: impl IntoIterator<Item = (String, String)>) -> Vec<Record> {
+    let recorded: std::collections::HashSet<String> = records.iter().map(|r| r.student_number.clone()).collect();
+    records.extend(
+        enrolled
+            .into_iter()
+            .filter(|(number, _)| !recorded.contains(number))
+            .map(|(number, name)| Record::not_checked_in(&number, &name)),
+    );
+    records.sort_by(|a, b| a.student_number.cmp(&b.student_number));
+    records
 }
 
 pub fn millis_to_time(ms: i64) -> Option<DateTime<Utc>> {
@@ -111,6 +139,7 @@ impl Record {
             deletion_reason: None,
             deletion_time_ms: None,
             by_teacher: false,
+            excuse_reason: None,
             face_job_id: None,
             may_retry: false,
         }
@@ -157,6 +186,12 @@ impl Record {
             RecordStatus::Deleted
         } else if self.is_attended {
             RecordStatus::Attended
+        } else if self.excuse_reason.is_some() {
+            RecordStatus::Excused
+        } else if self.fail_reason.is_none() && self.fail_code.is_none() {
+            // Nothing happened yet: only a roster line looks like this
+            // (every stored failure carries its reason).
+            RecordStatus::NotCheckedIn
         } else if self.fail_code.is_none() && self.fail_reason.as_deref() == Some(fail_reason::FACE_RECOGNITION_PENDING)
         {
             // The code tells the system's pending text from a teacher who
@@ -164,6 +199,15 @@ impl Record {
             RecordStatus::Pending
         } else {
             RecordStatus::Failed
+        }
+    }
+
+    /// The status a roster shows: an enrolled student's missing check-in
+    /// becomes an absence once the session has ended.
+    pub fn roster_status(&self, session_ended: bool) -> RecordStatus {
+        match self.status() {
+            RecordStatus::NotCheckedIn if session_ended => RecordStatus::Absent,
+            status => status,
         }
     }
 
@@ -180,6 +224,8 @@ impl Record {
             RecordStatus::Deleted => Some(AttendConflict::Deleted),
             RecordStatus::Attended => Some(AttendConflict::AlreadyAttended),
             RecordStatus::Pending => Some(AttendConflict::AlreadyPending),
+            RecordStatus::Excused => Some(AttendConflict::Excused),
+            RecordStatus::NotCheckedIn | RecordStatus::Absent => None,
             RecordStatus::Failed if self.by_teacher => Some(AttendConflict::FailedByTeacher),
             RecordStatus::Failed => None,
         }
@@ -198,6 +244,7 @@ impl Record {
         record.deletion_reason = None;
         record.deletion_time_ms = None;
         record.by_teacher = true;
+        record.excuse_reason = None;
         record.sealed()
     }
 
@@ -212,7 +259,31 @@ impl Record {
         record.deletion_reason = None;
         record.deletion_time_ms = None;
         record.by_teacher = true;
+        record.excuse_reason = None;
         record.sealed()
+    }
+
+    /// The teacher excuses the student, with a reason of their own: neither
+    /// attended nor failed, and the student cannot check in over it.
+    pub fn excused(&self, reason: &str) -> Self {
+        let mut record = self.clone();
+        record.is_attended = false;
+        record.attendance_time_ms = None;
+        record.fail_reason = None;
+        record.fail_code = None;
+        record.is_deleted = false;
+        record.deletion_reason = None;
+        record.deletion_time_ms = None;
+        record.by_teacher = true;
+        record.face_job_id = None;
+        record.excuse_reason = Some(reason.to_owned());
+        record.sealed()
+    }
+
+    /// The starting point of a teacher's edit for an enrolled student who
+    /// has no record yet: no check-in, nothing decided.
+    pub fn not_checked_in(student_number: &str, student_full_name: &str) -> Self {
+        Self::new(student_number, student_full_name).sealed()
     }
 
     /// A record the teacher writes by hand (AddStudent).
@@ -334,6 +405,47 @@ mod tests {
         assert!(accepted.is_attended);
         assert_eq!(accepted.attendance_time_ms, Some(NOW + 5));
         assert_eq!(accepted.fail_reason, None);
+    }
+
+    #[test]
+    fn an_excused_student_cannot_check_in_over_it_until_the_teacher_accepts() {
+        let record = Record::failed("s1", "Ada", FailCode::WifiFailed).excused("doctor's note");
+        assert_eq!(record.status(), RecordStatus::Excused);
+        assert_eq!((record.fail_reason.as_deref(), record.fail_code), (None, None));
+        assert_eq!(record.attend_conflict(), Some(AttendConflict::Excused));
+        let accepted = record.accepted(NOW);
+        assert_eq!((accepted.status(), accepted.excuse_reason.as_deref()), (RecordStatus::Attended, None));
+        let failed = record.failed_by_teacher("no note after all");
+        assert_eq!((failed.status(), failed.excuse_reason.as_deref()), (RecordStatus::Failed, None));
+        assert_eq!(record.deleted("mistake", NOW).status(), RecordStatus::Deleted);
+    }
+
+    #[test]
+    fn enrolled_students_without_a_record_join_the_roster_not_checked_in_then_absent() {
+        let records = vec![Record::attended("s3", "Cy", NOW), Record::failed("s1", "Ada", FailCode::WifiFailed)];
+        let enrolled = [("s1", "Ada"), ("s2", "Bo"), ("s4", "Di")].map(|(n, f)| (n.to_owned(), f.to_owned()));
+        let roster = with_absentees(records, enrolled);
+        let lines: Vec<_> =
+            roster.iter().map(|r| (r.student_number.as_str(), r.roster_status(false), r.roster_status(true))).collect();
+        assert_eq!(
+            lines,
+            [
+                ("s1", RecordStatus::Failed, RecordStatus::Failed),
+                ("s2", RecordStatus::NotCheckedIn, RecordStatus::Absent),
+                ("s3", RecordStatus::Attended, RecordStatus::Attended),
+                ("s4", RecordStatus::NotCheckedIn, RecordStatus::Absent),
+            ]
+        );
+        assert_eq!(roster[1].student_full_name, "Bo");
+        // A student with no check-in may still check in.
+        assert_eq!(roster[1].attend_conflict(), None);
+    }
+
+    #[test]
+    fn an_excused_record_round_trips_through_json() {
+        let record = Record::not_checked_in("s1", "Ada").excused("field trip");
+        assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+        assert!(!Record::not_checked_in("s1", "Ada").to_json().contains("excuse"));
     }
 
     #[test]

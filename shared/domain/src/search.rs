@@ -311,6 +311,7 @@ mod tests {
             check_in_code_period_secs: None,
             course_code: None,
             allow_walk_ins: false,
+            time_zone: None,
         }
     }
 

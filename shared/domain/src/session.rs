@@ -35,6 +35,9 @@ pub struct SessionMeta {
     /// With a course: students not enrolled may check in too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_walk_ins: bool,
+    /// The IANA zone the session was opened in (see `time_zone`); `None`: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// Where a session stands, in one value: what `attn.v1.AttendanceState` says.
@@ -129,6 +132,7 @@ mod tests {
             check_in_code_period_secs: None,
             course_code: None,
             allow_walk_ins: false,
+            time_zone: None,
         }
     }
 

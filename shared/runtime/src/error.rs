@@ -106,6 +106,7 @@ impl From<AttendConflict> for ApiError {
             AttendConflict::AlreadyPending => Reason::AlreadyPending,
             AttendConflict::FailedByTeacher => Reason::FailedByTeacher,
             AttendConflict::Deleted => Reason::RecordDeleted,
+            AttendConflict::Excused => Reason::Excused,
         };
         Self::new(reason, conflict.message())
     }

@@ -133,6 +133,8 @@ reasons! {
     /// Attend: the student is not enrolled in the session's course, and the
     /// session was not opened with `allow_walk_ins`.
     NotEnrolled = "NOT_ENROLLED", FailedPrecondition;
+    /// Attend: the teacher excused the student from this session.
+    Excused = "EXCUSED", FailedPrecondition;
 }
 
 impl Reason {

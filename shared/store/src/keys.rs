@@ -81,8 +81,9 @@ impl Keys {
         self.session(id, "audit")
     }
 
-    /// Set: the students enrolled in a course session's course when it
-    /// started (the check-in script's enrolment gate).
+    /// Hash student number → full name: the students enrolled in a course
+    /// session's course when it started (the check-in script's enrolment
+    /// gate, and the roster's not-checked-in lines).
     pub fn enrolled(&self, id: Uuid) -> String {
         self.session(id, "enrolled")
     }

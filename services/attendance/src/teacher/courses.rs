@@ -1,20 +1,23 @@
 //! ListCourses: the courses the caller teaches, as the roster import wrote
 //! them; GetCourseReport: how each enrolled student attended one of them.
 
+use std::sync::Arc;
+
 use attn_domain::{
     Invalid, Invalids,
     course::{self, ReportOrder, ReportRow, report_row, sort_report},
-    export::{COURSE_REPORT_HEADER, course_report_row, csv_chunks},
+    export::{COURSE_REGISTER_HEADER, COURSE_REPORT_HEADER, CsvChunks, course_report_row, csv_chunks, register_row},
 };
 use attn_proto::v1 as pb;
-use attn_runtime::{ApiResult, Caller};
+use attn_runtime::{ApiError, ApiResult, Caller};
 use attn_store::archive::CourseSummary;
+use chrono::{DateTime, Utc};
 
 use super::no_such_course;
 use crate::{
     context::Context,
     convert,
-    streams::{BoxStream, file_stream},
+    streams::{self, BoxStream, file_stream},
 };
 
 pub async fn list(ctx: &Context, caller: &Caller) -> ApiResult<pb::ListCoursesResponse> {
@@ -38,13 +41,17 @@ struct Report {
     rows: Vec<ReportRow>,
 }
 
-async fn build_report(
-    ctx: &Context,
-    caller: &Caller,
-    course_code: &str,
-    range: (Option<&prost_types::Timestamp>, Option<&prost_types::Timestamp>),
-    order: i32,
-) -> ApiResult<Report> {
+/// A report request, checked: the caller's course, the range and the order.
+struct Scope {
+    course: CourseSummary,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    order: ReportOrder,
+}
+
+type Range<'a> = (Option<&'a prost_types::Timestamp>, Option<&'a prost_types::Timestamp>);
+
+async fn scope(ctx: &Context, caller: &Caller, course_code: &str, range: Range<'_>, order: i32) -> ApiResult<Scope> {
     let mut bad = Invalids::new();
     let code = bad.check(course::course_code("course_code", course_code));
     let order = bad.check(report_order(order));
@@ -65,14 +72,23 @@ async fn build_report(
         .find(|course| course.code == code)
         .ok_or_else(|| no_such_course(&code))?;
     let at = |ms: Option<i64>| ms.and_then(attn_domain::record::millis_to_time);
-    let counts = ctx.archive.course_counts(&code, at(from), at(to)).await?;
+    Ok(Scope { course, from: at(from), to: at(to), order })
+}
+
+async fn build_report(
+    ctx: &Context,
+    caller: &Caller,
+    course_code: &str,
+    range: Range<'_>,
+    order: i32,
+) -> ApiResult<Report> {
+    let Scope { course, from, to, order } = scope(ctx, caller, course_code, range, order).await?;
+    let counts = ctx.archive.course_counts(&course.code, from, to).await?;
     let warning_percent = ctx.warning_percent;
     let mut rows: Vec<_> = counts
         .students
         .into_iter()
-        .map(|s| {
-            report_row(s.student_number, s.full_name, s.attended, s.failed, counts.total_sessions, warning_percent)
-        })
+        .map(|s| report_row(s.student_number, s.full_name, s.counts, warning_percent))
         .collect();
     sort_report(&mut rows, order);
     Ok(Report { course: course_message(course), total_sessions: counts.total_sessions, warning_percent, rows })
@@ -108,15 +124,63 @@ pub async fn report(
 }
 
 pub async fn export_report(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     caller: &Caller,
     request: pb::ExportCourseReportRequest,
 ) -> ApiResult<BoxStream<pb::ExportCourseReportResponse>> {
     let range = (request.from.as_ref(), request.to.as_ref());
+    if request.per_session {
+        return export_register(ctx, caller, &request.course_code, range, request.order).await;
+    }
     let report = build_report(ctx, caller, &request.course_code, range, request.order).await?;
     // One row per enrolled student: bounded by the course, like a roster.
     let chunks = csv_chunks(&COURSE_REPORT_HEADER, report.rows.iter().map(course_report_row));
     Ok(file_stream(chunks, |csv| pb::ExportCourseReportResponse { csv }))
+}
+
+/// The course register: a row per student per session, from a task that
+/// writes each chunk as PostgreSQL's rows fill it and stops when the client
+/// goes away. Checked (course, range) before the stream opens, so a bad
+/// request is an error status rather than a broken file.
+async fn export_register(
+    ctx: &Arc<Context>,
+    caller: &Caller,
+    course_code: &str,
+    range: Range<'_>,
+    order: i32,
+) -> ApiResult<BoxStream<pb::ExportCourseReportResponse>> {
+    let Scope { course, from, to, .. } = scope(ctx, caller, course_code, range, order).await?;
+    let archive = ctx.archive.clone();
+    let span = tracing::info_span!("export course register", course_code = %course.code);
+    streams::open(ctx, caller, "export_course_register", 4, span, move |outbox| async move {
+        // One side reads rows, the other writes chunks; dropping the
+        // receiver (the client went away) stops the read.
+        let (lines, mut received) = tokio::sync::mpsc::channel(1024);
+        let read = archive.course_register(&course.code, from, to, lines);
+        let write = async {
+            let mut csv = CsvChunks::new(&COURSE_REGISTER_HEADER);
+            while let Some(line) = received.recv().await {
+                csv.row(&register_row(&line)[..]);
+                if let Some(chunk) = csv.full_chunk()
+                    && !outbox.send(Ok(pb::ExportCourseReportResponse { csv: chunk })).await
+                {
+                    return None;
+                }
+            }
+            Some(csv)
+        };
+        // The last chunk only after a clean read: a failed one ends the
+        // stream with its error instead, never as a file that looks whole.
+        match tokio::join!(read, write) {
+            (Ok(()), Some(csv)) => {
+                let _ = outbox.send(Ok(pb::ExportCourseReportResponse { csv: csv.finish() })).await;
+            }
+            (Err(err), Some(_)) => {
+                let _ = outbox.send(Err(ApiError::from(err).into())).await;
+            }
+            (_, None) => {}
+        }
+    })
 }
 
 fn report_order(order: i32) -> Result<ReportOrder, Invalid> {

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use attn_proto::v1::{
     AcceptStudentRequest, AcceptStudentResponse, AddStudentRequest, AddStudentResponse, DeleteAttendanceRequest,
-    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExportCourseReportRequest,
-    ExportCourseReportResponse, ExportSessionRecordsRequest, ExportSessionRecordsResponse, FailStudentRequest,
-    FailStudentResponse, FinishAttendanceRequest, FinishAttendanceResponse, GetCourseReportRequest,
+    DeleteAttendanceResponse, DeleteRecordRequest, DeleteRecordResponse, ExcuseStudentRequest, ExcuseStudentResponse,
+    ExportCourseReportRequest, ExportCourseReportResponse, ExportSessionRecordsRequest, ExportSessionRecordsResponse,
+    FailStudentRequest, FailStudentResponse, FinishAttendanceRequest, FinishAttendanceResponse, GetCourseReportRequest,
     GetCourseReportResponse, GetLiveAttendanceRequest, GetLiveAttendanceResponse, ListAttendancesRequest,
     ListAttendancesResponse, ListAuditEventsRequest, ListAuditEventsResponse, ListCoursesRequest, ListCoursesResponse,
     ListRecordsRequest, ListRecordsResponse, StartAttendanceRequest, StartAttendanceResponse, WatchCheckInCodeRequest,
@@ -198,6 +198,17 @@ impl TeacherService for Teacher {
         let caller = Caller::of(&request)?.clone();
         let record = records::add(&self.ctx, &caller, request.into_inner()).await?;
         Ok(Response::new(AddStudentResponse { record: Some(record) }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn excuse_student(
+        &self,
+        request: Request<ExcuseStudentRequest>,
+    ) -> Result<Response<ExcuseStudentResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let record = records::excuse(&self.ctx, &caller, &r.attendance_id, &r.student_number, &r.reason).await?;
+        Ok(Response::new(ExcuseStudentResponse { record: Some(record) }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -1,5 +1,6 @@
-//! A session's records: listing them, and the teacher's edits (accept,
-//! fail, add, delete), on live and archived sessions alike.
+//! A session's records: listing them (with a course session's enrolled
+//! students who have none), and the teacher's edits (accept, fail, excuse,
+//! add, delete), on live and archived sessions alike.
 
 use attn_domain::{AuditEntry, Record, audit::snapshot_of, validate};
 use attn_proto::v1 as pb;
@@ -23,9 +24,10 @@ pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiRes
         for (student, why) in &snapshot.malformed {
             tracing::error!(attendance_id = %id, %student, %why, "unreadable record left out of the roster");
         }
+        let ended = !snapshot.meta.is_active(now);
         return Ok(pb::ListRecordsResponse {
             attendance: Some(convert::attendance(&snapshot.meta, now, false, Some(snapshot.records.len() as u64))),
-            records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
+            records: snapshot.roster().iter().map(|r| convert::roster_line(id, r, ended)).collect(),
         });
     }
     let meta = ctx
@@ -35,17 +37,37 @@ pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiRes
         .filter(|meta| meta.is_owned_by(caller.school_number()))
         .ok_or_else(|| no_such_session(id))?;
     let records = ctx.archive.records(id).await?;
+    let count = records.len() as u64;
+    let roster = attn_domain::record::with_absentees(records, ctx.archive.enrolled(id).await?);
     Ok(pb::ListRecordsResponse {
-        attendance: Some(convert::attendance(&meta, now, true, Some(records.len() as u64))),
-        records: records.iter().map(|r| convert::record(id, r)).collect(),
+        attendance: Some(convert::attendance(&meta, now, true, Some(count))),
+        records: roster.iter().map(|r| convert::roster_line(id, r, true)).collect(),
     })
 }
 
 fn no_record(student: &str) -> ApiError {
     ApiError::new(
         Reason::RecordNotFound,
-        format!("student {student} has no record in this session; use AddStudent to add one"),
+        format!(
+            "student {student} has no record in this session and is not enrolled in its course; use AddStudent to add one"
+        ),
     )
+}
+
+pub async fn excuse(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: &str,
+    student: &str,
+    reason: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    let id = validate::attendance_id(attendance_id)?;
+    let student = validate::school_number("student_number", student)?;
+    let reason = validate::reason(reason)?;
+    edit_record(ctx, caller, id, &student, "excuse_student", Some(&reason), |current, _| {
+        current.map(|r| r.excused(&reason)).ok_or_else(|| no_record(&student))
+    })
+    .await
 }
 
 pub async fn accept(
@@ -114,7 +136,9 @@ pub async fn delete(
 /// Applies a teacher's edit to one record wherever the session is: in
 /// Redis by compare-and-set on the record (checking ownership in the same
 /// script), or in PostgreSQL under a row lock. The audit entry is written
-/// in the same step as the change.
+/// in the same step as the change. A course session's enrolled student
+/// without a record is edited from a not-checked-in line (the audit shows
+/// no record before).
 async fn edit_record(
     ctx: &Context,
     caller: &Caller,
@@ -140,7 +164,12 @@ async fn edit_record(
             let current = ctx.live.record(id, student).await?;
             let now = ctx.now_ms();
             let old = current.as_ref().map(|(record, _)| record);
-            let new = match edit(old, now) {
+            // Only without a record: one more read, for the enrolled name.
+            let line = match old {
+                Some(_) => None,
+                None => ctx.live.enrolled_name(id, student).await?.map(|name| Record::not_checked_in(student, &name)),
+            };
+            let new = match edit(old.or(line.as_ref()), now) {
                 Ok(new) => new,
                 // Refused (e.g. no record): say so only to the session's owner,
                 // and only if the session is live; otherwise the archive decides.
@@ -173,7 +202,8 @@ async fn edit_record(
             }
             let now = ctx.now_ms();
             let old = edit_tx.record.clone();
-            let new = edit(old.as_ref(), now)?;
+            let line = edit_tx.enrolled_name.as_deref().map(|name| Record::not_checked_in(student, name));
+            let new = edit(old.as_ref().or(line.as_ref()), now)?;
             edit_tx.commit(&new, &audit(old.as_ref(), &new, now)).await?;
             tracing::info!(attendance_id = %id, %student, action, "archived record changed");
             Ok(convert::record(id, &new))

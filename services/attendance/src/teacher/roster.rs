@@ -19,12 +19,16 @@ use crate::{
 /// Messages a slow client may fall behind by before the stream resyncs it.
 const STREAM_BUFFER: usize = 256;
 
+/// The full roster: a course session's enrolled students without a record
+/// come as NOT_CHECKED_IN (ABSENT once it has ended); their check-ins then
+/// arrive as record events like any other.
 fn snapshot_message(snapshot: &Snapshot, now: i64) -> pb::WatchRecordsResponse {
     let id = snapshot.meta.attendance_id;
+    let ended = !snapshot.meta.is_active(now);
     pb::WatchRecordsResponse {
         event: Some(Event::Snapshot(pb::RosterSnapshot {
             attendance: Some(convert::attendance(&snapshot.meta, now, false, Some(snapshot.records.len() as u64))),
-            records: snapshot.records.iter().map(|r| convert::record(id, r)).collect(),
+            records: snapshot.roster().iter().map(|r| convert::roster_line(id, r, ended)).collect(),
         })),
     }
 }
@@ -61,10 +65,12 @@ async fn archived_roster(ctx: &Context, teacher: &str, id: Uuid) -> ApiResult<Bo
         .filter(|meta| meta.is_owned_by(teacher))
         .ok_or_else(|| no_such_session(id))?;
     let records = ctx.archive.records(id).await?;
+    let count = records.len() as u64;
+    let roster = attn_domain::record::with_absentees(records, ctx.archive.enrolled(id).await?);
     let message = pb::WatchRecordsResponse {
         event: Some(Event::Snapshot(pb::RosterSnapshot {
-            attendance: Some(convert::attendance(&meta, ctx.now_ms(), true, Some(records.len() as u64))),
-            records: records.iter().map(|r| convert::record(id, r)).collect(),
+            attendance: Some(convert::attendance(&meta, ctx.now_ms(), true, Some(count))),
+            records: roster.iter().map(|r| convert::roster_line(id, r, true)).collect(),
         })),
     };
     Ok(Box::pin(tokio_stream::once(Ok(message))))

@@ -9,6 +9,7 @@ use attn_domain::{
     course,
     network::{admits_family_of, classroom_network, family_name, parse_session_networks},
     paging::{self, Cursor},
+    time_zone,
     validate::{self, SessionEnd},
 };
 use attn_proto::v1::{self as pb, start_attendance_request::Ends};
@@ -57,6 +58,7 @@ pub async fn start(
     let end = bad.check(validate::end_time(now, session_end(request.ends)));
     let check_in_code_period_secs = bad.check(code_period(request.require_check_in_code, request.check_in_code_period));
     let networks = bad.check(parse_session_networks(&request.networks));
+    let time_zone = bad.check(time_zone::parse("time_zone", &request.time_zone));
     let (
         Some(course_code),
         Some(lesson_name),
@@ -64,7 +66,8 @@ pub async fn start(
         Some(end),
         Some(check_in_code_period_secs),
         Some(mut networks),
-    ) = (course_code, lesson_name, security_option, end, check_in_code_period_secs, networks)
+        Some(time_zone),
+    ) = (course_code, lesson_name, security_option, end, check_in_code_period_secs, networks, time_zone)
     else {
         return Err(bad.into());
     };
@@ -114,6 +117,7 @@ pub async fn start(
         check_in_code_period_secs,
         allow_walk_ins: course.is_some() && request.allow_walk_ins,
         course_code,
+        time_zone,
     };
     // 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS), as for tokens.
     let code_secret = check_in_code_period_secs.map(|_| CodeSecret::from_bytes(rand::random()));

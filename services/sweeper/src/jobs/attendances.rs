@@ -128,6 +128,7 @@ async fn archive_one(deps: &Deps, lease: &LeaseGuard, id: Uuid, now: i64) -> Res
             meta: &snapshot.meta,
             version: snapshot.version,
             records: &snapshot.records,
+            enrolled: &snapshot.enrolled,
             audit: &audit,
         })
         .await?;

@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use attn_domain::Role;
+use attn_domain::{
+    Role,
+    course::CountedRecord,
+    export::{RegisterLine, RegisterRecord},
+};
 use chrono::{DateTime, Utc};
 
 use super::Archive;
@@ -53,7 +57,8 @@ pub struct CourseSummary {
 pub struct TaughtCourse {
     pub code: String,
     pub name: String,
-    pub students: Vec<String>,
+    /// (student number, full name), by number.
+    pub students: Vec<(String, String)>,
 }
 
 /// One enrolled student's records among a course's counted sessions.
@@ -61,9 +66,9 @@ pub struct TaughtCourse {
 pub struct StudentCourseCounts {
     pub student_number: String,
     pub full_name: String,
-    pub attended: u32,
-    /// Records neither attended nor deleted.
-    pub failed: u32,
+    /// The counted sessions: those the student was on the roster of when
+    /// they started, or has a (not deleted) record in.
+    pub counts: attn_domain::course::SessionCounts,
 }
 
 /// What a course report is made of, read in one statement (one snapshot).
@@ -89,8 +94,10 @@ pub struct CourseSessionOfStudent {
     pub attendance_id: uuid::Uuid,
     pub lesson_name: String,
     pub start_time: DateTime<Utc>,
-    /// The student's record there: `(is_attended, is_deleted)`.
-    pub record: Option<(bool, bool)>,
+    /// The session's time zone (`None`: UTC).
+    pub time_zone: Option<String>,
+    /// The student's record there, as a report counts it.
+    pub record: Option<CountedRecord>,
 }
 
 impl Archive {
@@ -241,12 +248,17 @@ impl Archive {
             tx.commit().await?;
             return Ok(None);
         };
-        let students = sqlx::query_scalar!(
-            r#"SELECT student_number FROM enrolments WHERE course_code = $1 ORDER BY student_number"#,
+        let students = sqlx::query!(
+            r#"SELECT e.student_number, u.full_name
+               FROM enrolments e JOIN users u ON u.school_number = e.student_number
+               WHERE e.course_code = $1 ORDER BY e.student_number"#,
             code
         )
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|row| (row.student_number, row.full_name))
+        .collect();
         tx.commit().await?;
         Ok(Some(TaughtCourse { code: code.to_owned(), name, students }))
     }
@@ -261,24 +273,38 @@ impl Archive {
     ) -> StoreResult<CourseCountsReport> {
         let mut work = self.work().await?;
         // `total` is one row whatever the enrolment, so an empty course
-        // still says how many sessions it had.
+        // still says how many sessions it had. A session counts for a
+        // student who was on its roster when it started (enrolled then) or
+        // has a record there that was not deleted (a walk-in): one enrolled
+        // in week 5 is not absent in weeks 1 to 4.
         let rows = sqlx::query!(
             r#"WITH sessions AS (
                    SELECT attendance_id FROM attendances
                    WHERE course_code = $1 AND NOT is_deleted
                      AND ($2::timestamptz IS NULL OR start_time >= $2)
                      AND ($3::timestamptz IS NULL OR start_time < $3)
-               ), total AS (SELECT count(*) AS sessions FROM sessions)
+               ), total AS (SELECT count(*) AS sessions FROM sessions),
+               expected AS (
+                   SELECT attendance_id, student_number FROM attendance_enrolments
+                   WHERE attendance_id IN (SELECT attendance_id FROM sessions)
+                   UNION
+                   SELECT attendance_id, student_number FROM attendance_records
+                   WHERE attendance_id IN (SELECT attendance_id FROM sessions) AND NOT is_deleted
+               )
                SELECT total.sessions AS "total_sessions!",
                       e.student_number AS "student_number?", u.full_name AS "full_name?",
+                      count(x.attendance_id) AS "expected!",
                       count(r.attendance_id) FILTER (WHERE r.is_attended AND NOT r.is_deleted) AS "attended!",
-                      count(r.attendance_id) FILTER (WHERE NOT r.is_attended AND NOT r.is_deleted) AS "failed!"
+                      count(r.attendance_id) FILTER (WHERE NOT r.is_attended AND NOT r.is_deleted
+                                                       AND r.excuse_reason IS NOT NULL) AS "excused!",
+                      count(r.attendance_id) FILTER (WHERE NOT r.is_attended AND NOT r.is_deleted
+                                                       AND r.excuse_reason IS NULL) AS "failed!"
                FROM total
                LEFT JOIN (enrolments e JOIN users u ON u.school_number = e.student_number)
                       ON e.course_code = $1
+               LEFT JOIN expected x ON x.student_number = e.student_number
                LEFT JOIN attendance_records r
-                      ON r.student_number = e.student_number
-                     AND r.attendance_id IN (SELECT attendance_id FROM sessions)
+                      ON r.attendance_id = x.attendance_id AND r.student_number = x.student_number
                GROUP BY total.sessions, e.student_number, u.full_name
                ORDER BY e.student_number"#,
             code,
@@ -296,26 +322,108 @@ impl Archive {
                 Some(StudentCourseCounts {
                     student_number: row.student_number?,
                     full_name: row.full_name.unwrap_or_default(),
-                    attended: count(row.attended),
-                    failed: count(row.failed),
+                    counts: attn_domain::course::SessionCounts {
+                        attended: count(row.attended),
+                        excused: count(row.excused),
+                        failed: count(row.failed),
+                        total: count(row.expected),
+                    },
                 })
             })
             .collect();
         Ok(CourseCountsReport { total_sessions, students })
     }
 
+    /// The course register: every enrolled student in every counted session
+    /// of course `code` that started in `[from, to)`, by student then
+    /// session start, sent to `lines` as PostgreSQL sends them (one
+    /// statement, never all in memory; the channel's bound is the
+    /// backpressure). Stops early once the receiver is gone.
+    pub async fn course_register(
+        &self,
+        code: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        lines: tokio::sync::mpsc::Sender<RegisterLine>,
+    ) -> StoreResult<()> {
+        use futures::TryStreamExt as _;
+        let mut work = self.work().await?;
+        {
+            let mut rows = sqlx::query!(
+                r#"WITH sessions AS (
+                       SELECT attendance_id, lesson_name, start_time, time_zone FROM attendances
+                       WHERE course_code = $1 AND NOT is_deleted
+                         AND ($2::timestamptz IS NULL OR start_time >= $2)
+                         AND ($3::timestamptz IS NULL OR start_time < $3)
+                   ), expected AS (
+                       SELECT attendance_id, student_number FROM attendance_enrolments
+                       WHERE attendance_id IN (SELECT attendance_id FROM sessions)
+                       UNION
+                       SELECT attendance_id, student_number FROM attendance_records
+                       WHERE attendance_id IN (SELECT attendance_id FROM sessions) AND NOT is_deleted
+                   )
+                   SELECT e.student_number, u.full_name, s.attendance_id, s.lesson_name, s.start_time,
+                          s.time_zone, r.is_attended AS "is_attended?", r.is_deleted AS "is_deleted?",
+                          r.excuse_reason, r.fail_code, r.attendance_time
+                   FROM enrolments e
+                   JOIN users u ON u.school_number = e.student_number
+                   JOIN expected x ON x.student_number = e.student_number
+                   JOIN sessions s ON s.attendance_id = x.attendance_id
+                   LEFT JOIN attendance_records r
+                          ON r.attendance_id = x.attendance_id AND r.student_number = x.student_number
+                   WHERE e.course_code = $1
+                   ORDER BY e.student_number, s.start_time, s.attendance_id"#,
+                code,
+                from,
+                to
+            )
+            .fetch(&mut *work);
+            while let Some(row) = rows.try_next().await? {
+                let record = row.is_attended.zip(row.is_deleted).map(|(is_attended, is_deleted)| RegisterRecord {
+                    is_attended,
+                    is_deleted,
+                    excuse_reason: row.excuse_reason,
+                    fail_code: row.fail_code,
+                    attendance_time: row.attendance_time,
+                });
+                let line = RegisterLine {
+                    student_number: row.student_number,
+                    student_full_name: row.full_name,
+                    attendance_id: row.attendance_id.to_string(),
+                    lesson_name: row.lesson_name,
+                    start_time: row.start_time,
+                    time_zone: row.time_zone,
+                    record,
+                };
+                if lines.send(line).await.is_err() {
+                    break;
+                }
+            }
+        }
+        work.done().await
+    }
+
     /// Every course `student` is enrolled in with each of its archived, not
-    /// deleted sessions (newest first) and the student's record there.
+    /// deleted sessions the student was on the roster of or has a record
+    /// in (newest first, as the course report counts them) and the
+    /// student's record there.
     pub async fn student_course_sessions(&self, student: &str) -> StoreResult<Vec<StudentCourseSession>> {
         let mut work = self.work().await?;
         let rows = sqlx::query!(
             r#"SELECT c.course_code, c.display_name,
                       a.attendance_id AS "attendance_id?", a.lesson_name AS "lesson_name?",
-                      a.start_time AS "start_time?",
-                      r.is_attended AS "is_attended?", r.is_deleted AS "record_deleted?"
+                      a.start_time AS "start_time?", a.time_zone AS "time_zone?",
+                      r.is_attended AS "is_attended?", r.is_deleted AS "record_deleted?",
+                      r.excuse_reason AS "excuse_reason?"
                FROM enrolments e
                JOIN courses c ON c.course_code = e.course_code
-               LEFT JOIN attendances a ON a.course_code = e.course_code AND NOT a.is_deleted
+               LEFT JOIN attendances a
+                      ON a.course_code = e.course_code AND NOT a.is_deleted
+                     AND (EXISTS (SELECT 1 FROM attendance_enrolments ae
+                                  WHERE ae.attendance_id = a.attendance_id AND ae.student_number = e.student_number)
+                          OR EXISTS (SELECT 1 FROM attendance_records rr
+                                     WHERE rr.attendance_id = a.attendance_id AND rr.student_number = e.student_number
+                                       AND NOT rr.is_deleted))
                LEFT JOIN attendance_records r
                       ON r.attendance_id = a.attendance_id AND r.student_number = e.student_number
                WHERE e.student_number = $1
@@ -335,7 +443,10 @@ impl Archive {
                         attendance_id,
                         lesson_name,
                         start_time,
-                        record: row.is_attended.zip(row.record_deleted),
+                        time_zone: row.time_zone,
+                        record: row.is_attended.zip(row.record_deleted).map(|(is_attended, is_deleted)| {
+                            CountedRecord { is_attended, is_deleted, is_excused: row.excuse_reason.is_some() }
+                        }),
                     }),
                     _ => None,
                 },

@@ -46,7 +46,7 @@ pub fn request_key(student: &str, request_id: &str) -> String {
 /// session, replays an earlier answer to the same request, refuses unknown,
 /// deleted and ended sessions and records that may not be retried, and
 /// students not enrolled in a course session for enrolled students only
-/// (`enrolled_only` in meta: one SISMEMBER in the same script), else writes
+/// (`enrolled_only` in meta: one HEXISTS in the same script), else writes
 /// the record.
 ///
 /// KEYS: meta, records, requests, the student's limit, enrolled. ARGV:
@@ -76,7 +76,7 @@ local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if existing and not cjson.decode(existing)['may_retry'] then
   return {'conflict', existing}
 end
-if meta[3] == '1' and redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 0 then
+if meta[3] == '1' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
   return {'not_enrolled'}
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])

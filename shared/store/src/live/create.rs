@@ -31,7 +31,8 @@ pub enum ClaimOutcome {
 ///
 /// KEYS: meta, enrolled. ARGV: session JSON, end (ms), deleted, teacher,
 /// expiry (ms), check-in code secret (hex; '' = none), enrolled only ('1' or
-/// '0'), then the enrolled students (a course session's; none otherwise).
+/// '0'), then the enrolled students as number, full name pairs (a course
+/// session's; none otherwise).
 /// The secret is a field of its own, outside the JSON that indexes and
 /// events copy; `enrolled_only` tells the check-in script to look the
 /// student up in the enrolled set.
@@ -44,7 +45,7 @@ if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'enrolled_only', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if #ARGV >= 8 then
   for i = 8, #ARGV, 1000 do
-    redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+    redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
@@ -95,14 +96,15 @@ impl LiveStore {
     ///
     /// `code_secret`: the secret of the session's check-in code, written in
     /// the same script as the session. `enrolled`: a course session's
-    /// enrolled students, written in the same script as a set under the
+    /// enrolled students (number, full name), written in the same script as
+    /// a hash under the
     /// session's tag, so the check-in script checks enrolment in the one
     /// round trip it makes anyway.
     pub async fn create_session(
         &self,
         meta: &SessionMeta,
         code_secret: Option<&CodeSecret>,
-        enrolled: &[String],
+        enrolled: &[(String, String)],
         now_ms: i64,
     ) -> StoreResult<ClaimOutcome> {
         let id = meta.attendance_id;
@@ -120,7 +122,8 @@ impl LiveStore {
             code_secret.map(CodeSecret::to_hex).unwrap_or_default(),
             flag(meta.enrolled_only()).into(),
         ];
-        args.extend(enrolled.iter().cloned());
+        // Pairs from ARGV[8] on: chunks of 1,000 (even) keep them whole.
+        args.extend(enrolled.iter().flat_map(|(number, name)| [number.clone(), name.clone()]));
         self.run(&CREATE_META, vec![meta_key.clone(), enrolled_key.clone()], args).await?;
         let teacher = &meta.teacher_school_number;
         let mut replace = String::new();

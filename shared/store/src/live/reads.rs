@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use attn_domain::{Record, SessionMeta, check_in_code::CodeSecret};
 use fred::{
-    interfaces::{HashesInterface, SetsInterface},
+    interfaces::HashesInterface,
     types::{Value, scripts::Script},
 };
 use uuid::Uuid;
@@ -21,6 +21,17 @@ pub struct Snapshot {
     pub records: Vec<Record>,
     /// Entries that are not valid record JSON: (student field, why).
     pub malformed: Vec<(String, String)>,
+    /// A course session's enrolled students (number, full name), by number;
+    /// empty for a session without a course.
+    pub enrolled: Vec<(String, String)>,
+}
+
+impl Snapshot {
+    /// The roster a teacher sees: the records, and a not-checked-in line
+    /// for every enrolled student without one.
+    pub fn roster(&self) -> Vec<Record> {
+        attn_domain::record::with_absentees(self.records.clone(), self.enrolled.iter().cloned())
+    }
 }
 
 /// What a check-in needs to know before verifying, in one round trip.
@@ -49,13 +60,14 @@ fn parse_secret(id: Uuid, hex: Option<String>) -> StoreResult<Option<CodeSecret>
 
 /// A consistent read of a session: its JSON, version and every record.
 ///
-/// KEYS: meta, records. Returns nil | {json, version, {student, json, ...}}.
+/// KEYS: meta, records, enrolled. Returns nil | {json, version, {student,
+/// json, ...}, {student, full name, ...}}.
 pub(super) static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local meta = redis.call('HMGET', KEYS[1], 'json', 'version')
 if not meta[1] then return false end
-return {meta[1], meta[2], redis.call('HGETALL', KEYS[2])}
+return {meta[1], meta[2], redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 "#,
     )
 });
@@ -67,7 +79,8 @@ impl LiveStore {
 
     /// The session, every record and the version, read atomically.
     pub async fn snapshot(&self, id: Uuid) -> StoreResult<Option<Snapshot>> {
-        let value = self.run(&SNAPSHOT, vec![self.keys.meta(id), self.keys.records(id)], vec![]).await?;
+        let keys = vec![self.keys.meta(id), self.keys.records(id), self.keys.enrolled(id)];
+        let value = self.run(&SNAPSHOT, keys, vec![]).await?;
         if value.is_null() {
             return Ok(None);
         }
@@ -75,6 +88,7 @@ impl LiveStore {
         let json = items.next().and_then(|v| v.as_string()).unwrap_or_default();
         let version = items.next().and_then(|v| v.as_string());
         let fields = items.next().map(Value::into_array).unwrap_or_default();
+        let enrolled_fields = items.next().map(Value::into_array).unwrap_or_default();
         let meta = parse_meta(id, &json)?;
         let version = parse_version(id, version)?;
         let mut records = Vec::with_capacity(fields.len() / 2);
@@ -89,7 +103,19 @@ impl LiveStore {
             }
         }
         records.sort_by(|a, b| a.student_number.cmp(&b.student_number));
-        Ok(Some(Snapshot { meta, version, records, malformed }))
+        let mut enrolled = Vec::with_capacity(enrolled_fields.len() / 2);
+        let mut pairs = enrolled_fields.into_iter();
+        while let (Some(number), Some(name)) = (pairs.next(), pairs.next()) {
+            enrolled.push((number.as_string().unwrap_or_default(), name.as_string().unwrap_or_default()));
+        }
+        enrolled.sort();
+        Ok(Some(Snapshot { meta, version, records, malformed, enrolled }))
+    }
+
+    /// The full name of a student enrolled in a live course session, or
+    /// `None` (not enrolled, no course, or no such session).
+    pub async fn enrolled_name(&self, id: Uuid, student: &str) -> StoreResult<Option<String>> {
+        Ok(self.pool.hget(self.keys.enrolled(id), student).await?)
     }
 
     /// One student's record, parsed, with the raw JSON for compare-and-set.
@@ -122,7 +148,7 @@ impl LiveStore {
         let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
         let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
-        let _: () = pipeline.sismember(self.keys.enrolled(id), student).await?;
+        let _: () = pipeline.hexists(self.keys.enrolled(id), student).await?;
         let (meta, record, replay, enrolled): (MetaWithSecret, Option<String>, Option<String>, bool) =
             pipeline.all().await?;
         let (json, secret) = meta;

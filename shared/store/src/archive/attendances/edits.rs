@@ -20,6 +20,9 @@ pub struct ArchivedRecordEdit {
     tx: Transaction<'static, Postgres>,
     pub meta: SessionMeta,
     pub record: Option<Record>,
+    /// Without a record: the student's name if they were on the course
+    /// session's roster (so the teacher can decide for an absentee).
+    pub enrolled_name: Option<String>,
 }
 
 /// An archived session locked for change; commit or drop (rolls back).
@@ -40,7 +43,7 @@ impl Archive {
         let record = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher, excuse_reason
                FROM attendance_records WHERE attendance_id = $1 AND student_number = $2
                FOR UPDATE"#,
             id,
@@ -49,7 +52,20 @@ impl Archive {
         .fetch_optional(&mut *tx)
         .await?
         .map(Record::from);
-        Ok(Some(ArchivedRecordEdit { tx, meta, record }))
+        let enrolled_name = match record {
+            Some(_) => None,
+            None => {
+                sqlx::query_scalar!(
+                    r#"SELECT student_full_name FROM attendance_enrolments
+                       WHERE attendance_id = $1 AND student_number = $2"#,
+                    id,
+                    student
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        Ok(Some(ArchivedRecordEdit { tx, meta, record, enrolled_name }))
     }
 
     /// Locks an archived session for an edit. `None`: no such archived session.
@@ -77,8 +93,8 @@ impl ArchivedRecordEdit {
         sqlx::query!(
             r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher, live_version, fail_code)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   deletion_time, by_teacher, live_version, fail_code, excuse_reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
@@ -89,6 +105,7 @@ impl ArchivedRecordEdit {
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
                    by_teacher = EXCLUDED.by_teacher,
+                   excuse_reason = EXCLUDED.excuse_reason,
                    live_version = EXCLUDED.live_version"#,
             id,
             new.student_number,
@@ -102,6 +119,7 @@ impl ArchivedRecordEdit {
             new.by_teacher,
             version,
             new.fail_code.map(FailCode::as_str),
+            new.excuse_reason,
         )
         .execute(&mut *self.tx)
         .await?;
@@ -127,7 +145,7 @@ async fn lock_attendance(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> S
         r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                   start_time, end_time, security_option, networks, is_deleted,
                   deletion_reason, deletion_time, check_in_code_period_secs,
-                  course_code, allow_walk_ins
+                  course_code, allow_walk_ins, time_zone
            FROM attendances WHERE attendance_id = $1 FOR UPDATE"#,
         id
     )

@@ -26,7 +26,7 @@ impl Archive {
             r#"SELECT attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                       start_time, end_time, security_option, networks, is_deleted,
                       deletion_reason, deletion_time, check_in_code_period_secs,
-                      course_code, allow_walk_ins
+                      course_code, allow_walk_ins, time_zone
                FROM attendances WHERE attendance_id = $1"#,
             id
         )
@@ -41,7 +41,7 @@ impl Archive {
         let rows = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher, excuse_reason
                FROM attendance_records WHERE attendance_id = $1 ORDER BY student_number"#,
             id
         )
@@ -51,12 +51,35 @@ impl Archive {
         Ok(rows.into_iter().map(Record::from).collect())
     }
 
+    /// An archived course session's roster as it started (number, full
+    /// name), by number; empty for a session without a course.
+    pub async fn enrolled(&self, id: Uuid) -> StoreResult<Vec<(String, String)>> {
+        let mut work = self.work().await?;
+        let rows = sqlx::query!(
+            r#"SELECT student_number, student_full_name FROM attendance_enrolments
+               WHERE attendance_id = $1 ORDER BY student_number"#,
+            id
+        )
+        .fetch_all(&mut *work)
+        .await?;
+        work.done().await?;
+        Ok(rows.into_iter().map(|row| (row.student_number, row.student_full_name)).collect())
+    }
+
+    /// An archived session's roster: its records, and an absent line for
+    /// every student enrolled when it started without one.
+    pub async fn roster(&self, id: Uuid) -> StoreResult<Vec<Record>> {
+        let records = self.records(id).await?;
+        let enrolled = self.enrolled(id).await?;
+        Ok(attn_domain::record::with_absentees(records, enrolled))
+    }
+
     pub async fn record(&self, id: Uuid, student: &str) -> StoreResult<Option<Record>> {
         let mut work = self.work().await?;
         let row = sqlx::query_as!(
             RecordRow,
             r#"SELECT student_number, student_full_name, is_attended, attendance_time, fail_reason,
-                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher
+                      fail_code, is_deleted, deletion_reason, deletion_time, by_teacher, excuse_reason
                FROM attendance_records WHERE attendance_id = $1 AND student_number = $2"#,
             id,
             student
@@ -79,7 +102,7 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins, a.time_zone,
                       (SELECT count(*) FROM attendance_records r
                         WHERE r.attendance_id = a.attendance_id) AS "record_count!"
                FROM attendances a
@@ -114,6 +137,7 @@ impl Archive {
                         check_in_code_period_secs: row.check_in_code_period_secs,
                         course_code: row.course_code,
                         allow_walk_ins: row.allow_walk_ins,
+                        time_zone: row.time_zone,
                     })?,
                 })
             })
@@ -132,11 +156,11 @@ impl Archive {
         let rows = sqlx::query!(
             r#"SELECT a.attendance_id, a.lesson_name, a.teacher_school_number, a.teacher_full_name,
                       a.start_time, a.end_time, a.security_option, a.networks, a.is_deleted,
-                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins,
+                      a.deletion_reason, a.deletion_time, a.check_in_code_period_secs, a.course_code, a.allow_walk_ins, a.time_zone,
                       r.student_number, r.student_full_name, r.is_attended, r.attendance_time,
                       r.fail_reason, r.fail_code, r.is_deleted AS record_deleted,
                       r.deletion_reason AS record_deletion_reason,
-                      r.deletion_time AS record_deletion_time, r.by_teacher
+                      r.deletion_time AS record_deletion_time, r.by_teacher, r.excuse_reason
                FROM attendance_records r JOIN attendances a USING (attendance_id)
                WHERE r.student_number = $1
                  AND (a.start_time, a.attendance_id) < ($2, $3)
@@ -167,6 +191,7 @@ impl Archive {
                     check_in_code_period_secs: row.check_in_code_period_secs,
                     course_code: row.course_code,
                     allow_walk_ins: row.allow_walk_ins,
+                    time_zone: row.time_zone,
                 })?;
                 let record = Record::from(RecordRow {
                     student_number: row.student_number,
@@ -179,6 +204,7 @@ impl Archive {
                     deletion_reason: row.record_deletion_reason,
                     deletion_time: row.record_deletion_time,
                     by_teacher: row.by_teacher,
+                    excuse_reason: row.excuse_reason,
                 });
                 Ok((meta, record))
             })

@@ -23,6 +23,7 @@ pub(super) struct AttendanceRow {
     pub(super) check_in_code_period_secs: Option<i32>,
     pub(super) course_code: Option<String>,
     pub(super) allow_walk_ins: bool,
+    pub(super) time_zone: Option<String>,
 }
 
 impl TryFrom<AttendanceRow> for SessionMeta {
@@ -52,6 +53,7 @@ impl TryFrom<AttendanceRow> for SessionMeta {
             check_in_code_period_secs: row.check_in_code_period_secs.and_then(|secs| u32::try_from(secs).ok()),
             course_code: row.course_code,
             allow_walk_ins: row.allow_walk_ins,
+            time_zone: row.time_zone,
         })
     }
 }
@@ -68,6 +70,7 @@ pub(super) struct RecordRow {
     pub(super) deletion_reason: Option<String>,
     pub(super) deletion_time: Option<DateTime<Utc>>,
     pub(super) by_teacher: bool,
+    pub(super) excuse_reason: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -86,6 +89,7 @@ impl From<RecordRow> for Record {
             deletion_reason: row.deletion_reason,
             deletion_time_ms: row.deletion_time.map(to_ms),
             by_teacher: row.by_teacher,
+            excuse_reason: row.excuse_reason,
             // Only live records carry it; an archived pending record is
             // finished by the queue entry that names it.
             face_job_id: None,

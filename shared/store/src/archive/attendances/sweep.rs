@@ -20,6 +20,9 @@ pub struct SessionToArchive<'a> {
     /// The session's live version when the snapshot was read.
     pub version: u64,
     pub records: &'a [Record],
+    /// A course session's enrolled students when it started (number, full
+    /// name); empty for a session without a course.
+    pub enrolled: &'a [(String, String)],
     /// (the session version at the edit, the edit)
     pub audit: &'a [(i64, AuditEntry)],
 }
@@ -77,10 +80,36 @@ impl Archive {
             None => return Ok(Archived::Stale),
         };
 
+        insert_enrolments(&mut tx, meta.attendance_id, session.enrolled).await?;
         insert_audit(&mut tx, meta.attendance_id, session.audit).await?;
         tx.commit().await?;
         Ok(Archived::Written(written))
     }
+}
+
+/// A course session's roster as it started. It never changes while the
+/// session is live, so a session archived again finds it already there.
+async fn insert_enrolments(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    enrolled: &[(String, String)],
+) -> StoreResult<()> {
+    if enrolled.is_empty() {
+        return Ok(());
+    }
+    let (numbers, names): (Vec<&str>, Vec<&str>) =
+        enrolled.iter().map(|(number, name)| (number.as_str(), name.as_str())).unzip();
+    sqlx::query!(
+        r#"INSERT INTO attendance_enrolments (attendance_id, student_number, student_full_name)
+           SELECT $1, n, f FROM UNNEST($2::text[], $3::text[]) AS e(n, f)
+           ON CONFLICT DO NOTHING"#,
+        id,
+        &numbers as &[&str],
+        &names as &[&str],
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A new session's records, by COPY: the fastest way in, and safe because
@@ -102,7 +131,7 @@ async fn copy_records(
         .copy_in_raw(
             "COPY attendance_records (attendance_id, student_number, student_full_name, is_attended, \
              attendance_time, fail_reason, is_deleted, deletion_reason, deletion_time, by_teacher, live_version, \
-             fail_code) \
+             fail_code, excuse_reason) \
              FROM STDIN (FORMAT csv, NULL '\\N')",
         )
         .await?;
@@ -139,6 +168,8 @@ fn csv_row(out: &mut String, id: Uuid, version: i64, record: &Record) {
     optional(out, time(record.deletion_time_ms).as_deref());
     let _ = write!(out, ",{},{version},", record.by_teacher);
     optional(out, record.fail_code.map(FailCode::as_str));
+    out.push(',');
+    optional(out, record.excuse_reason.as_deref());
     out.push('\n');
 }
 
@@ -162,13 +193,14 @@ async fn upsert_records(
     let deletion_reasons: Vec<Option<&str>> = records.iter().map(|r| r.deletion_reason.as_deref()).collect();
     let deletion_times: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.deletion_time_ms.map(to_time)).collect();
     let by_teacher: Vec<bool> = records.iter().map(|r| r.by_teacher).collect();
+    let excuses: Vec<Option<&str>> = records.iter().map(|r| r.excuse_reason.as_deref()).collect();
     let written = sqlx::query!(
         r#"INSERT INTO attendance_records (attendance_id, student_number, student_full_name,
                    is_attended, attendance_time, fail_reason, is_deleted, deletion_reason,
-                   deletion_time, by_teacher, live_version, fail_code)
+                   deletion_time, by_teacher, live_version, fail_code, excuse_reason)
                SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
                                     $6::text[], $7::bool[], $8::text[], $9::timestamptz[], $10::bool[],
-                                    $11::int8[], $12::text[])
+                                    $11::int8[], $12::text[], $13::text[])
                ON CONFLICT (attendance_id, student_number) DO UPDATE SET
                    student_full_name = EXCLUDED.student_full_name,
                    is_attended = EXCLUDED.is_attended,
@@ -179,6 +211,7 @@ async fn upsert_records(
                    deletion_reason = EXCLUDED.deletion_reason,
                    deletion_time = EXCLUDED.deletion_time,
                    by_teacher = EXCLUDED.by_teacher,
+                   excuse_reason = EXCLUDED.excuse_reason,
                    live_version = EXCLUDED.live_version
                WHERE attendance_records.live_version < EXCLUDED.live_version"#,
         &ids,
@@ -193,6 +226,7 @@ async fn upsert_records(
         &by_teacher,
         &versions,
         &codes as &[Option<&str>],
+        &excuses as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?
@@ -218,8 +252,8 @@ async fn archive_attendance(
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO attendances (attendance_id, lesson_name, teacher_school_number, teacher_full_name,
                start_time, end_time, security_option, networks, is_deleted, deletion_reason, deletion_time,
-               live_version, check_in_code_period_secs, course_code, allow_walk_ins)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+               live_version, check_in_code_period_secs, course_code, allow_walk_ins, time_zone)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            ON CONFLICT (attendance_id) DO UPDATE SET
                lesson_name = EXCLUDED.lesson_name,
                end_time = EXCLUDED.end_time,
@@ -245,6 +279,7 @@ async fn archive_attendance(
         meta.check_in_code_period_secs.and_then(|secs| i32::try_from(secs).ok()),
         meta.course_code,
         meta.allow_walk_ins,
+        meta.time_zone,
     )
     .fetch_optional(&mut **tx)
     .await?;
@@ -264,7 +299,7 @@ mod tests {
         assert_eq!(
             out,
             "00000000-0000-0000-0000-000000000000,\"s1\",\"Zoë \"\"Z\"\" O'Neil, Jr.\",true,\
-             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false,7,\\N\n"
+             \"2026-05-28T20:26:40.123+00:00\",\\N,false,\\N,\\N,false,7,\\N,\\N\n"
         );
     }
 
@@ -273,6 +308,6 @@ mod tests {
         let record = Record::attended("s1", "Ada", 0).failed_by_teacher("WIFI_FAILED: spoof");
         let mut out = String::new();
         csv_row(&mut out, Uuid::nil(), 7, &record);
-        assert!(out.ends_with(",\"WIFI_FAILED: spoof\",false,\\N,\\N,true,7,\"TEACHER_DECISION\"\n"), "{out}");
+        assert!(out.ends_with(",\"WIFI_FAILED: spoof\",false,\\N,\\N,true,7,\"TEACHER_DECISION\",\\N\n"), "{out}");
     }
 }
