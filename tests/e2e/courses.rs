@@ -199,3 +199,27 @@ async fn a_student_dropped_by_a_reimport_is_refused_by_the_next_session() {
     let refused = attend(&mut student, &second.attendance_id, "r1").await;
     assert_status(refused, Code::FailedPrecondition, "not enrolled in CS101");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_whose_role_changes_keeps_no_courses_of_the_old_role() {
+    let env = TestEnv::start().await;
+    import(&env, ROSTER).await;
+    // Demo student 1 becomes a teacher of MATH2; demo teacher 1 a student of CS101.
+    let summary = import(
+        &env,
+        "school_number,full_name,role,courses\n\
+         demo_student_1,Demo Student 1,teacher,MATH2\n\
+         demo_teacher_1,Demo Teacher 1,student,CS101\n",
+    )
+    .await;
+    assert_eq!((summary.courses.enrolments_dropped, summary.courses.teachings_dropped), (1, 2), "{summary:?}");
+    let taught = |courses: Vec<attn_store::archive::CourseSummary>| -> Vec<String> {
+        courses.into_iter().map(|c| c.code).collect()
+    };
+    assert_eq!(taught(env.archive.teacher_courses("demo_student_1").await.unwrap()), ["MATH2"]);
+    assert!(env.archive.teacher_courses("demo_teacher_1").await.unwrap().is_empty());
+    let cs101 = env.archive.taught_course("demo_student_1", "MATH2").await.unwrap().expect("now taught");
+    assert_eq!(cs101.students, [("demo_student_3".to_owned(), "Demo Student 3".to_owned())]);
+    let sessions = env.archive.student_course_sessions("demo_student_1").await.unwrap();
+    assert!(sessions.is_empty(), "no longer enrolled in CS101: {sessions:?}");
+}

@@ -203,6 +203,24 @@ impl Archive {
                 counts.teachings_added += added;
             }
         }
+        // Someone whose role changed keeps nothing of the old one: a
+        // student teaches no course, a teacher (or admin) takes none.
+        let of_role = |wanted: bool| -> Vec<&str> {
+            people.iter().filter(|p| (p.role == Role::Student) == wanted).map(|p| p.school_number.as_str()).collect()
+        };
+        let (students, others) = (of_role(true), of_role(false));
+        counts.teachings_dropped += sqlx::query!(
+            "DELETE FROM course_teachers WHERE teacher_school_number = ANY($1::text[])",
+            &students as &[&str]
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.enrolments_dropped +=
+            sqlx::query!("DELETE FROM enrolments WHERE student_number = ANY($1::text[])", &others as &[&str])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(counts)
     }
