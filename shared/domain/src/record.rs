@@ -233,48 +233,43 @@ impl Record {
 
     // === teacher edits ===
 
-    /// The teacher accepts the student. Keeps the first attendance time if any.
-    pub fn accepted(&self, now_ms: i64) -> Self {
+    /// A teacher's decision starts from a clean slate: nothing of an earlier
+    /// check-in, failure, excuse or deletion is left but who the student is
+    /// (and a first attendance time, which `accepted` keeps).
+    fn decided_by_teacher(&self) -> Self {
         let mut record = self.clone();
-        record.is_attended = true;
-        record.attendance_time_ms = Some(self.attendance_time_ms.unwrap_or(now_ms));
+        record.is_attended = false;
+        record.attendance_time_ms = None;
         record.fail_reason = None;
         record.fail_code = None;
         record.is_deleted = false;
         record.deletion_reason = None;
         record.deletion_time_ms = None;
-        record.by_teacher = true;
         record.excuse_reason = None;
+        record.by_teacher = true;
+        record
+    }
+
+    /// The teacher accepts the student. Keeps the first attendance time if any.
+    pub fn accepted(&self, now_ms: i64) -> Self {
+        let mut record = self.decided_by_teacher();
+        record.is_attended = true;
+        record.attendance_time_ms = Some(self.attendance_time_ms.unwrap_or(now_ms));
         record.sealed()
     }
 
     /// The teacher fails the student with a reason of their own.
     pub fn failed_by_teacher(&self, reason: &str) -> Self {
-        let mut record = self.clone();
-        record.is_attended = false;
-        record.attendance_time_ms = None;
+        let mut record = self.decided_by_teacher();
         record.fail_reason = Some(reason.to_owned());
         record.fail_code = Some(FailCode::TeacherDecision);
-        record.is_deleted = false;
-        record.deletion_reason = None;
-        record.deletion_time_ms = None;
-        record.by_teacher = true;
-        record.excuse_reason = None;
         record.sealed()
     }
 
     /// The teacher excuses the student, with a reason of their own: neither
     /// attended nor failed, and the student cannot check in over it.
     pub fn excused(&self, reason: &str) -> Self {
-        let mut record = self.clone();
-        record.is_attended = false;
-        record.attendance_time_ms = None;
-        record.fail_reason = None;
-        record.fail_code = None;
-        record.is_deleted = false;
-        record.deletion_reason = None;
-        record.deletion_time_ms = None;
-        record.by_teacher = true;
+        let mut record = self.decided_by_teacher();
         record.face_job_id = None;
         record.excuse_reason = Some(reason.to_owned());
         record.sealed()

@@ -54,18 +54,20 @@ fn no_record(student: &str) -> ApiError {
     )
 }
 
-pub async fn excuse(
+/// A teacher's decision with a reason about one existing line (a record, or
+/// an enrolled student's missing check-in): fail, excuse, delete.
+async fn decide_with_reason(
     ctx: &Context,
     caller: &Caller,
-    attendance_id: &str,
-    student: &str,
-    reason: &str,
+    (attendance_id, student, reason): (&str, &str, &str),
+    action: &str,
+    decide: impl Fn(&Record, &str, i64) -> Record,
 ) -> ApiResult<pb::AttendanceRecord> {
     let id = validate::attendance_id(attendance_id)?;
     let student = validate::school_number("student_number", student)?;
     let reason = validate::reason(reason)?;
-    edit_record(ctx, caller, id, &student, "excuse_student", Some(&reason), |current, _| {
-        current.map(|r| r.excused(&reason)).ok_or_else(|| no_record(&student))
+    edit_record(ctx, caller, id, &student, action, Some(&reason), |current, now| {
+        current.map(|r| decide(r, &reason, now)).ok_or_else(|| no_record(&student))
     })
     .await
 }
@@ -91,11 +93,21 @@ pub async fn fail(
     student: &str,
     reason: &str,
 ) -> ApiResult<pb::AttendanceRecord> {
-    let id = validate::attendance_id(attendance_id)?;
-    let student = validate::school_number("student_number", student)?;
-    let reason = validate::reason(reason)?;
-    edit_record(ctx, caller, id, &student, "fail_student", Some(&reason), |current, _| {
-        current.map(|r| r.failed_by_teacher(&reason)).ok_or_else(|| no_record(&student))
+    decide_with_reason(ctx, caller, (attendance_id, student, reason), "fail_student", |r, reason, _| {
+        r.failed_by_teacher(reason)
+    })
+    .await
+}
+
+pub async fn excuse(
+    ctx: &Context,
+    caller: &Caller,
+    attendance_id: &str,
+    student: &str,
+    reason: &str,
+) -> ApiResult<pb::AttendanceRecord> {
+    decide_with_reason(ctx, caller, (attendance_id, student, reason), "excuse_student", |r, reason, _| {
+        r.excused(reason)
     })
     .await
 }
@@ -124,11 +136,8 @@ pub async fn delete(
     student: &str,
     reason: &str,
 ) -> ApiResult<pb::AttendanceRecord> {
-    let id = validate::attendance_id(attendance_id)?;
-    let student = validate::school_number("student_number", student)?;
-    let reason = validate::reason(reason)?;
-    edit_record(ctx, caller, id, &student, "delete_record", Some(&reason), |current, now| {
-        current.map(|r| r.deleted(&reason, now)).ok_or_else(|| no_record(&student))
+    decide_with_reason(ctx, caller, (attendance_id, student, reason), "delete_record", |r, reason, now| {
+        r.deleted(reason, now)
     })
     .await
 }
