@@ -9,8 +9,10 @@
 #      cross-origin page works only from an allowed origin; a session asking
 #      for the rotating code, in the projector view, its QR read back from the
 #      screenshot and scanned by a student's page (fake camera, stand-in
-#      BarcodeDetector). Screenshots: tests/artifacts/teacher-roster.png and
-#      tests/artifacts/projector.png.
+#      BarcodeDetector); a course session whose roster lists the enrolled
+#      students not checked in, one excused, the rest absent once it ends,
+#      and the course report. Screenshots: tests/artifacts/teacher-roster.png,
+#      projector.png, course-roster-absentees.png and course-report.png.
 #   2. grpcurl (1.8.6, from PyPI) runs deploy/local/grpcurl-walkthrough.sh
 #      through reflection, no .proto files. Transcript:
 #      tests/artifacts/grpcurl-walkthrough.txt.
@@ -174,6 +176,20 @@ done
 source "$run_dir/ready"
 say "stack ready: API $ATTENDANCE, sweeper $SWEEPER"
 
+# The browser test's course session (browser.e2e.ts, ATTN_E2E_COURSE*): a
+# teacher and three students with a course, imported as an operator would.
+course_roster="$run_dir/e2e-course-roster.csv"
+cat >"$course_roster" <<'EOF'
+school_number,full_name,role,password,courses
+e2e_course_teacher,E2E Course Teacher,teacher,password,E2E101=E2E Intro to Testing
+e2e_course_student_1,E2E Student One,student,password,E2E101
+e2e_course_student_2,E2E Student Two,student,password,E2E101
+e2e_course_student_3,E2E Student Three,student,password,E2E101
+EOF
+ATTN_DATABASE_URL="${admin_url%/*}/$database" ATTN_LOG=warn \
+    "$root/target/debug/attendance-service" import-roster "$course_roster" >"$run_dir/import-course-roster.log" 2>&1 ||
+    fail "could not import the e2e course roster ($course_roster); see $run_dir/import-course-roster.log"
+
 # The front door: deploy/envoy/envoy.yaml with only its addresses changed.
 "$venv/bin/python" "$here/front_door.py" render "$run_dir/envoy" "$ATTENDANCE" "http://$ATTENDANCE" >/dev/null ||
     fail "could not write Envoy's live config (tests/clients/front_door.py)"
@@ -209,6 +225,8 @@ run_suite "browser app in Chromium (Playwright)" \
 
 [[ -f $artifacts/teacher-roster.png ]] && say "teacher page screenshot: $artifacts/teacher-roster.png"
 [[ -f $artifacts/projector.png ]] && say "projector view screenshot: $artifacts/projector.png"
+[[ -f $artifacts/course-roster-absentees.png ]] && say "course roster screenshot: $artifacts/course-roster-absentees.png"
+[[ -f $artifacts/course-report.png ]] && say "course report screenshot: $artifacts/course-report.png"
 [[ -f $artifacts/grpcurl-walkthrough.txt ]] && say "grpcurl transcript: $artifacts/grpcurl-walkthrough.txt"
 if [[ -f $artifacts/front-door-under-load.txt ]]; then
     while IFS= read -r line; do say "front door: $line"; done <"$artifacts/front-door-under-load.txt"

@@ -6,6 +6,11 @@
 // Then the rotating check-in code: the teacher's projector view (screenshot
 // tests/artifacts/projector.png), its QR read back from the screenshot's
 // pixels, and a student's page scanning it through the (fake) camera.
+// And a course session: the teacher starts it for a course (sending the
+// browser's time zone), one enrolled student checks in, the others are listed
+// as not checked in (screenshot tests/artifacts/course-roster-absentees.png),
+// the teacher excuses one through the page, and the course report opens
+// (screenshot tests/artifacts/course-report.png) with its register export.
 //
 //   ATTN_WEB_URL=http://127.0.0.1:50051/ npm run test:e2e
 //
@@ -17,7 +22,16 @@
 //                http://127.0.0.1:PORT, is in the service's ATTN_CORS_ORIGINS and
 //                the same port named as localhost is not: then a page on each
 //                origin calls the API on the other, and only the allowed one gets through.
-import { existsSync, mkdirSync } from "node:fs";
+// The course session needs users the demo accounts are not: a teacher and
+// students with a course, imported before the run (tests/clients/run.sh does,
+// with `attendance-service import-roster` and a roster CSV whose `courses`
+// column says `E2E101=E2E Intro to Testing` for all four):
+// ATTN_E2E_COURSE           the course's code (default E2E101)
+// ATTN_E2E_COURSE_TEACHER   who teaches it (default e2e_course_teacher)
+// ATTN_E2E_COURSE_STUDENTS  comma-separated, the students enrolled in it, at
+//                           least three (default e2e_course_student_1,_2,_3);
+//                           all with password "password"
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -30,6 +44,12 @@ const CHROMIUM =
 const ARTIFACTS = resolve(process.env["ATTN_E2E_ARTIFACTS"] ?? resolve(import.meta.dirname, "../../../../tests/artifacts"));
 const TIMEOUT = 20_000;
 const CORS = !!process.env["ATTN_E2E_CORS"];
+const COURSE = process.env["ATTN_E2E_COURSE"] ?? "E2E101";
+const COURSE_TEACHER = process.env["ATTN_E2E_COURSE_TEACHER"] ?? "e2e_course_teacher";
+const COURSE_STUDENTS = (process.env["ATTN_E2E_COURSE_STUDENTS"] ?? "e2e_course_student_1,e2e_course_student_2,e2e_course_student_3")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 /** Headless Chromium with nothing that reaches beyond this machine. */
 const CHROMIUM_ARGS = [
   "--headless",
@@ -290,6 +310,117 @@ describe.skipIf(!WEB_URL)("browser app against the real services", () => {
     await teacher.click(tid("finish-session"));
     await waitAttr(teacher, "session-state", "state", "finished");
     await teacher.locator(tid("check-in-code-panel")).waitFor({ state: "hidden", timeout: TIMEOUT });
+  });
+
+  it("a course session lists the enrolled students who have not checked in, excuses one, and the course report opens", { timeout: 240_000 }, async () => {
+    expect(COURSE_STUDENTS.length, "ATTN_E2E_COURSE_STUDENTS: at least three students").toBeGreaterThanOrEqual(3);
+    const [s1, s2, s3] = COURSE_STUDENTS as [string, string, string];
+    const lesson = `E2E course ${Date.now()}`;
+    const zone = "Europe/Istanbul";
+
+    // The teacher's browser is in Istanbul: the session takes that zone.
+    const teacher = await signIn(await browser.newContext({ timezoneId: zone, viewport: { width: 1280, height: 900 } }), COURSE_TEACHER);
+    // (`:visible`: the hidden banner is in the page from the start.)
+    await teacher
+      .locator(`${tid("start-submit")}:visible, ${tid("live-session")}:visible, ${tid("error-banner")}:visible`)
+      .first()
+      .waitFor({ timeout: TIMEOUT });
+    if (await teacher.locator(tid("signin-page")).isVisible()) {
+      throw new Error(
+        `${COURSE_TEACHER} cannot sign in (${await teacher.textContent(tid("error-text"))}): import the course roster first ` +
+          `(tests/clients/run.sh: attendance-service import-roster with a courses column naming ${COURSE})`,
+      );
+    }
+    if (await teacher.locator(tid("live-session")).isVisible()) {
+      await teacher.click(tid("finish-session"));
+      await teacher.click(tid("new-session"));
+    }
+    // The start form offers the teacher's courses.
+    await teacher.locator(`${tid("start-course")} option[value="${COURSE}"]`).waitFor({ state: "attached", timeout: TIMEOUT });
+    await teacher.selectOption(tid("start-course"), COURSE);
+    await teacher.fill(tid("start-lesson"), lesson);
+    await teacher.fill(tid("start-duration"), "30");
+    await teacher.selectOption(tid("start-security"), "1");
+    await teacher.click(tid("start-submit"));
+    await waitAttr(teacher, "stream-status", "state", "live");
+    expect(await teacher.textContent(tid("session-lesson"))).toBe(lesson);
+    expect(await teacher.textContent(tid("session-course"))).toContain(COURSE);
+    expect(await teacher.textContent(tid("session-time-zone"))).toBe(zone);
+
+    // Every enrolled student is on the roster before anyone checks in.
+    for (const sn of COURSE_STUDENTS) await waitAttr(teacher, `roster-status-${sn}`, "status", "NOT_CHECKED_IN");
+    expect(Number(await teacher.textContent(tid("count-not-checked-in")))).toBe(COURSE_STUDENTS.length);
+
+    // One student checks in; their line turns attended without a reload.
+    const student = await signIn(await browser.newContext(), s1);
+    await student.fill(tid("search-lesson"), lesson);
+    await student.click(tid("search-submit"));
+    const row = student.locator(`${tid("search-result")}[data-lesson="${lesson}"]`);
+    await row.waitFor({ timeout: TIMEOUT });
+    await row.locator(tid("attend-button")).click();
+    await waitAttr(student, "my-status", "status", "ATTENDED");
+    await waitAttr(teacher, `roster-status-${s1}`, "status", "ATTENDED");
+    await expect.poll(() => teacher.textContent(tid("count-not-checked-in")), { timeout: TIMEOUT }).toBe(String(COURSE_STUDENTS.length - 1));
+    expect(await teacher.textContent(tid("count-attended"))).toBe("1");
+    for (const sn of COURSE_STUDENTS.slice(1)) {
+      expect(await teacher.getAttribute(tid(`roster-status-${sn}`), "data-status")).toBe("NOT_CHECKED_IN");
+      expect(await teacher.textContent(tid(`roster-status-${sn}`))).toBe("Not checked in");
+    }
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const rosterShot = resolve(ARTIFACTS, "course-roster-absentees.png");
+    await teacher.screenshot({ path: rosterShot, fullPage: true });
+    console.log(`course roster screenshot: ${rosterShot}`);
+
+    // The teacher excuses one who has not checked in, with a reason.
+    await teacher.click(tid(`excuse-${s2}`));
+    await teacher.fill(tid(`excuse-reason-${s2}`), "Doctor's note (e2e)");
+    await teacher.click(tid(`excuse-confirm-${s2}`));
+    await waitAttr(teacher, `roster-status-${s2}`, "status", "EXCUSED");
+    expect(await teacher.textContent(tid(`roster-status-${s2}`))).toBe("Excused");
+    expect(await teacher.textContent(tid(`roster-reason-${s2}`))).toBe("Excused: Doctor's note (e2e)");
+    expect(await teacher.textContent(tid("count-excused"))).toBe("1");
+    expect(await teacher.textContent(tid("count-not-checked-in"))).toBe(String(COURSE_STUDENTS.length - 2));
+    // The record's history names the excuse.
+    await teacher.click(tid(`history-${s2}`));
+    await teacher.locator(tid(`history-list-${s2}`)).getByText("Doctor's note (e2e)").waitFor({ timeout: TIMEOUT });
+    expect(await teacher.textContent(tid(`history-list-${s2}`))).toContain("Excused");
+
+    // Finished: whoever has not checked in is absent.
+    await teacher.click(tid("finish-session"));
+    await waitAttr(teacher, "session-state", "state", "finished");
+    await waitAttr(teacher, `roster-status-${s3}`, "status", "ABSENT");
+    expect(await teacher.textContent(tid("count-not-checked-in-label"))).toBe("Absent");
+
+    // The course report counts archived sessions only: this one counts once
+    // the stack's sweeper has archived it (its round runs every minute, so
+    // the report is asked again until it shows the session).
+    await expect
+      .poll(
+        async () => {
+          await teacher.click(tid(`course-report-${COURSE}`));
+          await teacher.locator(tid("course-report-summary")).waitFor({ timeout: TIMEOUT });
+          return teacher.textContent(tid("course-report-summary"));
+        },
+        { timeout: 100_000, interval: 3_000 },
+      )
+      .toMatch(/^1 archived session/);
+    for (const sn of COURSE_STUDENTS) await teacher.locator(tid(`course-report-row-${sn}`)).waitFor({ timeout: TIMEOUT });
+    // Present, excused (counted as present) and absent (flagged).
+    expect(await teacher.getAttribute(tid(`course-report-row-${s1}`), "data-below-warning")).toBe("false");
+    expect(await teacher.getAttribute(tid(`course-report-row-${s2}`), "data-below-warning")).toBe("false");
+    expect(await teacher.getAttribute(tid(`course-report-row-${s3}`), "data-below-warning")).toBe("true");
+    await teacher.locator(tid("course-report")).scrollIntoViewIfNeeded();
+    const reportShot = resolve(ARTIFACTS, "course-report.png");
+    await teacher.screenshot({ path: reportShot, fullPage: true });
+    console.log(`course report screenshot: ${reportShot}`);
+
+    // The register beside the report's export: a CSV with a row per student per session.
+    const [download] = await Promise.all([teacher.waitForEvent("download", { timeout: TIMEOUT }), teacher.click(tid(`course-register-${COURSE}`))]);
+    expect(download.suggestedFilename()).toBe(`${COURSE}-register.csv`);
+    const header = readFileSync((await download.path())!, "utf8").split(/\r?\n/)[0]!;
+    expect(header).toContain("student_number");
+    expect(header).toContain("local_date");
   });
 
   it.skipIf(!CORS || !!API_URL)("calls the API from another origin only when that origin is allowed", { timeout: 60_000 }, async () => {

@@ -49,6 +49,24 @@ describe("recordHistory", () => {
     ]);
   });
 
+  it("names an excuse, with the teacher's reason, also for an enrolled student who had no record", () => {
+    const excused = create(AttendanceRecordSchema, { studentNumber: "s1", status: RecordStatus.EXCUSED, excuseReason: "Doctor's note" });
+    const notCheckedIn = create(AttendanceRecordSchema, { studentNumber: "s1", status: RecordStatus.NOT_CHECKED_IN });
+    const lines = recordHistory(
+      [
+        event(AuditAction.EXCUSE_STUDENT, "s1", undefined, excused, 1_000, "Doctor's note"),
+        event(AuditAction.ACCEPT_STUDENT, "s1", excused, attended, 2_000),
+        event(AuditAction.EXCUSE_STUDENT, "s1", notCheckedIn, excused, 3_000, "Sports day"),
+      ],
+      "s1",
+    );
+    expect(lines.map((l) => [l.what, l.change, l.reason])).toEqual([
+      ["Excused", "→ Excused", "Doctor's note"],
+      ["Accepted", "Excused → Attended", ""],
+      ["Excused", "Not checked in → Excused", "Sports day"],
+    ]);
+  });
+
   it("shows nothing for a student nobody changed", () => {
     expect(recordHistory([event(AuditAction.ACCEPT_STUDENT, "s2", failed, attended, 1)], "s1")).toEqual([]);
   });

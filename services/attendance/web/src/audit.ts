@@ -14,13 +14,14 @@ export const AUDIT_ACTION_LABEL: Record<AuditAction, string> = {
   [AuditAction.FINISH_ATTENDANCE]: "Session finished",
   [AuditAction.DELETE_ATTENDANCE]: "Session deleted",
   [AuditAction.FACE_CHECK_RESULT]: "Face verdict",
+  [AuditAction.EXCUSE_STUDENT]: "Excused",
 };
 
 export interface HistoryLine {
   when: Date | undefined;
   who: string;
   what: string;
-  /** "Attended → Failed", or "→ Attended" for a record that did not exist. */
+  /** "Attended → Failed", or "→ Attended" for a record that did not exist (an enrolled student's first edit, AddStudent). */
   change: string;
   reason: string;
 }

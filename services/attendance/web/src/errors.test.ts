@@ -105,6 +105,13 @@ describe("describeError with a reason code", () => {
     );
     expect(describeError(withReason(Code.Unauthenticated, "the token is invalid", "TOKEN_INVALID"))).toMatch(/sign in again/);
   });
+  it("tells an excused student there is nothing to check in to", () => {
+    const excused = withReason(Code.FailedPrecondition, "your teacher excused you from this session", "EXCUSED");
+    expect(describeError(excused)).toBe(
+      "Your teacher has excused you from this session, so there is nothing to check in to. Ask them if that is a mistake.",
+    );
+    expect(codeName(excused)).toBe("EXCUSED");
+  });
   it("keeps the server's words where they say how long to wait", () => {
     const limited = withReason(Code.ResourceExhausted, "too many check-in attempts; try again in 12 s", "RATE_LIMITED");
     expect(describeError(limited)).toBe("Too many attempts. Please wait and try again. (too many check-in attempts; try again in 12 s.)");

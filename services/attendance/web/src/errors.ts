@@ -53,6 +53,7 @@ const BY_REASON: Record<string, { text: string; detail?: boolean }> = {
   ALREADY_PENDING: { text: "Your check-in is waiting for its face check; the result will appear here." },
   FAILED_BY_TEACHER: { text: "Your teacher marked this check-in as failed. Ask them to accept you." },
   RECORD_DELETED: { text: "Your teacher removed your record from this session. Ask them to add you." },
+  EXCUSED: { text: "Your teacher has excused you from this session, so there is nothing to check in to. Ask them if that is a mistake." },
   TEACHER_HAS_OPEN_SESSION: { text: "You already have an active session. Finish it before starting another." },
   FACE_CHECKS_OFF: { text: "Face checks are not available on this server. Choose another security option." },
   RATE_LIMITED: { text: "Too many attempts. Please wait and try again.", detail: true },

@@ -3,7 +3,7 @@ import { FailCode, RecordStatus, SecurityOption, type AttendanceRecord } from ".
 
 export const FACE_PENDING = "FACE_RECOGNITION_PENDING";
 
-export type StatusName = "ATTENDED" | "PENDING" | "FAILED" | "DELETED";
+export type StatusName = "ATTENDED" | "PENDING" | "FAILED" | "DELETED" | "NOT_CHECKED_IN" | "ABSENT" | "EXCUSED";
 
 /** The record's status; derived from the raw fields if the server left it unset. */
 export function statusOf(r: AttendanceRecord): StatusName {
@@ -16,6 +16,12 @@ export function statusOf(r: AttendanceRecord): StatusName {
       return "FAILED";
     case RecordStatus.DELETED:
       return "DELETED";
+    case RecordStatus.NOT_CHECKED_IN:
+      return "NOT_CHECKED_IN";
+    case RecordStatus.ABSENT:
+      return "ABSENT";
+    case RecordStatus.EXCUSED:
+      return "EXCUSED";
     default:
       if (r.isDeleted) return "DELETED";
       if (r.isAttended) return "ATTENDED";
@@ -29,7 +35,15 @@ export const STATUS_LABEL: Record<StatusName, string> = {
   PENDING: "Pending",
   FAILED: "Failed",
   DELETED: "Deleted",
+  NOT_CHECKED_IN: "Not checked in",
+  ABSENT: "Absent",
+  EXCUSED: "Excused",
 };
+
+/** The status as a CSS class name: "not-checked-in", "excused", … */
+export function statusClass(s: StatusName): string {
+  return s.toLowerCase().replace(/_/g, "-");
+}
 
 /** True once nothing more will happen to the record without a person acting. */
 export function isFinal(r: AttendanceRecord): boolean {
@@ -51,10 +65,14 @@ const FACE_FAILED_PREFIX = "FACE_VERIFICATION_FAILED:";
 /**
  * Why a record failed, in words, chosen by its fail_code (never by matching
  * the text): a teacher's decision is shown in the teacher's own words, a
- * failed face match with the gateway's words after its prefix.
+ * failed face match with the gateway's words after its prefix; an excused
+ * student's line says so, with the teacher's reason.
  */
 export function describeReason(r: AttendanceRecord): string {
-  if (statusOf(r) === "PENDING") return "Face check in progress…";
+  const s = statusOf(r);
+  if (s === "PENDING") return "Face check in progress…";
+  if (s === "EXCUSED") return r.excuseReason.trim() ? `Excused: ${r.excuseReason.trim()}` : "Excused";
+  if (s === "NOT_CHECKED_IN" || s === "ABSENT") return "";
   const text = r.failReason.trim();
   switch (r.failCode) {
     case FailCode.UNSPECIFIED:
@@ -85,4 +103,17 @@ export function parseNetworks(text: string): string[] {
     .split(/[\s,;]+/)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/**
+ * The browser's IANA time zone (e.g. "Europe/Istanbul"), sent with
+ * StartAttendance so that reports give the session's dates in it; empty
+ * (the server then uses UTC) where the browser does not say.
+ */
+export function browserTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone ?? "";
+  } catch {
+    return "";
+  }
 }

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import {
   AttendanceRecordSchema,
@@ -10,20 +11,23 @@ import {
 import { RosterSnapshotSchema } from "./gen/attn/v1/teacher_pb.js";
 import {
   applyRosterEvent,
+  displayStatus,
   emptyRoster,
   isSessionClosedForGood,
+  msUntilEnd,
   rosterCounts,
+  sessionHasEnded,
   sortedRecords,
   upsertRecord,
   type RosterEvent,
   type RosterState,
 } from "./roster.js";
-import { statusOf } from "./records.js";
+import { describeReason, statusClass, statusOf, STATUS_LABEL } from "./records.js";
 
 const A = "7b0c1c8e-0000-4000-8000-000000000001";
 const attendance = create(AttendanceSchema, { attendanceId: A, lessonName: "CS101", state: AttendanceState.OPEN });
 
-type Extra = { attendanceId?: string; failReason?: string; isAttended?: boolean; isDeleted?: boolean };
+type Extra = { attendanceId?: string; failReason?: string; isAttended?: boolean; isDeleted?: boolean; excuseReason?: string };
 
 function rec(sn: string, status: RecordStatus, extra: Extra = {}): AttendanceRecord {
   return create(AttendanceRecordSchema, {
@@ -45,7 +49,7 @@ const apply = (s: RosterState, ...events: RosterEvent[]) => events.reduce(applyR
 describe("roster reducer", () => {
   it("starts empty and not loaded", () => {
     expect(emptyRoster.loaded).toBe(false);
-    expect(rosterCounts(emptyRoster)).toEqual({ attended: 0, pending: 0, failed: 0, deleted: 0, total: 0 });
+    expect(rosterCounts(emptyRoster)).toEqual({ attended: 0, pending: 0, failed: 0, notCheckedIn: 0, excused: 0, deleted: 0, total: 0 });
   });
 
   it("applies a snapshot", () => {
@@ -64,7 +68,7 @@ describe("roster reducer", () => {
     expect(s.records.size).toBe(2);
     expect(rosterCounts(s)).toMatchObject({ attended: 1, pending: 0, failed: 1, total: 2 });
     s = apply(s, { case: "record", value: rec("s2", RecordStatus.DELETED, { isDeleted: true }) });
-    expect(rosterCounts(s)).toEqual({ attended: 1, pending: 0, failed: 0, deleted: 1, total: 1 });
+    expect(rosterCounts(s)).toEqual({ attended: 1, pending: 0, failed: 0, notCheckedIn: 0, excused: 0, deleted: 1, total: 1 });
   });
 
   it("does not mutate the previous state", () => {
@@ -122,9 +126,77 @@ describe("roster reducer", () => {
   });
 });
 
+describe("a course session's roster", () => {
+  it("counts not-checked-in, absent and excused lines apart", () => {
+    const s = apply(
+      emptyRoster,
+      snapshot(
+        rec("s1", RecordStatus.ATTENDED),
+        rec("s2", RecordStatus.PENDING),
+        rec("s3", RecordStatus.FAILED),
+        rec("s4", RecordStatus.NOT_CHECKED_IN),
+        rec("s5", RecordStatus.ABSENT),
+        rec("s6", RecordStatus.EXCUSED, { excuseReason: "Doctor's note" }),
+        rec("s7", RecordStatus.DELETED, { isDeleted: true }),
+      ),
+    );
+    expect(rosterCounts(s)).toEqual({ attended: 1, pending: 1, failed: 1, notCheckedIn: 2, excused: 1, deleted: 1, total: 6 });
+  });
+
+  it("a check-in replaces the student's not-checked-in line, live", () => {
+    let s = apply(emptyRoster, snapshot(rec("s1", RecordStatus.NOT_CHECKED_IN), rec("s2", RecordStatus.NOT_CHECKED_IN)));
+    expect(rosterCounts(s)).toMatchObject({ attended: 0, notCheckedIn: 2, total: 2 });
+    s = apply(s, { case: "record", value: rec("s1", RecordStatus.ATTENDED) });
+    expect(s.records.size).toBe(2);
+    expect(rosterCounts(s)).toMatchObject({ attended: 1, notCheckedIn: 1, total: 2 });
+    s = apply(s, { case: "record", value: rec("s2", RecordStatus.EXCUSED, { excuseReason: "Sports day" }) });
+    expect(rosterCounts(s)).toMatchObject({ attended: 1, notCheckedIn: 0, excused: 1, total: 2 });
+  });
+
+  it("shows a not-checked-in line as absent once the session has ended, by state or by end time", () => {
+    const now = 1_000_000;
+    const open = create(AttendanceSchema, { ...attendance, endTime: timestampFromMs(now + 60_000) });
+    const line = rec("s1", RecordStatus.NOT_CHECKED_IN);
+    expect(sessionHasEnded(open, now)).toBe(false);
+    expect(displayStatus(line, open, now)).toBe("NOT_CHECKED_IN");
+    expect(msUntilEnd(open, now)).toBe(60_000);
+    // The end time passes while the page is open.
+    expect(sessionHasEnded(open, now + 60_000)).toBe(true);
+    expect(displayStatus(line, open, now + 60_000)).toBe("ABSENT");
+    expect(msUntilEnd(open, now + 60_000)).toBeUndefined();
+    // Finished early, or archived.
+    const finished = create(AttendanceSchema, { ...open, state: AttendanceState.ENDED });
+    expect(displayStatus(line, finished, now)).toBe("ABSENT");
+    expect(displayStatus(line, create(AttendanceSchema, { ...open, state: AttendanceState.ARCHIVED }), now)).toBe("ABSENT");
+    expect(msUntilEnd(finished, now)).toBeUndefined();
+    // Other lines keep their status.
+    expect(displayStatus(rec("s2", RecordStatus.ATTENDED), finished, now)).toBe("ATTENDED");
+    expect(displayStatus(rec("s3", RecordStatus.EXCUSED), finished, now)).toBe("EXCUSED");
+    // No session or no end time: nothing has ended.
+    expect(sessionHasEnded(undefined, now)).toBe(false);
+    expect(displayStatus(line, attendance, now)).toBe("NOT_CHECKED_IN");
+    expect(msUntilEnd(attendance, now)).toBeUndefined();
+  });
+
+  it("words the new lines: labels, CSS classes and the excuse reason", () => {
+    expect(STATUS_LABEL.NOT_CHECKED_IN).toBe("Not checked in");
+    expect(STATUS_LABEL.ABSENT).toBe("Absent");
+    expect(STATUS_LABEL.EXCUSED).toBe("Excused");
+    expect(statusClass("NOT_CHECKED_IN")).toBe("not-checked-in");
+    expect(statusClass("EXCUSED")).toBe("excused");
+    expect(describeReason(rec("s1", RecordStatus.EXCUSED, { excuseReason: " Doctor's note " }))).toBe("Excused: Doctor's note");
+    expect(describeReason(rec("s1", RecordStatus.EXCUSED))).toBe("Excused");
+    expect(describeReason(rec("s1", RecordStatus.NOT_CHECKED_IN))).toBe("");
+    expect(describeReason(rec("s1", RecordStatus.ABSENT))).toBe("");
+  });
+});
+
 describe("statusOf", () => {
   it("uses the server's status", () => {
     expect(statusOf(rec("a", RecordStatus.FAILED, { isAttended: true }))).toBe("FAILED");
+    expect(statusOf(rec("a", RecordStatus.NOT_CHECKED_IN))).toBe("NOT_CHECKED_IN");
+    expect(statusOf(rec("a", RecordStatus.ABSENT))).toBe("ABSENT");
+    expect(statusOf(rec("a", RecordStatus.EXCUSED))).toBe("EXCUSED");
   });
   it("derives it from the raw fields when unset", () => {
     const u = RecordStatus.UNSPECIFIED;

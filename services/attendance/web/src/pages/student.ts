@@ -7,7 +7,7 @@ import { formatTime, h } from "../dom.js";
 import { studentCourses } from "./courses.js";
 import { describeError } from "../errors.js";
 import { FailCode, SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
-import { describeReason, securityLabel, statusOf } from "../records.js";
+import { browserTimeZone, describeReason, securityLabel, statusClass, statusOf } from "../records.js";
 import { newRequestId } from "../request-id.js";
 import { callWithRetry } from "../retry.js";
 import { createSelfiePicker, type SelfiePicker } from "../selfie.js";
@@ -255,7 +255,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
   function showRecord(r: AttendanceRecord) {
     const s = statusOf(r);
     myStatus.dataset["status"] = s;
-    myStatus.className = `my-status status ${s.toLowerCase()}`;
+    myStatus.className = `my-status status ${statusClass(s)}`;
     myStatus.textContent =
       s === "ATTENDED"
         ? "✔ Attended — you are checked in."
@@ -263,7 +263,13 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
           ? "… Pending — your face check is running."
           : s === "FAILED"
             ? "✘ Failed — you are not checked in."
-            : "Deleted by your teacher.";
+            : s === "EXCUSED"
+              ? "Excused — your teacher excused you from this session."
+              : s === "NOT_CHECKED_IN"
+                ? "Not checked in yet."
+                : s === "ABSENT"
+                  ? "Absent — you did not check in."
+                  : "Deleted by your teacher.";
     myReason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r);
     myTime.textContent = r.attendanceTime ? `At ${formatTime(timestampDate(r.attendanceTime))}` : "";
     // An earlier failed attempt may be retried.
@@ -442,7 +448,7 @@ export function mountStudent(root: HTMLElement, ctx: AppContext): () => void {
     scanSlot,
     selfieSlot,
     myPanel,
-    studentCourses(ctx, page.signal),
+    studentCourses(ctx, page.signal, browserTimeZone()),
   );
 
   /**

@@ -1,20 +1,24 @@
-// The teacher's page: start a session, watch the roster fill up live,
-// accept or fail a student with one click, finish.
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+// The teacher's page: start a session (for a course or not), watch the
+// roster fill up live, accept, fail or excuse a student, finish.
+import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app.js";
 import { formatTime, h } from "../dom.js";
 import { describeError } from "../errors.js";
 import { AttendanceState, SecurityOption, type Attendance, type AttendanceRecord } from "../gen/attn/v1/common_pb.js";
-import { describeReason, parseNetworks, securityLabel, statusOf, STATUS_LABEL } from "../records.js";
+import { browserTimeZone, describeReason, parseNetworks, securityLabel, statusClass, STATUS_LABEL } from "../records.js";
 import {
   applyRosterEvent,
+  displayStatus,
   emptyRoster,
   isSessionClosedForGood,
+  msUntilEnd,
   rosterCounts,
+  sessionHasEnded,
   sortedRecords,
   upsertRecord,
   type RosterState,
 } from "../roster.js";
+import type { Course } from "../gen/attn/v1/teacher_pb.js";
 import { watchWithRetry, type WatchState } from "../watch.js";
 import { linkFor, secondsLeft } from "../check-in-code.js";
 import { recordHistory } from "../audit.js";
@@ -23,10 +27,11 @@ import { qrSvg, setQr } from "../qr.js";
 
 export const DEFAULT_FAIL_REASON = "Not present in class";
 
-function sessionState(a: Attendance | undefined): "active" | "finished" | "archived" | "deleted" | "unknown" {
+/** An open session whose end time has passed is finished: check-in has closed. */
+function sessionState(a: Attendance | undefined, nowMs = Date.now()): "active" | "finished" | "archived" | "deleted" | "unknown" {
   switch (a?.state) {
     case AttendanceState.OPEN:
-      return "active";
+      return sessionHasEnded(a, nowMs) ? "finished" : "active";
     case AttendanceState.ENDED:
       return "finished";
     case AttendanceState.ARCHIVED:
@@ -50,14 +55,17 @@ export function mountTeacher(root: HTMLElement, ctx: AppContext): () => void {
   const page = new AbortController();
   let liveView: LiveView | undefined;
 
-  // The session (start form or live roster) above, the courses below.
+  // The session (start form or live roster) above, the courses below; both
+  // use the one ListCourses answer.
   const session = h("div");
-  root.append(session, teacherCourses(ctx, page.signal));
+  const courses = ctx.api.teacher.listCourses({}, { signal: page.signal }).then((res) => res.courses);
+  courses.catch(() => undefined); // shown by the courses card
+  root.append(session, teacherCourses(ctx, page.signal, courses));
 
   function showStartForm() {
     liveView?.close();
     liveView = undefined;
-    session.replaceChildren(startForm(ctx, page.signal, (a) => showLive(a)));
+    session.replaceChildren(startForm(ctx, page.signal, courses, (a) => showLive(a)));
   }
 
   function showLive(a: Attendance) {
@@ -86,8 +94,30 @@ export function mountTeacher(root: HTMLElement, ctx: AppContext): () => void {
   };
 }
 
-function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance) => void): HTMLElement {
+function startForm(ctx: AppContext, signal: AbortSignal, courses: Promise<Course[]>, started: (a: Attendance) => void): HTMLElement {
   const lesson = h("input", { name: "lesson_name", testid: "start-lesson", maxLength: 200, required: true, placeholder: "e.g. CS101 Lecture 4" });
+  // A course session: only its enrolled students check in (unless walk-ins),
+  // and the roster lists those who have not. Shown for a teacher with courses.
+  const course = h("select", { name: "course_code", testid: "start-course" }, h("option", { value: "" }, "No course"));
+  const walkIns = h("input", { name: "allow_walk_ins", type: "checkbox", testid: "start-allow-walk-ins" });
+  const courseFields = h(
+    "div",
+    { testid: "start-course-fields", hidden: true },
+    h("label", null, "Course", course),
+    h("label", { class: "check" }, walkIns, " Students not enrolled may check in too"),
+  );
+  course.addEventListener("change", () => {
+    // A course session's lesson name defaults to the course's name.
+    lesson.required = !course.value;
+    lesson.placeholder = course.value ? "Optional: the course's name when empty" : "e.g. CS101 Lecture 4";
+  });
+  courses
+    .then((list) => {
+      if (signal.aborted || list.length === 0) return;
+      course.append(...list.map((c) => h("option", { value: c.courseCode }, `${c.courseCode} — ${c.displayName}`)));
+      courseFields.hidden = false;
+    })
+    .catch(() => undefined);
   const duration = h("input", { name: "duration", type: "number", testid: "start-duration", min: "1", max: "1440", step: "1", value: "90", required: true });
   const security = h(
     "select",
@@ -128,6 +158,9 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
           securityOption: Number(security.value) as SecurityOption,
           networks: parseNetworks(networks.value),
           ...(requireCode.checked ? { requireCheckInCode: true, checkInCodePeriod: { seconds: BigInt(period) } } : {}),
+          ...(course.value ? { courseCode: course.value, allowWalkIns: walkIns.checked } : {}),
+          // Reports give the session's dates in the teacher's own zone.
+          timeZone: browserTimeZone(),
         },
         { signal },
       );
@@ -148,6 +181,7 @@ function startForm(ctx: AppContext, signal: AbortSignal, started: (a: Attendance
     h(
       "form",
       { testid: "start-form", onsubmit: (ev: SubmitEvent) => void onSubmit(ev) },
+      courseFields,
       h("label", null, "Lesson name", lesson),
       h("label", null, "Duration (minutes)", duration),
       h("label", null, "Security option", security),
@@ -257,6 +291,9 @@ interface Row {
   fail: HTMLButtonElement;
   failForm: HTMLFormElement;
   failReason: HTMLInputElement;
+  excuse: HTMLButtonElement;
+  excuseForm: HTMLFormElement;
+  excuseReason: HTMLInputElement;
   history: HTMLButtonElement;
   historyList: HTMLElement;
   busy: boolean;
@@ -276,8 +313,15 @@ class LiveView {
     attended: h("strong", { testid: "count-attended" }, "0"),
     pending: h("strong", { testid: "count-pending" }, "0"),
     failed: h("strong", { testid: "count-failed" }, "0"),
+    notCheckedIn: h("strong", { testid: "count-not-checked-in" }, "0"),
+    excused: h("strong", { testid: "count-excused" }, "0"),
     total: h("strong", { testid: "count-total" }, "0"),
   };
+  /** "Not checked in" while the session is open, "Absent" once it has ended. */
+  private readonly notCheckedInLabel = h("span", { testid: "count-not-checked-in-label" }, "Not checked in");
+  /** Re-renders when the end time passes: the not-checked-in lines become absent. */
+  private endTimer: ReturnType<typeof setTimeout> | undefined;
+  private endTimerFor: number | undefined;
   private readonly streamStatus = h("span", { class: "stream", testid: "stream-status" });
   private readonly finishBtn = h("button", { type: "button", class: "danger", testid: "finish-session", onclick: () => void this.finish() }, "Finish attendance");
   private readonly newBtn = h("button", { type: "button", class: "secondary", testid: "new-session", hidden: true }, "Start a new session");
@@ -299,10 +343,12 @@ class LiveView {
       h(
         "div",
         { class: "counts" },
-        h("span", null, "Attended ", this.counts.attended),
-        h("span", null, "Pending ", this.counts.pending),
-        h("span", null, "Failed ", this.counts.failed),
-        h("span", null, "Total ", this.counts.total),
+        h("span", { class: "count attended" }, "Checked in ", this.counts.attended),
+        h("span", { class: "count pending" }, "Pending ", this.counts.pending),
+        h("span", { class: "count failed" }, "Failed ", this.counts.failed),
+        h("span", { class: "count not-checked-in" }, this.notCheckedInLabel, " ", this.counts.notCheckedIn),
+        h("span", { class: "count excused" }, "Excused ", this.counts.excused),
+        h("span", { class: "count total" }, "Total ", this.counts.total),
         h("span", { class: "spacer" }),
         this.streamStatus,
       ),
@@ -328,6 +374,27 @@ class LiveView {
     this.stream.abort();
     this.codeStream.abort();
     this.code.stop();
+    if (this.endTimer !== undefined) clearTimeout(this.endTimer);
+    this.endTimer = undefined;
+  }
+
+  /** One timer for the session's end time, set again when the end time changes. */
+  private scheduleEnd() {
+    if (this.stream.signal.aborted) return;
+    const a = this.state.attendance;
+    const wait = msUntilEnd(a, Date.now());
+    const key = wait === undefined ? undefined : timestampMs(a!.endTime!);
+    if (key === this.endTimerFor) return;
+    if (this.endTimer !== undefined) clearTimeout(this.endTimer);
+    this.endTimer = undefined;
+    this.endTimerFor = key;
+    if (wait === undefined) return;
+    // setTimeout's longest wait is about 24.8 days; a session is at most a day.
+    this.endTimer = setTimeout(() => {
+      this.endTimer = undefined;
+      this.endTimerFor = undefined;
+      this.render();
+    }, Math.min(wait + 50, 2 ** 31 - 1));
   }
 
   /** The rotating code, for the projector, until the session ends. */
@@ -401,6 +468,8 @@ class LiveView {
         h("dd", { testid: "session-security", dataset: { option: String(a.securityOption) } }, securityLabel(a.securityOption)),
         h("dt", null, st === "active" ? "Closes" : "Closed"),
         h("dd", { testid: "session-ends" }, formatTime(end)),
+        a.courseCode && [h("dt", null, "Course"), h("dd", { testid: "session-course" }, a.courseCode, a.allowWalkIns ? " (walk-ins allowed)" : "")],
+        a.timeZone && [h("dt", null, "Time zone"), h("dd", { testid: "session-time-zone" }, a.timeZone)],
         a.networks.length > 0 && [h("dt", null, "Networks"), h("dd", { testid: "session-networks" }, a.networks.join(", "))],
         h("dt", null, "Session id"),
         h("dd", null, h("code", { testid: "session-id" }, a.attendanceId)),
@@ -422,7 +491,11 @@ class LiveView {
     this.counts.attended.textContent = String(c.attended);
     this.counts.pending.textContent = String(c.pending);
     this.counts.failed.textContent = String(c.failed);
+    this.counts.notCheckedIn.textContent = String(c.notCheckedIn);
+    this.counts.excused.textContent = String(c.excused);
     this.counts.total.textContent = String(c.total);
+    this.notCheckedInLabel.textContent = st === "active" ? "Not checked in" : "Absent";
+    this.scheduleEnd();
     const records = sortedRecords(this.state);
     this.empty.hidden = records.length > 0;
     const seen = new Set<string>();
@@ -450,6 +523,19 @@ class LiveView {
       h("button", { type: "submit", class: "danger", testid: `fail-confirm-${sn}` }, "Fail"),
       h("button", { type: "button", class: "secondary", testid: `fail-cancel-${sn}`, onclick: () => (failForm.hidden = true) }, "Cancel"),
     );
+    const excuseReason = h("input", {
+      testid: `excuse-reason-${sn}`,
+      maxLength: 500,
+      placeholder: "Why (e.g. doctor's note)",
+      "aria-label": `Reason for excusing ${sn}`,
+    });
+    const excuseForm = h(
+      "form",
+      { class: "fail-form excuse-form", testid: `excuse-form-${sn}`, hidden: true },
+      excuseReason,
+      h("button", { type: "submit", class: "secondary", testid: `excuse-confirm-${sn}` }, "Excuse"),
+      h("button", { type: "button", class: "secondary", testid: `excuse-cancel-${sn}`, onclick: () => (excuseForm.hidden = true) }, "Cancel"),
+    );
     const row: Row = {
       tr: h("tr", { testid: `roster-row-${sn}`, dataset: { studentNumber: sn } }),
       name: h("td", { testid: `roster-name-${sn}` }),
@@ -460,6 +546,9 @@ class LiveView {
       fail: h("button", { type: "button", class: "danger", testid: `fail-${sn}` }, "Fail…"),
       failForm,
       failReason,
+      excuse: h("button", { type: "button", class: "secondary", testid: `excuse-${sn}` }, "Excuse…"),
+      excuseForm,
+      excuseReason,
       history: h("button", { type: "button", class: "secondary", testid: `history-${sn}` }, "History"),
       historyList: h("ol", { class: "history", testid: `history-list-${sn}`, hidden: true }),
       busy: false,
@@ -469,6 +558,7 @@ class LiveView {
     row.fail.addEventListener("click", () => {
       failForm.hidden = !failForm.hidden;
       if (!failForm.hidden) {
+        excuseForm.hidden = true;
         failReason.focus();
         failReason.select();
       }
@@ -480,41 +570,77 @@ class LiveView {
     failForm.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape") failForm.hidden = true;
     });
-    row.tr.append(h("td", null, sn), row.name, row.status, row.reason, row.time, h("td", { class: "actions" }, row.accept, row.fail, row.history, failForm, row.historyList));
+    row.excuse.addEventListener("click", () => {
+      excuseForm.hidden = !excuseForm.hidden;
+      if (!excuseForm.hidden) {
+        failForm.hidden = true;
+        excuseReason.focus();
+      }
+    });
+    excuseForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!excuseReason.value.trim()) {
+        this.ctx.showMessage("Please check your input: give the reason for the excuse (e.g. a doctor's note).", "INVALID_ARGUMENT");
+        excuseReason.focus();
+        return;
+      }
+      void this.act(row, sn, "excuse");
+    });
+    excuseForm.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") excuseForm.hidden = true;
+    });
+    row.tr.append(
+      h("td", null, sn),
+      row.name,
+      row.status,
+      row.reason,
+      row.time,
+      h("td", { class: "actions" }, row.accept, row.fail, row.excuse, row.history, failForm, excuseForm, row.historyList),
+    );
     this.rows.set(sn, row);
     return row;
   }
 
   private updateRow(row: Row, r: AttendanceRecord) {
-    const s = statusOf(r);
+    // A not-checked-in line shows as absent once the session has ended.
+    const s = displayStatus(r, this.state.attendance, Date.now());
     row.tr.dataset["status"] = s;
+    row.tr.className = `roster-line ${statusClass(s)}`;
     row.name.textContent = r.studentFullName;
     row.status.textContent = STATUS_LABEL[s];
     row.status.dataset["status"] = s;
-    row.status.className = `status ${s.toLowerCase()}`;
+    row.status.className = `status ${statusClass(s)}`;
     row.reason.textContent = s === "DELETED" ? r.deletionReason : describeReason(r);
-    row.reason.title = r.failReason;
+    row.reason.title = s === "EXCUSED" ? r.excuseReason : r.failReason;
     row.time.textContent = r.attendanceTime ? formatTime(timestampDate(r.attendanceTime)) : "";
+    // Accept, fail and excuse also take a course session's not-checked-in (or absent) lines.
     row.accept.disabled = row.busy || s === "ATTENDED" || s === "DELETED";
     row.fail.disabled = row.busy || s === "FAILED" || s === "DELETED";
+    row.excuse.disabled = row.busy || s === "EXCUSED" || s === "DELETED";
     if (row.fail.disabled) row.failForm.hidden = true;
+    if (row.excuse.disabled) row.excuseForm.hidden = true;
   }
 
-  private async act(row: Row, sn: string, what: "accept" | "fail") {
+  private async act(row: Row, sn: string, what: "accept" | "fail" | "excuse") {
     const attendanceId = this.state.attendance!.attendanceId;
     this.ctx.clearMessages();
     row.busy = true;
-    row.accept.disabled = row.fail.disabled = true;
+    row.accept.disabled = row.fail.disabled = row.excuse.disabled = true;
+    const signal = this.stream.signal;
     try {
       const res =
         what === "accept"
-          ? await this.ctx.api.teacher.acceptStudent({ attendanceId, studentNumber: sn }, { signal: this.stream.signal })
-          : await this.ctx.api.teacher.failStudent(
-              { attendanceId, studentNumber: sn, reason: row.failReason.value.trim() || DEFAULT_FAIL_REASON },
-              { signal: this.stream.signal },
-            );
+          ? await this.ctx.api.teacher.acceptStudent({ attendanceId, studentNumber: sn }, { signal })
+          : what === "fail"
+            ? await this.ctx.api.teacher.failStudent(
+                { attendanceId, studentNumber: sn, reason: row.failReason.value.trim() || DEFAULT_FAIL_REASON },
+                { signal },
+              )
+            : await this.ctx.api.teacher.excuseStudent({ attendanceId, studentNumber: sn, reason: row.excuseReason.value.trim() }, { signal });
       row.failForm.hidden = true;
       row.failReason.value = DEFAULT_FAIL_REASON;
+      row.excuseForm.hidden = true;
+      row.excuseReason.value = "";
       row.busy = false;
       // The stream brings the same change; applying the answer now makes the click feel instant.
       if (res.record) this.setState(upsertRecord(this.state, res.record));
@@ -570,7 +696,7 @@ class LiveView {
     try {
       const res = await this.ctx.api.teacher.finishAttendance({ attendanceId }, { signal: this.stream.signal });
       if (res.attendance) this.setState(applyRosterEvent(this.state, { case: "attendance", value: res.attendance }));
-      this.ctx.showInfo("Attendance finished. Check-in is closed; you can still accept or fail students.");
+      this.ctx.showInfo("Attendance finished. Check-in is closed; you can still accept, fail or excuse students.");
     } catch (e) {
       if (!this.stream.signal.aborted) this.ctx.showError(e);
     } finally {

@@ -2,7 +2,8 @@
 // (never bundled). It speaks the generated attn.v1 services through Connect's
 // router transport and keeps just enough state to drive the pages.
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError, createRouterTransport, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import type { TransportFactory } from "../api.js";
 import { AuthService } from "../gen/attn/v1/auth_pb.js";
@@ -28,11 +29,20 @@ import {
   type AuditEvent,
   type Course,
   type CourseReportRow,
+  type StartAttendanceRequest,
   type WatchRecordsResponse,
 } from "../gen/attn/v1/teacher_pb.js";
 import type { MyCourse } from "../gen/attn/v1/student_pb.js";
 
 type Event = WatchRecordsResponse["event"];
+
+/** An error as ATTN sends it: with a google.rpc.ErrorInfo detail naming the reason. */
+export function attnError(message: string, code: Code, reason: string): ConnectError {
+  const info = new BinaryWriter().tag(1, 2).string(reason).tag(2, 2).string("attn.v1").finish();
+  const e = new ConnectError(message, code);
+  e.details.push({ type: "google.rpc.ErrorInfo", value: info });
+  return e;
+}
 
 /** An async queue a server stream reads from until the call ends. */
 class Channel<T> {
@@ -74,6 +84,12 @@ export class FakeAttn {
   readonly reports = new Map<string, CourseReportRow[]>();
   /** What GetMyCourseSummary answers (every student alike). */
   myCourses: MyCourse[] = [];
+  /** Who is enrolled in each course (by code): a course session's roster lists them without a check-in. */
+  readonly enrolled = new Map<string, string[]>();
+  /** Every StartAttendance request, in order. */
+  readonly startRequests: StartAttendanceRequest[] = [];
+  /** Every ExportCourseReport request's per_session, in order. */
+  readonly exports: boolean[] = [];
   /** The teachers' edits, per session, as ListAuditEvents answers them. */
   readonly audit = new Map<string, AuditEvent[]>();
   /** Every Attend request_id, in order. */
@@ -185,9 +201,41 @@ export class FakeAttn {
     this.audit.set(id, events);
   }
 
-  setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "failCode" | "status">>) {
-    const old = this.records.get(id)?.get(sn);
-    if (!old) throw new Error(`no record ${sn}`);
+  /**
+   * Moves a session's end time to `ms` from now and says so on the roster
+   * streams (still OPEN: the page must notice the end time passing itself).
+   */
+  endSessionIn(id: string, ms: number) {
+    const a = create(AttendanceSchema, { ...this.session(id), endTime: timestampFromMs(Date.now() + ms) });
+    this.attendances.set(id, a);
+    this.broadcast(id, { case: "attendance", value: a });
+  }
+
+  /** An enrolled student's line without a record: not checked in while the session is open, absent after. */
+  private missingLine(a: Attendance, sn: string): AttendanceRecord {
+    const open = a.state === AttendanceState.OPEN && (!a.endTime || timestampMs(a.endTime) > Date.now());
+    return create(AttendanceRecordSchema, {
+      attendanceId: a.attendanceId,
+      studentNumber: sn,
+      studentFullName: this.user(sn)?.fullName ?? sn,
+      status: open ? RecordStatus.NOT_CHECKED_IN : RecordStatus.ABSENT,
+    });
+  }
+
+  /** The roster as ListRecords and WatchRecords snapshots give it: the records, then the course's absentees. */
+  rosterLines(id: string): AttendanceRecord[] {
+    const a = this.session(id);
+    const records = this.records.get(id)!;
+    const missing = (this.enrolled.get(a.courseCode) ?? []).filter((sn) => a.courseCode && !records.has(sn));
+    return [...records.values(), ...missing.map((sn) => this.missingLine(a, sn))];
+  }
+
+  setRecord(id: string, sn: string, change: Partial<Pick<AttendanceRecord, "isAttended" | "failReason" | "failCode" | "status" | "excuseReason">>) {
+    const a = this.session(id);
+    // Like the server, a course session's enrolled student without a record may be edited too.
+    const enrolled = !!a.courseCode && (this.enrolled.get(a.courseCode) ?? []).includes(sn);
+    const old = this.records.get(id)?.get(sn) ?? (enrolled ? this.missingLine(a, sn) : undefined);
+    if (!old) throw new ConnectError(`no record for ${sn}`, Code.NotFound);
     const r = create(AttendanceRecordSchema, { ...old, ...change });
     this.records.get(id)!.set(sn, r);
     this.broadcast(id, { case: "record", value: r });
@@ -208,6 +256,12 @@ export class FakeAttn {
     const prev = roster.get(u.schoolNumber);
     if (prev && (prev.status === RecordStatus.ATTENDED || prev.status === RecordStatus.PENDING)) {
       throw new ConnectError("you have already checked in to this session", Code.AlreadyExists);
+    }
+    if (prev?.status === RecordStatus.EXCUSED) {
+      throw attnError("your teacher excused you from this session", Code.FailedPrecondition, "EXCUSED");
+    }
+    if (a.courseCode && !a.allowWalkIns && !(this.enrolled.get(a.courseCode) ?? []).includes(u.schoolNumber)) {
+      throw attnError(`not enrolled in ${a.courseCode}`, Code.FailedPrecondition, "NOT_ENROLLED");
     }
     if (wrongCode) {
       const failed = create(AttendanceRecordSchema, {
@@ -269,7 +323,11 @@ export class FakeAttn {
         router.service(TeacherService, {
           startAttendance: (req, ctx) => {
             const t = this.caller(ctx, Role.TEACHER);
-            if (!req.lessonName.trim()) throw new ConnectError("lesson_name: is required", Code.InvalidArgument);
+            this.startRequests.push(req);
+            const courseCode = req.courseCode.trim().toUpperCase();
+            const course = courseCode ? this.course(courseCode) : undefined;
+            const lessonName = req.lessonName.trim() || course?.displayName || "";
+            if (!lessonName) throw new ConnectError("lesson_name: is required", Code.InvalidArgument);
             for (const a of this.attendances.values()) {
               if (a.state === AttendanceState.OPEN && a.teacherSchoolNumber === t.schoolNumber) {
                 throw new ConnectError("you already have an active attendance session", Code.FailedPrecondition);
@@ -279,7 +337,7 @@ export class FakeAttn {
             const id = `00000000-0000-4000-8000-${String(this.nextId++).padStart(12, "0")}`;
             const a = create(AttendanceSchema, {
               attendanceId: id,
-              lessonName: req.lessonName,
+              lessonName,
               teacherSchoolNumber: t.schoolNumber,
               teacherFullName: t.fullName,
               startTime: timestampFromMs(Date.now()),
@@ -290,6 +348,9 @@ export class FakeAttn {
               recordCount: 0,
               requireCheckInCode: req.requireCheckInCode,
               ...(req.requireCheckInCode ? { checkInCodePeriod: req.checkInCodePeriod ?? { seconds: 15n } } : {}),
+              courseCode,
+              allowWalkIns: !!course && req.allowWalkIns,
+              timeZone: req.timeZone || "UTC",
             });
             this.attendances.set(id, a);
             this.records.set(id, new Map());
@@ -313,7 +374,7 @@ export class FakeAttn {
             const w = { id: a.attendanceId, ch: new Channel<Event>() };
             self.rosterWatchers.add(w);
             try {
-              const records = [...self.records.get(a.attendanceId)!.values()];
+              const records = self.rosterLines(a.attendanceId);
               yield { event: { case: "snapshot" as const, value: { attendance: a, records } } };
               for await (const event of w.ch.drain(ctx.signal)) yield { event };
             } finally {
@@ -338,7 +399,7 @@ export class FakeAttn {
             this.session(req.attendanceId, t);
             const current = this.records.get(req.attendanceId)?.get(req.studentNumber);
             const before = current && { ...current };
-            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", failCode: FailCode.UNSPECIFIED, status: RecordStatus.ATTENDED });
+            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: true, failReason: "", failCode: FailCode.UNSPECIFIED, status: RecordStatus.ATTENDED, excuseReason: "" });
             this.audited(req.attendanceId, t.schoolNumber, AuditAction.ACCEPT_STUDENT, req.studentNumber, "", before, record);
             return { record };
           },
@@ -348,8 +409,24 @@ export class FakeAttn {
             if (!req.reason.trim()) throw new ConnectError("reason: is required", Code.InvalidArgument);
             const current = this.records.get(req.attendanceId)?.get(req.studentNumber);
             const before = current && { ...current };
-            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, failCode: FailCode.TEACHER_DECISION, status: RecordStatus.FAILED });
+            const record = this.setRecord(req.attendanceId, req.studentNumber, { isAttended: false, failReason: req.reason, failCode: FailCode.TEACHER_DECISION, status: RecordStatus.FAILED, excuseReason: "" });
             this.audited(req.attendanceId, t.schoolNumber, AuditAction.FAIL_STUDENT, req.studentNumber, req.reason, before, record);
+            return { record };
+          },
+          excuseStudent: (req, ctx) => {
+            const t = this.caller(ctx, Role.TEACHER);
+            this.session(req.attendanceId, t);
+            if (!req.reason.trim()) throw new ConnectError("reason: is required", Code.InvalidArgument);
+            const current = this.records.get(req.attendanceId)?.get(req.studentNumber);
+            const before = current && { ...current };
+            const record = this.setRecord(req.attendanceId, req.studentNumber, {
+              isAttended: false,
+              failReason: "",
+              failCode: FailCode.UNSPECIFIED,
+              status: RecordStatus.EXCUSED,
+              excuseReason: req.reason.trim(),
+            });
+            this.audited(req.attendanceId, t.schoolNumber, AuditAction.EXCUSE_STUDENT, req.studentNumber, req.reason.trim(), before, record);
             return { record };
           },
           listAuditEvents: (req, ctx) => {
@@ -368,7 +445,10 @@ export class FakeAttn {
           async *exportCourseReport(req, ctx) {
             self.caller(ctx, Role.TEACHER);
             self.course(req.courseCode);
-            const lines = ["student_number,percent", ...self.reportRows(req.courseCode, req.order).map((r) => `${r.studentNumber},${r.percent ?? ""}`)];
+            self.exports.push(req.perSession);
+            const lines = req.perSession
+              ? ["student_number,attendance_id,local_date,status", ...(self.enrolled.get(req.courseCode) ?? []).map((sn) => `${sn},a1,2026-12-01,absent`)]
+              : ["student_number,percent", ...self.reportRows(req.courseCode, req.order).map((r) => `${r.studentNumber},${r.percent ?? ""}`)];
             const bytes = new TextEncoder().encode(lines.join("\r\n") + "\r\n");
             // Two chunks, as a larger file would come.
             yield { csv: bytes.slice(0, 10) };
