@@ -330,3 +330,40 @@ async fn a_session_time_zone_must_be_an_iana_name() {
     assert_eq!(plain.time_zone, "UTC");
     assert!(list_records(&mut teacher, &plain.attendance_id).await.records.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_course_session_started_before_the_roster_hash_keeps_its_gate_and_archives_its_absentees() {
+    use fred::interfaces::{KeysInterface, SetsInterface};
+    let env = TestEnv::start().await;
+    import(&env, ROSTER).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = teacher.start_attendance(course_request("CS101", "")).await.unwrap().into_inner().attendance.unwrap();
+    let id = session.attendance_id;
+    // As the first version of courses left it: the enrolled students'
+    // numbers in a set, no roster hash (what a replica upgraded mid-session finds).
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let (keys, pool) = (env.live.keys().clone(), env.live.pool().clone());
+    let _: i64 = pool.del(keys.roster(uuid)).await.unwrap();
+    let numbers: Vec<String> = (1..=4).map(|n| format!("demo_student_{n}")).collect();
+    let _: i64 = pool.sadd(keys.legacy_enrolled(uuid), numbers).await.unwrap();
+
+    // The gate still holds, both on a replica's first read and in the script.
+    assert_reason(attend(&mut clients.demo_student(5).await, &id, "r1").await, Reason::NotEnrolled, "not enrolled");
+    assert!(attend(&mut clients.demo_student(1).await, &id, "r1").await.unwrap().is_attended);
+    assert!(attend(&mut clients.demo_student(2).await, &id, "r1").await.unwrap().is_attended);
+    let live = lines(&list_records(&mut teacher, &id).await.records);
+    assert_eq!(live[2], line(3, RecordStatus::NotCheckedIn, ""));
+
+    // Archived: the absentees get their names from the directory.
+    finish_and_archive(&env, &teacher, &id).await;
+    let archived = list_records(&mut teacher, &id).await.records;
+    let absent: Vec<(&str, &str)> = archived
+        .iter()
+        .filter(|r| status_of(r) == RecordStatus::Absent)
+        .map(|r| (r.student_number.as_str(), r.student_full_name.as_str()))
+        .collect();
+    assert_eq!(absent, [("demo_student_3", "Demo Student 3"), ("demo_student_4", "Demo Student 4")]);
+    let left = env.scan_keys(&format!("{}:{{a:{id}}}:*", env.key_prefix)).await;
+    assert!(left.is_empty(), "the legacy set goes with the session: {left:?}");
+}

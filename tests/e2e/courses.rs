@@ -103,8 +103,8 @@ async fn only_enrolled_students_check_in_to_a_course_session_and_it_is_archived_
     let session = session.attendance.unwrap();
     assert_eq!(session.lesson_name, "Week 1", "a lesson name given is kept");
     let id = session.attendance_id;
-    let enrolled_set = env.scan_keys(&format!("{}:{{a:{id}}}:enrolled", env.key_prefix)).await;
-    assert_eq!(enrolled_set.len(), 1, "the enrolled students are kept with the live session");
+    let roster = env.scan_keys(&format!("{}:{{a:{id}}}:roster", env.key_prefix)).await;
+    assert_eq!(roster.len(), 1, "the enrolled students are kept with the live session");
 
     // The first check-in on this replica reads the session (and the
     // enrolment with it); later ones go straight to the check-in script.
@@ -145,9 +145,9 @@ async fn only_enrolled_students_check_in_to_a_course_session_and_it_is_archived_
     assert!(!archived.allow_walk_ins);
     // Two records, and enrolled student 2's absence.
     assert_eq!(list_records(&mut teacher, &id).await.records.len(), 3);
-    for part in ["meta", "enrolled"] {
+    for part in ["meta", "roster"] {
         let left = env.scan_keys(&format!("{}:{{a:{id}}}:{part}", env.key_prefix)).await;
-        assert!(left.is_empty(), "the enrolled set goes with the session's other keys: {left:?}");
+        assert!(left.is_empty(), "the roster goes with the session's other keys: {left:?}");
     }
 }
 

@@ -84,7 +84,15 @@ impl Keys {
     /// Hash student number → full name: the students enrolled in a course
     /// session's course when it started (the check-in script's enrolment
     /// gate, and the roster's not-checked-in lines).
-    pub fn enrolled(&self, id: Uuid) -> String {
+    pub fn roster(&self, id: Uuid) -> String {
+        self.session(id, "roster")
+    }
+
+    /// Set: a course session's enrolled students as the first version of
+    /// courses kept them (numbers only). Only sessions started before the
+    /// roster hash have it: still honoured by the enrolment gate and the
+    /// roster until they are archived, never written.
+    pub fn legacy_enrolled(&self, id: Uuid) -> String {
         self.session(id, "enrolled")
     }
 
@@ -205,7 +213,8 @@ mod tests {
             keys.requests(id),
             keys.audit(id),
             keys.attend_limit(id, "s1"),
-            keys.enrolled(id),
+            keys.roster(id),
+            keys.legacy_enrolled(id),
         ] {
             assert!(key.starts_with("attn:"));
             assert!(key.contains(&tag), "{key}");

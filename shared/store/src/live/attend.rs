@@ -46,10 +46,12 @@ pub fn request_key(student: &str, request_id: &str) -> String {
 /// session, replays an earlier answer to the same request, refuses unknown,
 /// deleted and ended sessions and records that may not be retried, and
 /// students not enrolled in a course session for enrolled students only
-/// (`enrolled_only` in meta: one HEXISTS in the same script), else writes
+/// (`enrolled_only` in meta: one HEXISTS in the same script; a session
+/// started before the roster hash has its students in the legacy set), else writes
 /// the record.
 ///
-/// KEYS: meta, records, requests, the student's limit, enrolled. ARGV:
+/// KEYS: meta, records, requests, the student's limit, roster, legacy
+/// enrolled set. ARGV:
 /// student, request key ('' for none), record JSON, now (ms), events
 /// channel, attempts per minute ('0': no limit).
 /// Returns {'limited', ms} | {'replayed', json} | {'not_found'} | {'deleted'}
@@ -76,7 +78,8 @@ local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if existing and not cjson.decode(existing)['may_retry'] then
   return {'conflict', existing}
 end
-if meta[3] == '1' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
+if meta[3] == '1' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0
+   and redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0 then
   return {'not_enrolled'}
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
@@ -110,7 +113,8 @@ impl LiveStore {
                 self.keys.records(id),
                 self.keys.requests(id),
                 self.keys.attend_limit(id, &record.student_number),
-                self.keys.enrolled(id),
+                self.keys.roster(id),
+                self.keys.legacy_enrolled(id),
             ],
             vec![
                 record.student_number.clone(),

@@ -110,7 +110,7 @@ impl LiveStore {
         let id = meta.attendance_id;
         let json = meta.to_json();
         let meta_key = self.keys.meta(id);
-        let enrolled_key = self.keys.enrolled(id);
+        let enrolled_key = self.keys.roster(id);
         // Long past any end: only a crash between the steps leaves it set.
         let expiry_ms = (meta.end_ms - now_ms).max(0) + UNCLAIMED_SESSION_GRACE_MS;
         let mut args = vec![
@@ -169,7 +169,7 @@ impl LiveStore {
         let _: () = pipeline.hdel(&meta_key, "unfinished").await?;
         let _: () = pipeline.persist(&meta_key).await?;
         // A course session's enrolled students live as long as the session.
-        let _: () = pipeline.persist(self.keys.enrolled(meta.attendance_id)).await?;
+        let _: () = pipeline.persist(self.keys.roster(meta.attendance_id)).await?;
         let _: (i64, bool, bool) = pipeline.all().await?;
         Ok(())
     }

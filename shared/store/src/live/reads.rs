@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use attn_domain::{Record, SessionMeta, check_in_code::CodeSecret};
 use fred::{
-    interfaces::HashesInterface,
+    interfaces::{HashesInterface, SetsInterface},
     types::{Value, scripts::Script},
 };
 use uuid::Uuid;
@@ -60,14 +60,14 @@ fn parse_secret(id: Uuid, hex: Option<String>) -> StoreResult<Option<CodeSecret>
 
 /// A consistent read of a session: its JSON, version and every record.
 ///
-/// KEYS: meta, records, enrolled. Returns nil | {json, version, {student,
-/// json, ...}, {student, full name, ...}}.
+/// KEYS: meta, records, roster, legacy enrolled set. Returns nil | {json,
+/// version, {student, json, ...}, {student, full name, ...}, {student, ...}}.
 pub(super) static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local meta = redis.call('HMGET', KEYS[1], 'json', 'version')
 if not meta[1] then return false end
-return {meta[1], meta[2], redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {meta[1], meta[2], redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]), redis.call('SMEMBERS', KEYS[4])}
 "#,
     )
 });
@@ -79,7 +79,7 @@ impl LiveStore {
 
     /// The session, every record and the version, read atomically.
     pub async fn snapshot(&self, id: Uuid) -> StoreResult<Option<Snapshot>> {
-        let keys = vec![self.keys.meta(id), self.keys.records(id), self.keys.enrolled(id)];
+        let keys = vec![self.keys.meta(id), self.keys.records(id), self.keys.roster(id), self.keys.legacy_enrolled(id)];
         let value = self.run(&SNAPSHOT, keys, vec![]).await?;
         if value.is_null() {
             return Ok(None);
@@ -89,6 +89,7 @@ impl LiveStore {
         let version = items.next().and_then(|v| v.as_string());
         let fields = items.next().map(Value::into_array).unwrap_or_default();
         let enrolled_fields = items.next().map(Value::into_array).unwrap_or_default();
+        let legacy_enrolled = items.next().map(Value::into_array).unwrap_or_default();
         let meta = parse_meta(id, &json)?;
         let version = parse_version(id, version)?;
         let mut records = Vec::with_capacity(fields.len() / 2);
@@ -108,6 +109,10 @@ impl LiveStore {
         while let (Some(number), Some(name)) = (pairs.next(), pairs.next()) {
             enrolled.push((number.as_string().unwrap_or_default(), name.as_string().unwrap_or_default()));
         }
+        // The legacy set has numbers only: their names are left empty (the
+        // sweep fills them in from the directory when it archives them).
+        enrolled
+            .extend(legacy_enrolled.into_iter().map(|number| (number.as_string().unwrap_or_default(), String::new())));
         enrolled.sort();
         Ok(Some(Snapshot { meta, version, records, malformed, enrolled }))
     }
@@ -115,7 +120,7 @@ impl LiveStore {
     /// The full name of a student enrolled in a live course session, or
     /// `None` (not enrolled, no course, or no such session).
     pub async fn enrolled_name(&self, id: Uuid, student: &str) -> StoreResult<Option<String>> {
-        Ok(self.pool.hget(self.keys.enrolled(id), student).await?)
+        Ok(self.pool.hget(self.keys.roster(id), student).await?)
     }
 
     /// One student's record, parsed, with the raw JSON for compare-and-set.
@@ -148,9 +153,16 @@ impl LiveStore {
         let _: () = pipeline.hmget(self.keys.meta(id), vec!["json", "code_secret"]).await?;
         let _: () = pipeline.hget(self.keys.records(id), student).await?;
         let _: () = pipeline.hget(self.keys.requests(id), request_key.unwrap_or("")).await?;
-        let _: () = pipeline.hexists(self.keys.enrolled(id), student).await?;
-        let (meta, record, replay, enrolled): (MetaWithSecret, Option<String>, Option<String>, bool) =
-            pipeline.all().await?;
+        let _: () = pipeline.hexists(self.keys.roster(id), student).await?;
+        let _: () = pipeline.sismember(self.keys.legacy_enrolled(id), student).await?;
+        let (meta, record, replay, enrolled, enrolled_before_rosters): (
+            MetaWithSecret,
+            Option<String>,
+            Option<String>,
+            bool,
+            bool,
+        ) = pipeline.all().await?;
+        let enrolled = enrolled || enrolled_before_rosters;
         let (json, secret) = meta;
         let Some(json) = json else {
             return Ok(None);

@@ -23,7 +23,7 @@ pub enum RemoveOutcome {
 /// has not changed since it was read. A change means an edit raced the
 /// archive; the session stays for the next round, which archives it again.
 ///
-/// KEYS: meta, records, requests, audit, enrolled. ARGV: expected version,
+/// KEYS: meta, records, requests, audit, roster, legacy enrolled set. ARGV: expected version,
 /// events channel.
 /// Returns 'removed' | 'changed' | 'gone'.
 pub(super) static REMOVE_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
@@ -32,7 +32,7 @@ pub(super) static REMOVE_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
 local version = redis.call('HGET', KEYS[1], 'version')
 if not version then return 'gone' end
 if version ~= ARGV[1] then return 'changed' end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('PUBLISH', ARGV[2], (tonumber(version) + 1) .. '|x|')
 return 'removed'
 "#,
@@ -80,7 +80,8 @@ impl LiveStore {
                     self.keys.records(id),
                     self.keys.requests(id),
                     self.keys.audit(id),
-                    self.keys.enrolled(id),
+                    self.keys.roster(id),
+                    self.keys.legacy_enrolled(id),
                 ],
                 vec![version.to_string(), self.keys.events(id)],
             )

@@ -88,7 +88,9 @@ impl Archive {
 }
 
 /// A course session's roster as it started. It never changes while the
-/// session is live, so a session archived again finds it already there.
+/// session is live, so a session archived again finds it already there. A
+/// name the live session did not keep (one started before the roster
+/// hash) comes from the directory.
 async fn insert_enrolments(
     tx: &mut Transaction<'static, Postgres>,
     id: Uuid,
@@ -101,7 +103,9 @@ async fn insert_enrolments(
         enrolled.iter().map(|(number, name)| (number.as_str(), name.as_str())).unzip();
     sqlx::query!(
         r#"INSERT INTO attendance_enrolments (attendance_id, student_number, student_full_name)
-           SELECT $1, n, f FROM UNNEST($2::text[], $3::text[]) AS e(n, f)
+           SELECT $1, e.n, COALESCE(NULLIF(e.f, ''), u.full_name, e.n)
+           FROM UNNEST($2::text[], $3::text[]) AS e(n, f)
+           LEFT JOIN users u ON u.school_number = e.n
            ON CONFLICT DO NOTHING"#,
         id,
         &numbers as &[&str],
