@@ -367,3 +367,44 @@ async fn a_course_session_started_before_the_roster_hash_keeps_its_gate_and_arch
     let left = env.scan_keys(&format!("{}:{{a:{id}}}:*", env.key_prefix)).await;
     assert!(left.is_empty(), "the legacy set goes with the session: {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_sessions_archived_before_rosters_were_kept_are_counted_against_todays_enrolment() {
+    const MIGRATION: &str =
+        include_str!("../../shared/store/migrations/20261202000002_absentees_excuses_time_zones.sql");
+    let start = MIGRATION.find("INSERT INTO attendance_enrolments").expect("the backfill statement");
+    let backfill = &MIGRATION[start..start + MIGRATION[start..].find(';').expect("one statement")];
+
+    let env = TestEnv::start().await;
+    import(&env, ROSTER).await;
+    let clients = env.clients().await;
+    let mut teacher = clients.demo_teacher(1).await;
+    let session = teacher.start_attendance(course_request("CS101", "")).await.unwrap().into_inner().attendance.unwrap();
+    let id = session.attendance_id;
+    attend(&mut clients.demo_student(1).await, &id, "r1").await.unwrap();
+    finish_and_archive(&env, &teacher, &id).await;
+    // As stop 20's sweep archived it: no roster kept.
+    let pool = env.archive.pool();
+    sqlx::query("DELETE FROM attendance_enrolments WHERE attendance_id = $1::uuid")
+        .bind(&id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let statuses = |records: Vec<pb::AttendanceRecord>| records.iter().map(status_of).collect::<Vec<_>>();
+    assert_eq!(statuses(list_records(&mut teacher, &id).await.records), [RecordStatus::Attended]);
+
+    sqlx::raw_sql(backfill).execute(pool).await.unwrap();
+    sqlx::raw_sql(backfill).execute(pool).await.expect("the backfill may run twice");
+    let after = list_records(&mut teacher, &id).await.records;
+    assert_eq!(
+        statuses(after.clone()),
+        [RecordStatus::Attended, RecordStatus::Absent, RecordStatus::Absent, RecordStatus::Absent]
+    );
+    assert_eq!(after[3].student_full_name, "Demo Student 4");
+    let report = teacher
+        .get_course_report(GetCourseReportRequest { course_code: "CS101".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.rows.iter().map(|r| r.absent).collect::<Vec<_>>(), [0, 1, 1, 1]);
+}

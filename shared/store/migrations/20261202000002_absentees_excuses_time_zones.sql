@@ -17,6 +17,17 @@ CREATE TABLE attendance_enrolments (
 -- "The sessions a student was on the roster of" (GetMyCourseSummary).
 CREATE INDEX attendance_enrolments_by_student ON attendance_enrolments (student_number);
 
+-- Course sessions archived before this migration did not keep their
+-- roster. The best there is: the course's enrolment now, which is what
+-- reports counted them against until now, so their figures do not change.
+INSERT INTO attendance_enrolments (attendance_id, student_number, student_full_name)
+SELECT a.attendance_id, e.student_number, u.full_name
+FROM attendances a
+JOIN enrolments e ON e.course_code = a.course_code
+JOIN users u ON u.school_number = e.student_number
+WHERE a.course_code IS NOT NULL
+ON CONFLICT DO NOTHING;
+
 -- Set when the teacher excused the student (ExcuseStudent): why.
 ALTER TABLE attendance_records ADD COLUMN excuse_reason text;
 
