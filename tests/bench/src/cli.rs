@@ -42,6 +42,9 @@ pub enum Scenario {
     /// The option-2 check-in storm with metrics on, beside the same with
     /// metrics off (ATTN_*_METRICS_ADDR=off), round by round (issue 12).
     Metrics,
+    /// A semester of course sessions seeded into PostgreSQL: GetCourseReport
+    /// and the course register export, against a bare COPY of the same rows (issue 13).
+    Semester,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -71,7 +74,7 @@ pub struct RunArgs {
     /// How long the stand-in gateway takes to finish a job.
     #[arg(long, default_value_t = 300)]
     pub face_delay_ms: u64,
-    /// Which scenarios to run [default: storm,archive,face; quick: all five and campus, metrics].
+    /// Which scenarios to run [default: storm,archive,face; quick: all six].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub scenarios: Option<Vec<Scenario>>,
     /// Campus: teachers, each opening one session [default: 1000; quick 20].
@@ -105,6 +108,24 @@ pub struct RunArgs {
     /// and the wait counts in their latency).
     #[arg(long, default_value_t = 1024)]
     pub campus_in_flight: usize,
+    /// Semester: weeks of course sessions [default: 14; quick 2].
+    #[arg(long)]
+    pub semester_weeks: Option<usize>,
+    /// Semester: sessions of each course a week (1 to 7) [default: 3; quick 3].
+    #[arg(long)]
+    pub semester_sessions_per_week: Option<usize>,
+    /// Semester: courses, each with its own teacher [default: 40; quick 3].
+    #[arg(long)]
+    pub semester_courses: Option<usize>,
+    /// Semester: students enrolled in each course [default: 150; quick 20].
+    #[arg(long)]
+    pub semester_students: Option<usize>,
+    /// Semester: timed GetCourseReport calls (and as many COPYs) after a warm-up [default: 200; quick 20].
+    #[arg(long)]
+    pub semester_calls: Option<usize>,
+    /// Semester: timed exports of each kind (and as many COPYs) after a warm-up [default: 20; quick 3].
+    #[arg(long)]
+    pub semester_exports: Option<usize>,
     /// Where the release binaries are.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
@@ -174,6 +195,7 @@ pub struct Settings {
     pub face_delay_ms: u64,
     pub scenarios: Vec<Scenario>,
     pub campus: CampusSettings,
+    pub semester: SemesterSettings,
     #[serde(skip)]
     pub bin_dir: PathBuf,
     #[serde(skip)]
@@ -243,9 +265,48 @@ impl CampusSettings {
     }
 }
 
+/// The semester scenario's settings (issue 13), every default resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct SemesterSettings {
+    pub weeks: usize,
+    pub sessions_per_week: usize,
+    pub courses: usize,
+    pub students_per_course: usize,
+    /// Students in all: each is enrolled in about four courses (all of them
+    /// when there are fewer than four courses' worth).
+    pub students: usize,
+    pub calls: usize,
+    pub exports: usize,
+}
+
+impl SemesterSettings {
+    fn from_args(args: &RunArgs) -> Self {
+        let pick =
+            |given: Option<usize>, full: usize, quick: usize| given.unwrap_or(if args.quick { quick } else { full });
+        // Three digits for courses, five for students, in their numbers.
+        let courses = pick(args.semester_courses, 40, 3).clamp(1, 999);
+        let students_per_course = pick(args.semester_students, 150, 20).clamp(1, 99_999);
+        Self {
+            weeks: pick(args.semester_weeks, 14, 2).clamp(1, 52),
+            sessions_per_week: pick(args.semester_sessions_per_week, 3, 3).clamp(1, 7),
+            courses,
+            students_per_course,
+            students: (courses * students_per_course / 4).clamp(students_per_course, 99_999),
+            calls: pick(args.semester_calls, 200, 20).max(1),
+            exports: pick(args.semester_exports, 20, 3).max(1),
+        }
+    }
+
+    /// Sessions of each course over the semester.
+    pub fn sessions_per_course(&self) -> usize {
+        self.weeks * self.sessions_per_week
+    }
+}
+
 impl Settings {
     pub fn from_args(args: RunArgs) -> Self {
         let campus = CampusSettings::from_args(&args);
+        let semester = SemesterSettings::from_args(&args);
         let pick =
             |given: Option<usize>, full: usize, quick: usize| given.unwrap_or(if args.quick { quick } else { full });
         Self {
@@ -260,11 +321,12 @@ impl Settings {
             scenarios: args.scenarios.unwrap_or_else(|| {
                 let mut all = vec![Scenario::Storm, Scenario::Archive, Scenario::Face];
                 if args.quick {
-                    all.extend([Scenario::Campus, Scenario::Metrics]);
+                    all.extend([Scenario::Campus, Scenario::Metrics, Scenario::Semester]);
                 }
                 all
             }),
             campus,
+            semester,
             bin_dir: args.bin_dir,
             build: args.build,
             json: args.json,

@@ -5,7 +5,9 @@
 //! the scenarios of issue 6: the check-in storm with the echo baseline and
 //! the live roster, the archive against a bare COPY, and face results; and
 //! issue 11's campus morning (many sessions, many students, closed and open
-//! loop); issue 12's cost of metrics (the storm with metrics on and off).
+//! loop); issue 12's cost of metrics (the storm with metrics on and off);
+//! issue 13's semester (course reports over a seeded semester, against a
+//! bare COPY).
 //! See `tests/bench/README.md`.
 
 mod archive;
@@ -24,6 +26,7 @@ mod procs;
 mod redis_probe;
 mod report;
 mod roster;
+mod semester;
 mod stack;
 mod stats;
 mod storm;
@@ -152,6 +155,17 @@ async fn scenarios(settings: &Settings, stack: &Stack, run_id: &str, log_dir: &P
                 }
             }
             Err(err) => report.failures.push(format!("metrics: {err:#}")),
+        }
+    }
+    if settings.runs(Scenario::Semester) {
+        let s = &settings.semester;
+        println!(
+            "\nsemester: {} weeks x {} sessions a week x {} courses x {} students ...",
+            s.weeks, s.sessions_per_week, s.courses, s.students_per_course
+        );
+        match semester::run(&bench).await {
+            Ok(semester) => report.semester = Some(semester),
+            Err(err) => report.failures.push(format!("semester: {err:#}")),
         }
     }
     report.run_peak_rss_mib = stack.run_peaks();

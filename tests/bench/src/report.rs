@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     archive::ArchiveReport, bench::SetupFigures, campus::CampusReport, cli::Settings, face::FaceReport,
-    metrics_cost::MetricsCostReport, storm::StormReport, targets::Target,
+    metrics_cost::MetricsCostReport, semester::SemesterReport, storm::StormReport, targets::Target,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +47,7 @@ pub struct Report {
     pub face: Option<FaceReport>,
     pub campus: Option<CampusReport>,
     pub metrics: Option<MetricsCostReport>,
+    pub semester: Option<SemesterReport>,
     /// Each started process's peak RSS over the whole run, sign-in included (MiB).
     pub run_peak_rss_mib: std::collections::BTreeMap<String, f64>,
     pub targets: Vec<Target>,
@@ -70,6 +71,7 @@ impl Report {
             face: None,
             campus: None,
             metrics: None,
+            semester: None,
             run_peak_rss_mib: Default::default(),
             targets: Vec::new(),
             failures: Vec::new(),
@@ -120,6 +122,9 @@ impl Report {
                         .push(format!("metrics {side} round {}: {count} check-ins got {kind} ({example})", run.round));
                 }
             }
+        }
+        if let Some(semester) = &self.semester {
+            self.failures.extend(semester.failures.iter().map(|f| format!("semester: {f}")));
         }
         self.targets = crate::targets::evaluate(self);
     }
@@ -175,6 +180,9 @@ impl Report {
         }
         if let Some(metrics) = &self.metrics {
             crate::tables::metrics(&mut out, metrics);
+        }
+        if let Some(semester) = &self.semester {
+            crate::tables::semester(&mut out, semester);
         }
         if !self.run_peak_rss_mib.is_empty() {
             let peaks: Vec<String> =

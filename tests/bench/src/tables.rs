@@ -7,6 +7,7 @@ use crate::{
     campus::CampusReport,
     face::FaceReport,
     metrics_cost::MetricsCostReport,
+    semester::{REGISTER_ROWS_TARGET, REPORT_P99_TARGET_MS, SemesterReport, TIME_ZONE, Timed, met},
     storm::{StormReport, is_attn},
     targets::{Target, Verdict},
 };
@@ -224,7 +225,7 @@ pub fn face(out: &mut String, face: &FaceReport) {
 }
 
 pub fn targets(out: &mut String, targets: &[Target]) {
-    let _ = writeln!(out, "\nTargets (issues 6 and 11; reported, not asserted)");
+    let _ = writeln!(out, "\nTargets (issues 6, 11 and 13; reported, not asserted)");
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
@@ -458,4 +459,113 @@ pub fn metrics(out: &mut String, metrics: &MetricsCostReport) {
         ratios.join(", "),
         metrics.median_on_over_off.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}x"))
     );
+}
+
+pub fn semester(out: &mut String, semester: &SemesterReport) {
+    let s = &semester.settings;
+    let _ = writeln!(
+        out,
+        "\n8. Semester: {} weeks x {} sessions a week x {} courses x {} students ({} students in all, each in about \
+         {} courses), archived sessions in {TIME_ZONE}",
+        s.weeks,
+        s.sessions_per_week,
+        s.courses,
+        s.students_per_course,
+        s.students,
+        (s.courses * s.students_per_course).div_ceil(s.students)
+    );
+    let seed = &semester.seed;
+    let _ = writeln!(
+        out,
+        "seeded in PostgreSQL (set-based SQL, one transaction) in {:.1} s, then VACUUM ANALYZE {:.1} s: {} users, {} courses, \
+         {} course_teachers, {} enrolments, {} attendances, {} attendance_enrolments, {} attendance_records \
+         ({} attended, {} failed, {} excused; {} absent: no record)",
+        seed.secs,
+        seed.analyze_secs,
+        seed.users,
+        seed.courses,
+        seed.course_teachers,
+        seed.enrolments,
+        seed.attendances,
+        seed.attendance_enrolments,
+        seed.attendance_records,
+        seed.attended,
+        seed.failed,
+        seed.excused,
+        seed.absent
+    );
+    let _ = writeln!(
+        out,
+        "measured: course {} ({} sessions x {} students = {} roster places), as its teacher over gRPC; baselines: a \
+         bare COPY ... TO STDOUT of the same rows on one PostgreSQL connection",
+        semester.course,
+        semester.course_sessions,
+        semester.course_students,
+        semester.course_sessions * semester.course_students
+    );
+    let row = |label: &str, timed: Option<&Timed>, ratio: String| -> Vec<String> {
+        match timed {
+            Some(t) => vec![
+                label.to_owned(),
+                t.runs.to_string(),
+                t.rows.to_string(),
+                if t.bytes > 0 { format!("{:.0}", t.bytes as f64 / 1024.0) } else { String::new() },
+                ms(t.latency.p50_ms),
+                ms(t.latency.p99_ms),
+                ms(t.latency.max_ms),
+                format!("{:.0}", t.median_rows_per_sec),
+                ratio,
+            ],
+            None => vec![label.to_owned(), "failed".into()],
+        }
+    };
+    let ratio = |attn: Option<&Timed>, base: Option<&Timed>, f: fn(&Timed) -> f64| match (attn, base) {
+        (Some(a), Some(b)) if f(b) > 0.0 => format!("{:.2}x", f(a) / f(b)),
+        _ => String::new(),
+    };
+    let p50 = |t: &Timed| t.latency.p50_ms;
+    let rate = |t: &Timed| t.median_rows_per_sec;
+    let rows = vec![
+        row(
+            "GetCourseReport (rows: places it counts)",
+            semester.report.as_ref(),
+            ratio(semester.report.as_ref(), semester.report_copy.as_ref(), p50),
+        ),
+        row("  baseline: COPY of the rows it counts", semester.report_copy.as_ref(), String::new()),
+        row(
+            "ExportCourseReport per_session (register)",
+            semester.register.as_ref(),
+            ratio(semester.register.as_ref(), semester.register_copy.as_ref(), rate),
+        ),
+        row("  baseline: COPY of the register's rows", semester.register_copy.as_ref(), String::new()),
+        row("ExportCourseReport (per student; information)", semester.report_export.as_ref(), String::new()),
+    ];
+    table(out, &["run", "runs", "rows", "KiB", "p50 ms", "p99 ms", "max ms", "rows/s", "vs baseline"], &rows);
+    let _ = writeln!(
+        out,
+        "(each ATTN run and its baseline's alternate, one after the other; rows/s: rows over each run's time, median \
+         of runs; vs baseline: p50 time for the report, rows/s for the register)"
+    );
+    if let Some(r) = &semester.report {
+        let _ = writeln!(
+            out,
+            "GetCourseReport p99 {:.2} ms: target {} (< {REPORT_P99_TARGET_MS:.0} ms)",
+            r.latency.p99_ms,
+            met(r.latency.p99_ms < REPORT_P99_TARGET_MS)
+        );
+    }
+    if let Some(r) = &semester.register {
+        let _ = writeln!(
+            out,
+            "course register {:.0} rows/s: target {} (>= {REGISTER_ROWS_TARGET:.0} rows/s)",
+            r.median_rows_per_sec,
+            met(r.median_rows_per_sec >= REGISTER_ROWS_TARGET)
+        );
+    }
+    if let Some(peak) = semester.attendance_peak_rss_mib {
+        let _ = writeln!(out, "attendance-service peak RSS while exporting: {peak:.1} MiB");
+    }
+    for check in &semester.checks {
+        let _ = writeln!(out, "checked: {check}");
+    }
 }

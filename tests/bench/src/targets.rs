@@ -7,6 +7,7 @@ use crate::{
     campus::{ATTEND, CALLS, CampusReport},
     cli::Scenario,
     report::Report,
+    semester::{REGISTER_ROWS_TARGET, REPORT_P99_TARGET_MS, SemesterReport},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,7 +102,31 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
             report.metrics.as_ref().and_then(|m| m.median_on_over_off),
         ));
     }
+    if settings.runs(Scenario::Semester) {
+        targets.extend(semester(report.semester.as_ref(), &settings.semester));
+    }
     targets
+}
+
+/// Issue 13: a semester's course report and register.
+fn semester(semester: Option<&SemesterReport>, settings: &crate::cli::SemesterSettings) -> Vec<Target> {
+    let shape = format!("{} sessions x {} students", settings.sessions_per_course(), settings.students_per_course);
+    vec![
+        target(
+            &format!("semester: GetCourseReport p99 (one course, {shape})"),
+            REPORT_P99_TARGET_MS,
+            " ms",
+            Goal::Below,
+            semester.and_then(SemesterReport::report_p99_ms),
+        ),
+        target(
+            &format!("semester: course register export (per_session), rows/s ({shape})"),
+            REGISTER_ROWS_TARGET,
+            " rows/s",
+            Goal::AtLeast,
+            semester.and_then(SemesterReport::register_rows_per_sec),
+        ),
+    ]
 }
 
 /// Issue 11: the campus morning.
