@@ -249,6 +249,7 @@ mod tests {
                 "CHECK_IN_CODE_NOT_REQUIRED",
                 "REQUEST_TIMED_OUT",
                 "NOT_ENROLLED",
+                "EXCUSED",
             ]
         );
     }

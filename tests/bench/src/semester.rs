@@ -105,6 +105,27 @@ pub struct SeedFigures {
     pub absent: u64,
 }
 
+impl SeedFigures {
+    /// What was written, table by table.
+    pub fn counts(&self) -> String {
+        format!(
+            "{} users, {} courses, {} course_teachers, {} enrolments, {} attendances, {} attendance_enrolments, \
+             {} attendance_records ({} attended, {} failed, {} excused; {} absent: no record)",
+            self.users,
+            self.courses,
+            self.course_teachers,
+            self.enrolments,
+            self.attendances,
+            self.attendance_enrolments,
+            self.attendance_records,
+            self.attended,
+            self.failed,
+            self.excused,
+            self.absent
+        )
+    }
+}
+
 /// N timed runs of one thing: its latency, and the rows each run carried
 /// (GetCourseReport: the roster places it counted).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -188,23 +209,7 @@ pub async fn run(bench: &Bench<'_>) -> anyhow::Result<SemesterReport> {
         (settings.courses * settings.students_per_course).div_ceil(settings.students)
     );
     let seed = seed(&mut db, &settings, &names, &bench.people.teacher.number).await?;
-    println!(
-        "  seeded in {:.1} s (VACUUM ANALYZE {:.1} s): {} users, {} courses, {} course_teachers, {} enrolments, {} \
-         attendances, {} attendance_enrolments, {} attendance_records ({} attended, {} failed, {} excused; {} absent)",
-        seed.secs,
-        seed.analyze_secs,
-        seed.users,
-        seed.courses,
-        seed.course_teachers,
-        seed.enrolments,
-        seed.attendances,
-        seed.attendance_enrolments,
-        seed.attendance_records,
-        seed.attended,
-        seed.failed,
-        seed.excused,
-        seed.absent
-    );
+    println!("  seeded in {:.1} s (VACUUM ANALYZE {:.1} s): {}", seed.secs, seed.analyze_secs, seed.counts());
 
     // The first course, as its own teacher.
     let measured = 0;
