@@ -31,6 +31,6 @@ pub use audit::AuditEntry;
 pub use clock::Clock;
 pub use fail_code::FailCode;
 pub use invalid::{Invalid, Invalids};
-pub use record::{AttendConflict, Record, RecordStatus};
+pub use record::{AttendConflict, Record, RecordStatus, Roster};
 pub use security::SecurityOption;
 pub use session::{SessionMeta, SessionState};

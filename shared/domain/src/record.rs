@@ -122,6 +122,21 @@ pub fn with_absentees(mut records: Vec<Record>, enrolled: impl IntoIterator<Item
     records
 }
 
+/// A session's roster as a teacher reads it: its lines ([`with_absentees`])
+/// and how many of them are records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    pub lines: Vec<Record>,
+    pub record_count: usize,
+}
+
+impl Roster {
+    pub fn new(records: Vec<Record>, enrolled: impl IntoIterator<Item = (String, String)>) -> Self {
+        let record_count = records.len();
+        Self { lines: with_absentees(records, enrolled), record_count }
+    }
+}
+
 pub fn millis_to_time(ms: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }

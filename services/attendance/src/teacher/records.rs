@@ -11,38 +11,14 @@ use attn_store::{
 };
 use uuid::Uuid;
 
-use super::{archive_unless_live, no_such_session};
+use super::{archive_unless_live, no_such_session, roster};
 use crate::{context::Context, convert};
 
 pub async fn list(ctx: &Context, caller: &Caller, attendance_id: &str) -> ApiResult<pb::ListRecordsResponse> {
     let id = validate::attendance_id(attendance_id)?;
     let now = ctx.now_ms();
-    if let Some(snapshot) = ctx.live.snapshot(id).await? {
-        if !snapshot.meta.is_owned_by(caller.school_number()) {
-            return Err(no_such_session(id));
-        }
-        for (student, why) in &snapshot.malformed {
-            tracing::error!(attendance_id = %id, %student, %why, "unreadable record left out of the roster");
-        }
-        let ended = !snapshot.meta.is_active(now);
-        return Ok(pb::ListRecordsResponse {
-            attendance: Some(convert::attendance(&snapshot.meta, now, false, Some(snapshot.records.len() as u64))),
-            records: snapshot.roster().iter().map(|r| convert::roster_line(id, r, ended)).collect(),
-        });
-    }
-    let meta = ctx
-        .archive
-        .attendance(id)
-        .await?
-        .filter(|meta| meta.is_owned_by(caller.school_number()))
-        .ok_or_else(|| no_such_session(id))?;
-    let records = ctx.archive.records(id).await?;
-    let count = records.len() as u64;
-    let roster = attn_domain::record::with_absentees(records, ctx.archive.enrolled(id).await?);
-    Ok(pb::ListRecordsResponse {
-        attendance: Some(convert::attendance(&meta, now, true, Some(count))),
-        records: roster.iter().map(|r| convert::roster_line(id, r, true)).collect(),
-    })
+    let session = roster::read(ctx, caller, id).await?;
+    Ok(pb::ListRecordsResponse { attendance: Some(session.attendance(now)), records: session.lines(now) })
 }
 
 fn no_record(student: &str) -> ApiError {

@@ -26,14 +26,6 @@ pub struct Snapshot {
     pub enrolled: Vec<(String, String)>,
 }
 
-impl Snapshot {
-    /// The roster a teacher sees: the records, and a not-checked-in line
-    /// for every enrolled student without one.
-    pub fn roster(&self) -> Vec<Record> {
-        attn_domain::record::with_absentees(self.records.clone(), self.enrolled.iter().cloned())
-    }
-}
-
 /// What a check-in needs to know before verifying, in one round trip.
 #[derive(Debug, Clone)]
 pub struct Precheck {

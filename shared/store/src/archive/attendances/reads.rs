@@ -1,7 +1,7 @@
 //! Reading the archive: one session, its records, and the paged listings
 //! of a teacher's sessions and a student's history.
 
-use attn_domain::{Record, SessionMeta, paging::Cursor};
+use attn_domain::{Record, Roster, SessionMeta, paging::Cursor};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ impl Archive {
 
     /// An archived course session's roster as it started (number, full
     /// name), by number; empty for a session without a course.
-    pub async fn enrolled(&self, id: Uuid) -> StoreResult<Vec<(String, String)>> {
+    async fn enrolled(&self, id: Uuid) -> StoreResult<Vec<(String, String)>> {
         let mut work = self.work().await?;
         let rows = sqlx::query!(
             r#"SELECT student_number, student_full_name FROM attendance_enrolments
@@ -67,11 +67,11 @@ impl Archive {
     }
 
     /// An archived session's roster: its records, and an absent line for
-    /// every student enrolled when it started without one.
-    pub async fn roster(&self, id: Uuid) -> StoreResult<Vec<Record>> {
-        let records = self.records(id).await?;
-        let enrolled = self.enrolled(id).await?;
-        Ok(attn_domain::record::with_absentees(records, enrolled))
+    /// every student enrolled when it started without one (the two read
+    /// side by side).
+    pub async fn roster(&self, id: Uuid) -> StoreResult<Roster> {
+        let (records, enrolled) = tokio::try_join!(self.records(id), self.enrolled(id))?;
+        Ok(Roster::new(records, enrolled))
     }
 
     pub async fn record(&self, id: Uuid, student: &str) -> StoreResult<Option<Record>> {
