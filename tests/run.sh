@@ -5,7 +5,7 @@
 #   tests/run.sh rust       one stage (see `stages` below), or several
 #
 # On a fresh Debian machine with the Rust toolchain it installs what is
-# missing (Redis, PostgreSQL, sqlx-cli, Node and Python test tools,
+# missing (Redis, PostgreSQL, Node and Python test tools,
 # Chromium, Prometheus) and starts Redis and PostgreSQL if they are stopped. Each stage
 # prints what it ran; the last lines summarise every stage.
 set -euo pipefail
@@ -154,18 +154,10 @@ stage_cluster() {
 # campuses run it (tests/pgbouncer/run.sh starts its own PgBouncer).
 stage_pgbouncer() { tests/pgbouncer/run.sh; }
 
-# The committed query data must describe the current migrations: prepare it
-# again against a scratch database and compare.
-stage_sqlx() {
-    command -v cargo-sqlx >/dev/null ||
-        cargo install sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls
-    local db="attn_sqlx_check_$$"
-    local url="${ATTN_TEST_DATABASE_URL%/*}/$db"
-    psql "$ATTN_TEST_DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
-    trap 'psql "$ATTN_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS '"$db"' WITH (FORCE)" >/dev/null' RETURN
-    (cd shared/store && DATABASE_URL="$url" cargo sqlx migrate run)
-    DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace --check -- -p attn-store
-}
+# The committed query data must describe the current migrations: described
+# again by a scratch database migrated from shared/store/migrations, by
+# sqlx's own macros (no sqlx-cli to build), and compared.
+stage_sqlx() { shared/store/query-data.sh --check; }
 
 stage_envoy() { tests/envoy/run.sh; }
 # deploy/observability: promtool checks the Prometheus config and the alert
