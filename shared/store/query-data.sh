@@ -49,11 +49,16 @@ for migration in shared/store/migrations/*.sql; do
         { echo "query-data.sh: migration $migration failed (above)" >&2; exit 1; }
 done
 
-# Touched so cargo compiles attn-store again, which expands its macros again.
-touch shared/store/src/lib.rs
+# Touched so cargo checks attn-store again, which expands its macros again;
+# its old time is put back afterwards, so builds made before stay fresh.
+lib=shared/store/src/lib.rs
+touch -r "$lib" "$out.stamp"
+touch "$lib"
 DATABASE_URL="$url" SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$out" \
-    cargo check --locked --quiet -p attn-store --all-targets
-touch shared/store/src/lib.rs # the offline builds after this expand from .sqlx/ again
+    cargo check --locked --quiet -p attn-store --all-targets || status=$?
+touch -r "$out.stamp" "$lib"
+rm -f "$out.stamp"
+((${status:-0} == 0)) || { echo "query-data.sh: attn-store did not compile against the migrated database (above)" >&2; exit 1; }
 
 written=$(find "$out" -name 'query-*.json' | wc -l)
 ((written > 0)) || { echo "query-data.sh: compiling attn-store wrote no query data" >&2; exit 1; }
