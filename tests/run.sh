@@ -28,17 +28,9 @@ fail() {
     exit 1
 }
 
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-        fail "need root to run: $*"
-    fi
-}
-
-apt_install() {
-    command -v apt-get >/dev/null || fail "install these packages with your package manager: $*"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
+# as_root, apt_install and need_packages, shared with deploy/local/run.sh.
+# shellcheck source=../deploy/local/packages.sh
+source "$root/deploy/local/packages.sh"
 
 redis_up() { redis-cli -u "$ATTN_TEST_REDIS_URL" ping 2>/dev/null | grep -q PONG; }
 postgres_up() { psql "$ATTN_TEST_DATABASE_URL" -Atc 'select 1' >/dev/null 2>&1; }

@@ -61,6 +61,8 @@ fail() {
     printf 'run.sh: %s\n' "$*" >&2
     exit 1
 }
+# shellcheck source=packages.sh
+source "$root/deploy/local/packages.sh"
 
 export ATTN_ATTENDANCE_ADDR="${ATTN_ATTENDANCE_ADDR:-0.0.0.0:50051}"
 export ATTN_VERIFICATION_ADDR="${ATTN_VERIFICATION_ADDR:-0.0.0.0:50052}"
@@ -119,50 +121,116 @@ wait_for() {
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# === stopping: the services, then the Redis and PostgreSQL this script started ===
+
+own_redis="" own_postgres=""
+pids=()
+names=()
+stop_all() {
+    trap - INT TERM HUP EXIT
+    if ((${#pids[@]})); then
+        say "stopping ${names[*]}"
+        # Newest first: attendance drains before verification goes away.
+        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+        for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    fi
+    if [[ -n $own_postgres ]]; then
+        say "stopping PostgreSQL (data kept in $own_postgres)"
+        as_pg "$pg_ctl" -D "$own_postgres" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    if [[ -n $own_redis && -f $own_redis ]]; then
+        say "stopping Redis (data kept in ${own_redis%/*})"
+        redis-cli -h "${redis_host/localhost/127.0.0.1}" -p "$redis_port" shutdown >/dev/null 2>&1 || true
+    fi
+    rm -f "$run_dir/ready" "$run_dir/ready.tmp"
+}
+trap stop_all EXIT
+# Ctrl-C reaches only this script (each service runs in a session of its
+# own, below), which then stops the services in order: none of them "stops
+# unexpectedly" because the terminal signalled it first.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
 # === Redis and PostgreSQL ===
+# Used where they answer (ATTN_REDIS_URL, ATTN_DATABASE_URL). Where nothing
+# answers at a local address, the script runs its own, with their data in
+# $data_dir (so they survive a restart of the stack), installing the packages
+# first if they are missing, and stops them again with everything else.
+
+data_dir="${ATTN_LOCAL_DATA_DIR:-$root/deploy/local/data}"
 
 redis_host="$(url_host "$ATTN_REDIS_URL")"
 redis_port="$(url_port "$ATTN_REDIS_URL" 6379)"
 redis_ping() { [[ "$(redis-cli -u "$ATTN_REDIS_URL" ping 2>/dev/null)" == PONG ]]; }
-if command -v redis-cli >/dev/null; then redis_up=redis_ping; else redis_up="tcp_open $redis_host $redis_port"; fi
-if ! $redis_up; then
-    if is_local "$redis_host" && command -v redis-server >/dev/null; then
-        say "starting Redis on $redis_host:$redis_port"
-        mkdir -p /var/lib/redis /var/log/redis
-        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$redis_port" --save "" --appendonly no \
-            --dir /var/lib/redis --logfile /var/log/redis/ci.log
-        wait_for Redis 30 $redis_up || fail "Redis did not come up on $redis_port (see /var/log/redis/ci.log)"
-    else
+redis_up() { if command -v redis-cli >/dev/null; then redis_ping; else tcp_open "$redis_host" "$redis_port"; fi; }
+if ! redis_up; then
+    is_local "$redis_host" ||
         fail "Redis is not reachable at $redis_host:$redis_port (ATTN_REDIS_URL); start it or point ATTN_REDIS_URL at one"
-    fi
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+        need_packages "a Redis for ATTN's live state" redis-server redis-tools
+    mkdir -p "$data_dir/redis"
+    say "starting Redis on $redis_host:$redis_port (data in $data_dir/redis)"
+    # Append-only file: live sessions and check-ins survive a restart.
+    redis-server --daemonize yes --bind "${redis_host/localhost/127.0.0.1}" --port "$redis_port" \
+        --dir "$data_dir/redis" --appendonly yes --save "" --maxmemory-policy noeviction \
+        --pidfile "$data_dir/redis/redis.pid" --logfile "$data_dir/redis/redis.log" ||
+        fail "Redis did not start; see $data_dir/redis/redis.log"
+    own_redis="$data_dir/redis/redis.pid"
+    wait_for Redis 30 redis_ping || fail "Redis did not come up on $redis_port; see $data_dir/redis/redis.log"
 fi
 
 pg_host="$(url_host "$ATTN_DATABASE_URL")"
 pg_port="$(url_port "$ATTN_DATABASE_URL" 5432)"
+pg_user="${ATTN_DATABASE_URL#*://}"
+pg_user="${pg_user%%@*}"
+[[ $pg_user == "${ATTN_DATABASE_URL#*://}" ]] && pg_user=postgres # no user@ in the URL
+pg_user="${pg_user%%:*}"
 database="${ATTN_DATABASE_URL##*/}"
 database="${database%%\?*}"
 admin_url="${ATTN_DATABASE_URL%/*}/postgres"
 pg_up() {
     if command -v pg_isready >/dev/null; then pg_isready -q -h "$pg_host" -p "$pg_port"; else tcp_open "$pg_host" "$pg_port"; fi
 }
+# PostgreSQL's own programs (initdb, pg_ctl): on PATH, or where Debian keeps them.
+pg_bin() {
+    if command -v "$1" >/dev/null; then command -v "$1"; else
+        ls /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+    fi
+}
+# PostgreSQL refuses to run as root: as root, its programs run as `postgres`.
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if ! pg_up; then
-    if is_local "$pg_host" && command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
-        version="$(ls /etc/postgresql | sort -V | tail -n1)"
-        say "starting PostgreSQL $version"
-        pg_ctlcluster --skip-systemctl-redirect "$version" main start
-        wait_for PostgreSQL 60 pg_up || fail "PostgreSQL did not come up on $pg_port"
-    else
+    is_local "$pg_host" ||
         fail "PostgreSQL is not reachable at $pg_host:$pg_port (ATTN_DATABASE_URL); start it or point ATTN_DATABASE_URL at one"
+    [[ -n "$(pg_bin initdb)" ]] && command -v psql >/dev/null ||
+        need_packages "a PostgreSQL for ATTN's archive" postgresql postgresql-client
+    initdb="$(pg_bin initdb)" pg_ctl="$(pg_bin pg_ctl)"
+    [[ -x $initdb && -x $pg_ctl ]] || fail "initdb and pg_ctl were not found after installing PostgreSQL"
+    pgdata="$data_dir/postgres"
+    mkdir -p "$pgdata"
+    if [[ $(id -u) -eq 0 ]]; then
+        chown postgres: "$pgdata" && chmod 700 "$pgdata"
+        as_pg test -w "$pgdata" ||
+            fail "the postgres user cannot reach $pgdata (a directory above it is not searchable by others): set ATTN_LOCAL_DATA_DIR elsewhere, or chmod o+x the directories above it"
     fi
+    if [[ ! -f $pgdata/PG_VERSION ]]; then
+        say "creating a PostgreSQL cluster in $pgdata (user $pg_user, trust on loopback only)"
+        as_pg "$initdb" -D "$pgdata" -U "$pg_user" --auth=trust --encoding=UTF8 --no-instructions >"$data_dir/initdb.log" 2>&1 ||
+            fail "initdb failed; see $data_dir/initdb.log"
+    fi
+    say "starting PostgreSQL on $pg_host:$pg_port (data in $pgdata)"
+    as_pg "$pg_ctl" -D "$pgdata" -l "$pgdata/postgresql.log" -w -t 60 \
+        -o "-c listen_addresses=${pg_host/localhost/127.0.0.1} -p $pg_port -k $pgdata" start >/dev/null ||
+        fail "PostgreSQL did not start; see $pgdata/postgresql.log"
+    own_postgres="$pgdata"
+    wait_for PostgreSQL 60 pg_up || fail "PostgreSQL did not come up on $pg_port; see $pgdata/postgresql.log"
 fi
-if command -v psql >/dev/null; then
-    [[ $database =~ ^[A-Za-z0-9_-]+$ ]] || fail "ATTN_DATABASE_URL: database name '$database' is not a plain name"
-    if [[ -z "$(psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]]; then
-        say "creating database $database"
-        psql "$admin_url" -q -c "CREATE DATABASE \"$database\"" || fail "could not create database $database"
-    fi
-else
-    say "psql is not installed: assuming database '$database' exists"
+[[ $database =~ ^[A-Za-z0-9_-]+$ ]] || fail "ATTN_DATABASE_URL: database name '$database' is not a plain name"
+command -v psql >/dev/null || need_packages "creating ATTN's database" postgresql-client
+if [[ -z "$(psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'")" ]]; then
+    say "creating database $database"
+    psql "$admin_url" -q -c "CREATE DATABASE \"$database\"" || fail "could not create database $database"
 fi
 
 # === build ===
@@ -203,26 +271,11 @@ fi
 
 # === start ===
 
-pids=()
-names=()
-stop_all() {
-    trap - INT TERM EXIT
-    if ((${#pids[@]})); then
-        say "stopping ${names[*]}"
-        # Newest first: attendance drains before verification goes away.
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-        for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    fi
-    rm -f "$run_dir/ready" "$run_dir/ready.tmp"
-}
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 start() {
     local name=$1
     shift
-    "$@" >"$run_dir/$name.log" 2>&1 &
+    setsid "$@" >"$run_dir/$name.log" 2>&1 </dev/null &
     pids+=("$!")
     names+=("$name")
 }
@@ -262,6 +315,10 @@ start sweeper-service "$bin/sweeper-service"
 await sweeper-service "${pids[-1]}" "$probe" "$sweeper"
 
 web_url="${ATTN_WEB_DIR:+http://$attendance/}"
+case ${ATTN_DEMO_ACCOUNTS,,} in
+    true) demo_accounts='demo_teacher_1..10, demo_student_1..500, demo_admin; password "password"' ;;
+    *) demo_accounts="none (ATTN_DEMO_ACCOUNTS=$ATTN_DEMO_ACCOUNTS): sign in with the accounts you imported" ;;
+esac
 # Written aside and renamed into place: whoever waits for `ready` to exist
 # must never read it half-written (a rename is atomic, a redirect is not).
 cat >"$run_dir/ready.tmp" <<EOF
@@ -281,7 +338,7 @@ ATTN is running ($profile build). Logs: $run_dir
   sweeper (operators)  $sweeper      grpcurl -plaintext $sweeper list
   verification         $verification      (internal)
   face gateway         http://$standin   (STAND-IN, development only)
-  demo accounts        demo_teacher_1..10, demo_student_1..500, demo_admin; password "password"
+  demo accounts        $demo_accounts
 Ctrl-C stops everything.
 EOF
 
