@@ -6,6 +6,8 @@ run.sh passes the addresses in the environment:
   ATTN_CLIENTS_RUN_DIR         the services' log files
   ATTN_CLIENTS_ALLOWED_ORIGIN  the one origin in ATTN_CORS_ORIGINS
   ATTN_CLIENTS_FRONT_DOOR      Envoy (deploy/envoy/envoy.yaml, see front_door.py) in front of it, host:port
+  ATTN_CLIENTS_STANDIN         the stand-in face gateway, host:port
+  ATTN_CLIENTS_DATABASE_URL    the stack's database (for attendance-service import-roster)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Stack:
     run_dir: Path
     allowed_origin: str
     front_door: str
+    standin: str
+    database_url: str
 
     def log(self, service: str) -> str:
         return (self.run_dir / f"{service}.log").read_text(errors="replace")
@@ -43,7 +47,7 @@ def stack() -> Stack:
     missing = [
         name
         for name in ("ATTN_CLIENTS_API", "ATTN_CLIENTS_SWEEPER", "ATTN_CLIENTS_RUN_DIR", "ATTN_CLIENTS_ALLOWED_ORIGIN",
-                     "ATTN_CLIENTS_FRONT_DOOR")
+                     "ATTN_CLIENTS_FRONT_DOOR", "ATTN_CLIENTS_STANDIN", "ATTN_CLIENTS_DATABASE_URL")
         if not os.environ.get(name)
     ]
     if missing:
@@ -54,6 +58,8 @@ def stack() -> Stack:
         run_dir=Path(os.environ["ATTN_CLIENTS_RUN_DIR"]),
         allowed_origin=os.environ["ATTN_CLIENTS_ALLOWED_ORIGIN"],
         front_door=os.environ["ATTN_CLIENTS_FRONT_DOOR"],
+        standin=os.environ["ATTN_CLIENTS_STANDIN"],
+        database_url=os.environ["ATTN_CLIENTS_DATABASE_URL"],
     )
 
 

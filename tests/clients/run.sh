@@ -22,6 +22,10 @@
 #      wheel) in front of the stack; Login and Attend through it while
 #      anonymous clients hold 1,000 stream attempts open, and Login's latency
 #      with and without them: tests/artifacts/front-door-under-load.txt.
+#   6. The first run (first_run.sh): deploy/local/run.sh where no Redis or
+#      PostgreSQL answers, so it runs its own in a scratch data directory;
+#      the README's walkthroughs as one script; Ctrl-C; a second start with
+#      the data kept and ATTN_DEMO_ACCOUNTS=false.
 #
 # On a fresh Debian machine it installs what is missing: chromium and jq
 # (apt-get, as root), the web app's npm packages (npm ci), and grpcurl,
@@ -69,6 +73,7 @@ chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 [[ -x $chromium ]] || apt_install chromium
 [[ -x $chromium ]] || fail "no Chromium at $chromium"
 command -v jq >/dev/null || apt_install jq
+command -v curl >/dev/null || apt_install curl
 command -v cargo >/dev/null || fail "cargo is required (rustup)"
 command -v npm >/dev/null || fail "node 20.19+ and npm are required"
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' ||
@@ -217,8 +222,11 @@ run_suite() {
 
 export ATTN_CLIENTS_API="$ATTENDANCE" ATTN_CLIENTS_SWEEPER="$SWEEPER" ATTN_CLIENTS_RUN_DIR="$run_dir"
 export ATTN_CLIENTS_ALLOWED_ORIGIN="http://$ATTENDANCE" ATTN_CLIENTS_FRONT_DOOR="$front_door"
+export ATTN_CLIENTS_STANDIN="$STANDIN" ATTN_CLIENTS_DATABASE_URL="${admin_url%/*}/$database"
 run_suite "grpcurl walkthrough, Python grpcio client, CORS and size limits, the front door under load (pytest)" \
     bash -c 'cd "$1" && "$2/bin/python" -m pytest -p no:cacheprovider -q -rs' _ "$here" "$venv"
+run_suite "the first run: deploy/local/run.sh with no Redis or PostgreSQL answering, the README's walkthroughs, Ctrl-C, a second start" \
+    "$here/first_run.sh"
 run_suite "browser app in Chromium (Playwright)" \
     env ATTN_WEB_URL="$WEB_URL" ATTN_E2E_CORS=1 CHROMIUM_PATH="$chromium" ATTN_E2E_ARTIFACTS="$artifacts" \
     bash -c 'cd "$1" && npm run --silent test:e2e' _ "$web"
