@@ -169,7 +169,11 @@ async fn verification_outage(go_down: fn(&Proxy)) {
     };
     let verification = verification_service::App::build(config).await.unwrap();
     let proxy = Proxy::start(verification.local_addr().to_string()).await;
-    tokio::spawn(verification.run(verification_shutdown.clone()));
+    attn_e2e::spawn_watched(
+        format!("verification-service at {}", verification.local_addr()),
+        verification_shutdown.clone(),
+        verification.run(verification_shutdown.clone()),
+    );
     let env = TestEnv::start_with(|opts| {
         opts.attendance.verification_url = format!("http://{}", proxy.addr());
         opts.attendance.verification_timeout_ms = DEPENDENCY_TIMEOUT_MS;

@@ -656,3 +656,20 @@ async fn sweep_until_done(
         }
     }
 }
+
+/// The harness's side of a server that stops on its own: the test fails at
+/// once, naming the server and its error, not later as a timeout elsewhere.
+/// A sweeper whose schedule is not cron starts serving, then its `run()`
+/// fails as it sets the scheduler up; the wait below would take a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "stopped: the schedule \"every now and then\" of sweep_users is not a cron expression")]
+async fn a_sweeper_that_stops_on_its_own_fails_the_test_at_once_by_name() {
+    let env = TestEnv::start().await;
+    let _sweeper = env
+        .start_sweeper_with(|config| {
+            config.scheduler_enabled = true;
+            config.sweep_users_schedule = "every now and then".into();
+        })
+        .await;
+    eventually(Duration::from_secs(60), "something that never happens", || async { None::<()> }).await;
+}

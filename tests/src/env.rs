@@ -184,7 +184,11 @@ impl TestEnv {
             verification_service::App::build(options.verification).await.expect("verification-service starts");
         let verification_addr = verification.local_addr();
         let verification_metrics_addr = verification.metrics_addr().expect("the tests serve /metrics");
-        tokio::spawn(verification.run(shutdown.clone()));
+        crate::servers::spawn_watched(
+            format!("verification-service at {verification_addr}"),
+            shutdown.clone(),
+            verification.run(shutdown.clone()),
+        );
 
         if options.attendance.verification_url == attendance_service::Config::default().verification_url {
             options.attendance.verification_url = format!("http://{verification_addr}");
@@ -201,7 +205,7 @@ impl TestEnv {
         let attendance_metrics_addr = app.metrics_addr().expect("the tests serve /metrics");
         let open_streams = Box::new(app.open_streams());
         let password_checks = app.password_check_stats();
-        tokio::spawn(app.run());
+        crate::servers::spawn_watched(format!("attendance-service at {attendance_addr}"), shutdown.clone(), app.run());
 
         let live = LiveStore::connect(&redis, keys)
             .await
@@ -250,6 +254,7 @@ impl TestEnv {
         &self,
         adjust: impl FnOnce(&mut attendance_service::Config),
     ) -> AttendanceReplica {
+        crate::servers::check();
         let mut config = self.attendance_config();
         adjust(&mut config);
         let shutdown = self.linked_shutdown();
@@ -258,7 +263,7 @@ impl TestEnv {
             .unwrap_or_else(|err| panic!("another attendance-service did not start: {err:#}"));
         let addr = app.local_addr();
         let metrics_addr = app.metrics_addr().expect("the tests serve /metrics");
-        tokio::spawn(app.run());
+        crate::servers::spawn_watched(format!("attendance-service replica at {addr}"), shutdown.clone(), app.run());
         AttendanceReplica { addr, metrics_addr, shutdown }
     }
 
@@ -269,7 +274,12 @@ impl TestEnv {
             .await
             .unwrap_or_else(|err| panic!("another verification-service did not start: {err:#}"));
         let addr = app.local_addr();
-        tokio::spawn(app.run(self.linked_shutdown()));
+        let shutdown = self.linked_shutdown();
+        crate::servers::spawn_watched(
+            format!("verification-service replica at {addr}"),
+            shutdown.clone(),
+            app.run(shutdown),
+        );
         addr
     }
 
@@ -312,6 +322,7 @@ impl TestEnv {
 }
 
 pub(crate) async fn connect(server: SocketAddr) -> Channel {
+    crate::servers::check();
     Endpoint::from_shared(format!("http://{server}"))
         .expect("valid address")
         .connect()
@@ -341,6 +352,9 @@ impl Drop for TestEnv {
     /// Stops the services and removes the test's database and Redis keys.
     /// Runs on its own thread: the test's runtime is already winding down.
     fn drop(&mut self) {
+        // A server that stopped on its own fails the test, even one that
+        // otherwise passed; in a test already failing, it is said beside.
+        let stopped = crate::servers::report();
         self.shutdown.trigger();
         let name = self.database_name.clone();
         let prefix = self.key_prefix.clone();
@@ -360,12 +374,20 @@ impl Drop for TestEnv {
             });
         });
         let _ = cleanup.join();
+        if let Some(stopped) = stopped {
+            if std::thread::panicking() {
+                eprintln!("also: {stopped}");
+            } else {
+                panic!("{stopped}");
+            }
+        }
     }
 }
 
 impl TestEnv {
     /// Every key matching `pattern` (tests only: SCAN is never used in the services).
     pub async fn scan_keys(&self, pattern: &str) -> Vec<String> {
+        crate::servers::check();
         scan(self.live.pool().next(), pattern).await.expect("Redis answers SCAN")
     }
 }
@@ -405,7 +427,9 @@ async fn delete_keys(settings: &RedisSettings, prefix: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+/// Polls `check` until it returns `Some`, or fails after `timeout` with
+/// `what`; fails at once, naming it, if a server the test started stops on
+/// its own meanwhile.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -413,6 +437,7 @@ where
 {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        crate::servers::check();
         if let Some(value) = check().await {
             return value;
         }

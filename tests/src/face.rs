@@ -2,13 +2,14 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use attn_runtime::Shutdown;
 use serde::Deserialize;
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::net::TcpListener;
 
 /// A stand-in gateway on a loopback port, stopped when dropped.
 pub struct Standin {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Shutdown,
 }
 
 /// One job as the stand-in's `/jobs` journal lists it.
@@ -48,11 +49,14 @@ impl Standin {
             standin_slow_delay_ms: 3_000,
             ..Default::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(face_gateway_standin::serve(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Self { addr, stop: Some(stop) }
+        let stop = Shutdown::new();
+        let stopped = stop.clone();
+        crate::servers::spawn_watched(
+            format!("the stand-in face gateway at {addr}"),
+            stop.clone(),
+            face_gateway_standin::serve(listener, config, async move { stopped.triggered().await }),
+        );
+        Self { addr, stop }
     }
 
     /// For `ATTN_FACE_GATEWAY_URL`.
@@ -98,8 +102,6 @@ impl Standin {
 
 impl Drop for Standin {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.trigger();
     }
 }

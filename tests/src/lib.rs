@@ -23,6 +23,7 @@ mod face;
 mod otlp;
 mod processes;
 mod proxy;
+mod servers;
 mod spare_redis;
 mod sweeper;
 
@@ -35,5 +36,6 @@ pub use face::{JournalEntry, Standin, SubmitEntry};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use processes::{ServiceProcess, service_binaries};
 pub use proxy::{Proxy, server_of};
+pub use servers::{check as check_servers, spawn_watched};
 pub use spare_redis::SpareRedis;
 pub use sweeper::SweeperReplica;

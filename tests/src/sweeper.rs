@@ -67,6 +67,7 @@ impl TestEnv {
 
     /// Starts a replica (call twice for two) after `adjust` has changed its settings.
     pub async fn start_sweeper_with(&self, adjust: impl FnOnce(&mut sweeper_service::Config)) -> SweeperReplica {
+        crate::servers::check();
         let mut config = self.sweeper_config();
         adjust(&mut config);
         // Stops with the test environment, or earlier through its own handle.
@@ -86,7 +87,11 @@ impl TestEnv {
             jobs: app.jobs(),
             shutdown,
         };
-        tokio::spawn(app.run());
+        crate::servers::spawn_watched(
+            format!("sweeper-service at {}", replica.addr),
+            replica.shutdown.clone(),
+            app.run(),
+        );
         replica
     }
 }
