@@ -657,6 +657,87 @@ async fn sweep_until_done(
     }
 }
 
+/// The cron wiring itself (tokio-cron-scheduler over `schedules(&config)`),
+/// which every other test leaves off to run rounds by hand: a sweeper with
+/// its scheduler on, every job every second and the face fast path off,
+/// while the test runs no round itself. Each job's work getting done — an
+/// ended session archived, a logout written to the sign-in history, a face
+/// verdict carried to its record — and each job's run count in ListJobs
+/// can then only come from the scheduler. The deadline bounds a failure
+/// (a scheduler that never fires); it is no claim about speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_scheduler_on_every_job_runs_on_its_cron_schedule() {
+    const EVERY_SECOND: &str = "* * * * * *";
+    const FAILURE_BOUND: Duration = Duration::from_secs(90);
+
+    let standin = attn_e2e::Standin::start(Duration::from_millis(100)).await;
+    let env = crate::face::face_env(&standin, |_| {}).await;
+    let sweeper = env
+        .start_sweeper_with(|config| {
+            config.scheduler_enabled = true;
+            config.sweep_attendances_schedule = EVERY_SECOND.into();
+            config.sweep_users_schedule = EVERY_SECOND.into();
+            config.check_face_results_schedule = EVERY_SECOND.into();
+            // Only the scheduler may run check_face_verification_results.
+            config.face_poll_interval_ms = 0;
+        })
+        .await;
+    let clients = env.clients().await;
+
+    // sweep_attendances: an ended session.
+    let mut teacher = clients.demo_teacher(1).await;
+    let ended = finished_session(&env, &mut teacher, "Scheduled", 3).await;
+    // sweep_users: a sign-in ended by a logout.
+    let leaving = clients.login("demo_student_2", "password").await.unwrap();
+    clients.auth(bearer(&leaving)).logout(pb::LogoutRequest {}).await.unwrap();
+    // check_face_verification_results: a check-in waiting for the gateway.
+    let mut face_teacher = clients.demo_teacher(2).await;
+    let face_session = start(&mut face_teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap().attendance_id;
+    let mut alice = clients.demo_student(1).await;
+    let pending = crate::face::attend_with(&mut alice, &face_session, crate::face::SELFIE).await.unwrap();
+    assert_eq!(crate::common::status_of(&pending), pb::RecordStatus::Pending);
+
+    eventually(FAILURE_BOUND, "the scheduler to archive the ended session", || async {
+        (env.archive.attendance(ended).await.unwrap().is_some() && !still_in_redis(&env, ended).await).then_some(())
+    })
+    .await;
+    eventually(FAILURE_BOUND, "the scheduler to write the logout to the sign-in history", || async {
+        let ended_by: Option<String> =
+            sqlx::query_scalar("SELECT ended_by FROM login_history WHERE school_number = 'demo_student_2'")
+                .fetch_optional(env.archive.pool())
+                .await
+                .unwrap();
+        ended_by.map(|ended_by| assert_eq!(ended_by, "logout"))
+    })
+    .await;
+    let verdict = eventually(FAILURE_BOUND, "the scheduler to carry the face verdict to the record", || {
+        let mut alice = alice.clone();
+        let id = face_session.clone();
+        async move {
+            let record = alice.get_my_record(pb::GetMyRecordRequest { attendance_id: id }).await.ok()?.into_inner();
+            let record = record.record?;
+            (crate::common::status_of(&record) != pb::RecordStatus::Pending).then_some(record)
+        }
+    })
+    .await;
+    assert_eq!(crate::common::status_of(&verdict), pb::RecordStatus::Attended, "{verdict:?}");
+
+    // The operators' view: each job ran on the schedule it shows.
+    let mut operator = admin_sweeper(&env, sweeper.addr).await;
+    let jobs = operator.list_jobs(ListJobsRequest {}).await.unwrap().into_inner().jobs;
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    for job in &jobs {
+        assert_eq!(job.schedule, EVERY_SECOND, "{job:?}");
+        assert!(job.runs >= 1, "{} never ran: {job:?}", job.name);
+        let last = job.last_run.as_ref().unwrap_or_else(|| panic!("{} has no last run: {job:?}", job.name));
+        assert!(last.started_at.is_some(), "{job:?}");
+    }
+    println!(
+        "scheduled runs: {}",
+        jobs.iter().map(|job| format!("{} {}", job.name, job.runs)).collect::<Vec<_>>().join(", ")
+    );
+}
+
 /// The harness's side of a server that stops on its own: the test fails at
 /// once, naming the server and its error, not later as a timeout elsewhere.
 /// A sweeper whose schedule is not cron starts serving, then its `run()`

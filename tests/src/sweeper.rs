@@ -7,8 +7,9 @@ use sweeper_service::Jobs;
 
 use crate::TestEnv;
 
-/// A running sweeper-service replica. Its scheduler is off: tests run
-/// rounds themselves, through [`Jobs::run`] or `SweeperService.RunJob`.
+/// A running sweeper-service replica. Its scheduler is off unless a test
+/// turns it on (`scheduler_enabled`): tests run rounds themselves, through
+/// [`Jobs::run`] or `SweeperService.RunJob`.
 pub struct SweeperReplica {
     pub addr: SocketAddr,
     /// Where this replica serves `/metrics`.
