@@ -321,11 +321,76 @@ async fn a_verdict_that_arrives_after_the_session_was_archived_updates_the_archi
     assert_eq!(audited, 1);
 }
 
+/// One fast-path round of `check_face_verification_results`, as the test saw it.
+#[derive(Debug, Clone)]
+struct Round {
+    started_ms: i64,
+    /// Whether it failed as a whole (its due jobs wait for the next round);
+    /// `None` if the test never saw it finish.
+    failed: Option<bool>,
+}
+
+/// Notes every round the sweeper's fast path starts, from its in-process
+/// job state (what ListJobs shows), until `stop` trips. It looks every
+/// 5 ms, ten times as often as rounds can start; a round it misses only
+/// makes the count it is used for smaller, never a test fail.
+async fn note_rounds(jobs: std::sync::Arc<sweeper_service::Jobs>, stop: attn_runtime::Shutdown) -> (Vec<Round>, u64) {
+    let mut rounds: Vec<Round> = Vec::new();
+    loop {
+        let stopping = stop.is_triggered();
+        let (_, state) =
+            jobs.list().into_iter().find(|(job, _)| *job == JobName::CheckFaceVerificationResults).unwrap();
+        if let Some(run) = state.last_run {
+            let started_ms = run.started_at.timestamp_millis();
+            if rounds.last().is_none_or(|last| last.started_ms != started_ms) {
+                rounds.push(Round { started_ms, failed: None });
+            }
+            if run.finished_at.is_some() {
+                rounds.last_mut().unwrap().failed = Some(run.summary.error.is_some());
+            }
+        }
+        if stopping {
+            return (rounds, state.runs);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn millis(time: &prost_types::Timestamp) -> i64 {
+    time.seconds * 1000 + i64::from(time.nanos) / 1_000_000
+}
+
+/// "Soon" in what the system guarantees, not in milliseconds of a machine
+/// that may stall: a pending job is looked at again at most
+/// `next_poll_delay_ms(age)` after its last look (100 ms while young), the
+/// fast path starts a round at most once per `ATTN_FACE_POLL_INTERVAL_MS`
+/// (100 ms), and the first round after a job falls due delivers its verdict.
+/// So after the gateway finishes a job, at most `delay / interval + 2` rounds
+/// start before the job falls due again (rounds are sequential, each after a
+/// tick at least `interval` after the last), then the delivering one, plus
+/// one per round that failed as a whole: a verdict that sat through more
+/// rounds is late however fast or slow the machine. Every timeout on the way
+/// is a minute here, so a stall cannot turn into an error that would make a
+/// job wait out a retry delay. The latency figures are printed, not judged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hundred_students_checking_in_at_once_all_get_a_verdict_soon_after_the_gateway_has_it() {
+async fn a_hundred_students_checking_in_at_once_all_get_a_verdict_within_a_few_rounds_after_the_gateway_has_it() {
+    const POLL_INTERVAL_MS: u64 = 100;
+    const STALL_PROOF_TIMEOUT_MS: u64 = 60_000;
     let standin = Standin::start(Duration::from_millis(300)).await;
-    let env = face_env(&standin, |_| {}).await;
-    let _sweeper = env.start_sweeper().await;
+    let env = face_env(&standin, |opts| {
+        opts.verification.face_timeout_ms = STALL_PROOF_TIMEOUT_MS;
+        opts.attendance.verification_timeout_ms = STALL_PROOF_TIMEOUT_MS;
+    })
+    .await;
+    let sweeper = env
+        .start_sweeper_with(|config| {
+            config.face_poll_interval_ms = POLL_INTERVAL_MS;
+            config.verification_timeout_ms = STALL_PROOF_TIMEOUT_MS;
+            config.redis.redis_timeout_ms = STALL_PROOF_TIMEOUT_MS;
+        })
+        .await;
+    let stop_noting = attn_runtime::Shutdown::new();
+    let noting = tokio::spawn(note_rounds(sweeper.jobs.clone(), stop_noting.clone()));
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let session = start(&mut teacher, "Anatomy", 3, &["127.0.0.0/16"]).await.unwrap();
@@ -345,30 +410,46 @@ async fn a_hundred_students_checking_in_at_once_all_get_a_verdict_soon_after_the
     let finals = futures::future::join_all(students.into_iter().map(|(n, mut student)| {
         let id = id.clone();
         async move {
+            let sent_ms = crate::common::now_ms();
             let first = attend_with(&mut student, &id, SELFIE).await.unwrap();
             assert_eq!(status_of(&first), pb::RecordStatus::Pending);
             let seen = watch_until_final(&mut student, &id).await;
-            (format!("demo_student_{n}"), seen.last().cloned().unwrap())
+            (format!("demo_student_{n}"), sent_ms, seen.last().cloned().unwrap())
         }
     }))
     .await;
+    stop_noting.trigger();
+    let (rounds, runs) = noting.await.unwrap();
     assert_eq!(finals.len(), 100);
-    assert!(finals.iter().all(|(_, r)| status_of(r) == pb::RecordStatus::Attended), "{finals:?}");
+    assert!(finals.iter().all(|(_, _, r)| status_of(r) == pb::RecordStatus::Attended), "{finals:?}");
 
-    // How long after the gateway finished did each record change?
     let journal = standin.journal().await;
-    let mut delays: Vec<i64> = finals
-        .iter()
-        .map(|(number, record)| {
-            let finished = journal.iter().find(|e| &e.student_school_number == number).unwrap().finished_at_ms;
-            let changed = record.attendance_time.as_ref().unwrap();
-            changed.seconds * 1000 + i64::from(changed.nanos) / 1_000_000 - finished
-        })
-        .collect();
+    let mut delays = Vec::new();
+    let mut most_rounds = 0;
+    for (number, sent_ms, record) in &finals {
+        let finished = journal.iter().find(|e| &e.student_school_number == number).unwrap().finished_at_ms;
+        let changed = millis(record.attendance_time.as_ref().unwrap());
+        assert!(changed >= finished, "{number}'s verdict landed before the gateway had it: {changed} < {finished}");
+        delays.push(changed - finished);
+        // The job was at most this old at its last look before the verdict.
+        let delay = attn_domain::face::next_poll_delay_ms(changed - sent_ms) as u64;
+        let after: Vec<&Round> = rounds.iter().filter(|r| r.started_ms > finished && r.started_ms <= changed).collect();
+        let failed = after.iter().filter(|r| r.failed != Some(false)).count();
+        let bound = (delay / POLL_INTERVAL_MS) as usize + 3 + failed;
+        assert!(
+            after.len() <= bound,
+            "{number}'s verdict came {} rounds after the gateway had it (at most {bound}: next look within \
+             {delay} ms, a round per {POLL_INTERVAL_MS} ms, {failed} failed): {after:?}",
+            after.len()
+        );
+        most_rounds = most_rounds.max(after.len());
+    }
     delays.sort_unstable();
     println!(
-        "face verdict latency over 100 students (gateway finished -> record changed): median {} ms, worst {} ms",
-        delays[49], delays[99]
+        "face verdict latency over 100 students (gateway finished -> record changed): median {} ms, worst {} ms; \
+         at most {most_rounds} fast-path rounds started in between ({} rounds noted of {runs} run)",
+        delays[49],
+        delays[99],
+        rounds.len()
     );
-    assert!(delays[0] >= 0, "a verdict can't land before the gateway has it: {delays:?}");
 }
