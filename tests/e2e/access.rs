@@ -490,7 +490,9 @@ async fn a_logout_on_one_replica_stops_the_token_on_another_that_has_it_cached()
     assert_eq!(who_is(&second, &token).await.unwrap(), "demo_student_8", "the second replica reads and caches it");
 
     first.auth(bearer(&token)).logout(LogoutRequest {}).await.unwrap();
-    let refused = attn_e2e::eventually(std::time::Duration::from_secs(2), "the second replica to refuse", || async {
+    // The bound only fails a broadcast that never arrives: at a twentieth of
+    // the cache lifetime, anything refused within it was refused by the broadcast.
+    let refused = attn_e2e::eventually(std::time::Duration::from_secs(30), "the second replica to refuse", || async {
         who_is(&second, &token).await.err()
     })
     .await;
@@ -504,22 +506,42 @@ async fn a_replica_answers_a_known_token_from_memory_for_at_most_the_cache_lifet
     use fred::interfaces::KeysInterface;
     use std::time::{Duration, Instant};
 
+    // The cache's lifetime is judged by the wall clock, as a sign-in's expiry
+    // is (the auth layer's and Redis's), so the injected clock cannot move it:
+    // each step is timed from an event the test saw, and only ever in the
+    // direction a stall cannot falsify.
     const LIFETIME: Duration = Duration::from_secs(3);
+    const ATTEMPTS: usize = 5;
     let env = TestEnv::start_with(|opts| opts.attendance.token_cache_ms = LIFETIME.as_millis() as u64).await;
     let clients = env.clients().await;
-    let token = clients.login("demo_student_9", "password").await.unwrap();
-    let cached_at = Instant::now();
-    assert_eq!(who_is(&clients, &token).await.unwrap(), "demo_student_9", "read from Redis, and cached");
-    // Gone from Redis without a logout's broadcast (as if it expired early):
-    // the replica keeps answering from memory, so check-ins skip that read...
-    let key = attn_store::Keys::new(&env.key_prefix).unwrap().token(&attn_store::tokens::hash_token(&token));
-    let deleted: i64 = env.live.pool().del(key).await.unwrap();
-    assert_eq!(deleted, 1);
-    let answer = who_is(&clients, &token).await;
-    assert!(cached_at.elapsed() < LIFETIME, "the machine stalled past the cache lifetime; this run proves nothing");
-    assert_eq!(answer.unwrap(), "demo_student_9");
-    // ...but no longer than ATTN_TOKEN_CACHE_MS.
-    tokio::time::sleep(LIFETIME.saturating_sub(cached_at.elapsed()) + Duration::from_millis(100)).await;
+    let mut from_memory = None;
+    for attempt in 1..=ATTEMPTS {
+        let token = clients.login("demo_student_9", "password").await.unwrap();
+        // The replica caches what it reads no earlier than this call is sent...
+        let sent = Instant::now();
+        assert_eq!(who_is(&clients, &token).await.unwrap(), "demo_student_9", "read from Redis, and cached");
+        // ...and no later than its answer arrives.
+        let cached_by = Instant::now();
+        // Gone from Redis without a logout's broadcast (as if it expired early):
+        // the replica keeps answering from memory, so check-ins skip that read...
+        let key = attn_store::Keys::new(&env.key_prefix).unwrap().token(&attn_store::tokens::hash_token(&token));
+        let deleted: i64 = env.live.pool().del(key).await.unwrap();
+        assert_eq!(deleted, 1);
+        let answer = who_is(&clients, &token).await;
+        if sent.elapsed() < LIFETIME {
+            // Answered while the entry was surely alive: it must have been used.
+            assert_eq!(answer.unwrap(), "demo_student_9", "attempt {attempt}");
+            from_memory = Some((token, cached_by));
+            break;
+        }
+        // The machine stalled past the lifetime: either answer is right, and
+        // this attempt proves nothing. Sign in afresh and try again.
+        eprintln!("attempt {attempt}: {:?} passed before the answer; trying again", sent.elapsed());
+    }
+    let (token, cached_by) =
+        from_memory.unwrap_or_else(|| panic!("the machine stalled past {LIFETIME:?} in each of {ATTEMPTS} attempts"));
+    // ...but no longer than ATTN_TOKEN_CACHE_MS after it was cached.
+    tokio::time::sleep(LIFETIME.saturating_sub(cached_by.elapsed()) + Duration::from_millis(100)).await;
     assert_status(who_is(&clients, &token).await, Code::Unauthenticated, "sign in again");
 }
 

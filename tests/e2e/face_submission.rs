@@ -7,7 +7,6 @@ use std::time::Duration;
 use attn_e2e::{Standin, TestEnv, eventually};
 use attn_proto::v1::{self as pb, AttendRequest, GetMyRecordRequest};
 use attn_store::face_queue::FaceQueue;
-use tonic::Request;
 
 use crate::{
     common::{start, status_of},
@@ -79,17 +78,23 @@ async fn a_500_at_submit_is_not_retried_and_fails_the_submission() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replayed_attend_whose_first_submission_made_a_job_makes_no_second_job() {
-    // slowsubmit: the gateway takes the job, then answers after 3 s.
-    let standin = Standin::start(Duration::from_millis(100)).await;
+    // slowsubmit: the gateway takes the job, then answers after a minute.
+    let standin = Standin::start_with_slow(Duration::from_millis(100), Duration::from_secs(60)).await;
     let env = face_env(&standin, |_| {}).await;
     let (id, mut mia) = session_for(&env, &standin, "s_slowsubmit_1").await;
 
-    // The student's app gives up after half a second, before any answer.
-    let mut first = Request::new(attend_request(&id, "attend-replayed"));
-    first.set_timeout(Duration::from_millis(500));
-    mia.attend(first).await.expect_err("the first Attend ran out of time");
-    let (jobs, _) = standin.journal_of("s_slowsubmit_1").await;
-    assert_eq!(jobs.len(), 1, "the gateway took the first submission");
+    // The student's app gives up before any answer, once the gateway has
+    // taken the submission: waiting for that, not for a guessed half second
+    // that a busy machine can spend before the submission is even sent.
+    let mut impatient = mia.clone();
+    let request = attend_request(&id, "attend-replayed");
+    let first = tokio::spawn(async move { impatient.attend(request).await });
+    eventually(Duration::from_secs(30), "the gateway to take the first submission", || async {
+        (standin.journal_of("s_slowsubmit_1").await.0.len() == 1).then_some(())
+    })
+    .await;
+    assert!(!first.is_finished(), "no answer yet: the gateway answers the first submission after a minute");
+    first.abort();
 
     // The app sends the same Attend again.
     let replayed = mia.attend(attend_request(&id, "attend-replayed")).await.unwrap().into_inner().record.unwrap();

@@ -20,17 +20,18 @@ use tonic_types::StatusExt;
 
 use crate::common::{attend, reason_of, start};
 
-/// A verification-service that takes half a second to answer a network
-/// check, and says when one has arrived: a call that is surely in flight.
+/// A verification-service that says when a network check has arrived (a
+/// call that is surely in flight) and answers it only when the test lets it.
 struct SlowVerifier {
     called: Arc<Notify>,
+    release: Arc<Notify>,
 }
 
 #[tonic::async_trait]
 impl VerificationService for SlowVerifier {
     async fn check_network(&self, _: Request<CheckNetworkRequest>) -> Result<Response<CheckNetworkResponse>, Status> {
         self.called.notify_one();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.release.notified().await;
         Ok(Response::new(CheckNetworkResponse { passed: true, reason: String::new() }))
     }
     async fn submit_face_check(
@@ -55,12 +56,24 @@ async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavai
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let slow = format!("http://{}", listener.local_addr().unwrap());
     let called = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(VerificationServiceServer::new(SlowVerifier { called: called.clone() }))
+            .add_service(VerificationServiceServer::new(SlowVerifier {
+                called: called.clone(),
+                release: release.clone(),
+            }))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    let env = TestEnv::start_with(|opts| opts.attendance.verification_url = slow).await;
+    // The check-in is answered when the test says, after what it checks during
+    // the drain; the grace period and the call's own timeout only bound a
+    // failure, far past any stall.
+    let env = TestEnv::start_with(|opts| {
+        opts.attendance.verification_url = slow;
+        opts.attendance.verification_timeout_ms = 60_000;
+        opts.attendance.server.shutdown_grace_ms = 60_000;
+    })
+    .await;
     let clients = env.clients().await;
     let mut teacher = clients.demo_teacher(1).await;
     let session = start(&mut teacher, "Last lesson", 2, &["127.0.0.0/16"]).await.unwrap();
@@ -82,16 +95,17 @@ async fn shutdown_lets_an_in_flight_check_in_finish_and_ends_streams_with_unavai
     env.shutdown().trigger();
 
     // Health says NOT_SERVING, so balancers send nothing new...
-    let status = tokio::time::timeout(Duration::from_secs(5), serving.next()).await.unwrap().unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), serving.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(status.status, 2, "NOT_SERVING");
     // ...the roster stream ends telling the client to reconnect...
-    let ended = tokio::time::timeout(Duration::from_secs(5), roster.next()).await.expect("the stream ends");
+    let ended = tokio::time::timeout(Duration::from_secs(30), roster.next()).await.expect("the stream ends");
     let status = ended.expect("an error, not a silent end").unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(reason_of(&status), attn_runtime::Reason::ShuttingDown);
     let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
     assert_eq!(retry, Some(Duration::from_secs(1)), "reconnect after a short pause");
     // ...and the check-in already under way completes.
+    release.notify_one();
     let record = in_flight.await.unwrap().expect("the in-flight call finishes");
     assert!(record.is_attended);
 }

@@ -327,9 +327,10 @@ async fn expired_and_logged_out_sign_ins_become_sign_in_history() {
     let env = TestEnv::start_with(|opts| opts.attendance.student_token_ttl_secs = 1).await;
     let sweeper = env.start_sweeper().await;
     let clients = env.clients().await;
-    let expiring = clients.login("demo_student_1", "password").await.unwrap();
+    // Out before the other signs in: the logout must not race a one-second sign-in.
     let leaving = clients.login("demo_student_2", "password").await.unwrap();
     clients.auth(bearer(&leaving)).logout(pb::LogoutRequest {}).await.unwrap();
+    let expiring = clients.login("demo_student_1", "password").await.unwrap();
     // The first token stops working by itself.
     eventually(Duration::from_secs(10), "the student token to expire", || {
         let mut auth = clients.auth(bearer(&expiring));
@@ -533,14 +534,10 @@ async fn a_round_whose_lease_is_lost_stops_before_committing() {
     let mut teacher = clients.demo_teacher(1).await;
     let id = finished_session(&env, &mut teacher, "Lost lease", 5).await;
 
-    let lease = sweeper.own_lease(Duration::from_millis(600)).await;
+    let (lease, key) = sweeper.own_lease_and_key(Duration::from_millis(600)).await;
     let guard = lease.guard();
-    // Another replica takes the key (as after an expiry during a pause).
-    let key = {
-        let keys: Vec<String> = env.scan_keys(&format!("{}:{{lease:forced-*", env.key_prefix)).await;
-        assert_eq!(keys.len(), 1, "{keys:?}");
-        keys.into_iter().next().unwrap()
-    };
+    // Another replica takes the key (as after an expiry during a pause); by
+    // its name, not by a scan, which a pause past 600 ms would find empty.
     let _: () = env.live.pool().set(&key, "another-replica", None, None, false).await.unwrap();
     eventually(Duration::from_secs(5), "the renewer to notice", || async { guard.check().err() }).await;
 

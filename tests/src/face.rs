@@ -40,13 +40,19 @@ struct Journal {
 }
 
 impl Standin {
-    /// Jobs become final `delay` after they are submitted.
+    /// Jobs become final `delay` after they are submitted; `slow` ones
+    /// (and `slowphoto`, `slowsubmit` answers) take 3 s.
     pub async fn start(delay: Duration) -> Self {
+        Self::start_with_slow(delay, Duration::from_secs(3)).await
+    }
+
+    /// As [`Standin::start`], with `slow` ones taking `slow`.
+    pub async fn start_with_slow(delay: Duration, slow: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let addr = listener.local_addr().expect("bound");
         let config = face_gateway_standin::Config {
             standin_delay_ms: delay.as_millis() as u64,
-            standin_slow_delay_ms: 3_000,
+            standin_slow_delay_ms: slow.as_millis() as u64,
             ..Default::default()
         };
         let stop = Shutdown::new();

@@ -26,12 +26,19 @@ impl SweeperReplica {
     /// A lease of this replica's own, on a key no other round uses: rounds
     /// run with it overlap by force, as they would after a lease was lost.
     pub async fn own_lease(&self, ttl: std::time::Duration) -> attn_store::lease::Lease {
+        self.own_lease_and_key(ttl).await.0
+    }
+
+    /// As [`Self::own_lease`], with the lease's Redis key.
+    pub async fn own_lease_and_key(&self, ttl: std::time::Duration) -> (attn_store::lease::Lease, String) {
         let deps = &self.jobs.deps;
         let key = deps.live.keys().job_lease(&format!("forced-{}", uuid::Uuid::new_v4()));
-        attn_store::lease::Lease::try_acquire(deps.live.pool(), key, format!("test-{}", self.addr), ttl)
-            .await
-            .expect("Redis answers")
-            .expect("a fresh key is free")
+        let lease =
+            attn_store::lease::Lease::try_acquire(deps.live.pool(), key.clone(), format!("test-{}", self.addr), ttl)
+                .await
+                .expect("Redis answers")
+                .expect("a fresh key is free");
+        (lease, key)
     }
 
     /// One `sweep_attendances` round outside the scheduler, under [`Self::own_lease`].
