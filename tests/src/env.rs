@@ -172,6 +172,10 @@ impl TestEnv {
         attendance.redis.redis_pool_size = 4;
         use_database(&mut attendance.database, &database_name);
         attendance.database.database_max_connections = 5;
+        // A connection is waited for far past any stall of a busy machine
+        // (the production 3 s fails a test whose machine paused as a service
+        // starts); the tests of a PostgreSQL outage set their own.
+        attendance.database.database_timeout_ms = 30_000;
         // Every test client comes from 127.0.0.1; per-address limits would trip.
         attendance.login_attempts_per_minute = 10_000;
         attendance.attend_attempts_per_minute = 10_000;

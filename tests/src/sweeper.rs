@@ -67,6 +67,8 @@ impl TestEnv {
         config.redis.redis_pool_size = 2;
         crate::env::use_database(&mut config.database, &self.database_name);
         config.database.database_max_connections = 4;
+        // As attendance-service's in the tests: past any stall.
+        config.database.database_timeout_ms = 30_000;
         config.verification_url = format!("http://{}", self.verification_addr);
         config.internal_token = Some(crate::env::TEST_INTERNAL_TOKEN.into());
         config.server.shutdown_grace_ms = 2_000;
