@@ -380,6 +380,7 @@ async fn a_hundred_students_checking_in_at_once_all_get_a_verdict_within_a_few_r
     let env = face_env(&standin, |opts| {
         opts.verification.face_timeout_ms = STALL_PROOF_TIMEOUT_MS;
         opts.attendance.verification_timeout_ms = STALL_PROOF_TIMEOUT_MS;
+        opts.attendance.redis.redis_timeout_ms = STALL_PROOF_TIMEOUT_MS;
     })
     .await;
     let sweeper = env
