@@ -166,13 +166,6 @@ pub struct RunArgs {
     /// or MALLOC_MMAP_THRESHOLD_=1048576 (repeatable; for trying fixes).
     #[arg(long = "service-env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub service_env: Vec<(String, String)>,
-    /// The metrics scenario with the roles of its two pairs swapped: the
-    /// stack's pair runs with metrics off (its attendance- and
-    /// verification-service get ATTN_*_METRICS_ADDR=off) and the second pair
-    /// with metrics on, so that whatever the stack's pair pays for serving
-    /// the rest of the bench counts against "off", not "on".
-    #[arg(long)]
-    pub metrics_swap: bool,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -218,7 +211,6 @@ pub struct Settings {
     #[serde(skip)]
     pub keep_logs: bool,
     pub service_env: Vec<(String, String)>,
-    pub metrics_swap: bool,
 }
 
 /// The campus scenario's settings (issue 11), every default resolved.
@@ -339,7 +331,6 @@ impl Settings {
             standin_url: args.standin_url,
             keep_logs: args.keep_logs,
             service_env: args.service_env,
-            metrics_swap: args.metrics_swap,
         }
     }
 

@@ -144,17 +144,19 @@ async fn scenarios(settings: &Settings, stack: &Stack, run_id: &str, log_dir: &P
     }
     if settings.runs(Scenario::Metrics) {
         println!("\nmetrics on and off ...");
-        match stack.start_unmeasured(settings, log_dir).await {
-            Ok((unmeasured, url)) => {
-                match metrics_cost::run(&bench, &unmeasured, &url).await {
-                    Ok(metrics) => report.metrics = Some(metrics),
-                    Err(err) => report.failures.push(format!("metrics: {err:#}")),
-                }
-                for proc in unmeasured {
-                    proc.stop().await;
-                }
+        let on = stack.start_pair(settings, log_dir, true).await;
+        let off = stack.start_pair(settings, log_dir, false).await;
+        match (&on, &off) {
+            (Ok(on), Ok(off)) => match metrics_cost::run(&bench, on, off).await {
+                Ok(metrics) => report.metrics = Some(metrics),
+                Err(err) => report.failures.push(format!("metrics: {err:#}")),
+            },
+            (Err(err), _) | (_, Err(err)) => report.failures.push(format!("metrics: {err:#}")),
+        }
+        for (procs, _) in [on, off].into_iter().flatten() {
+            for proc in procs {
+                proc.stop().await;
             }
-            Err(err) => report.failures.push(format!("metrics: {err:#}")),
         }
     }
     if settings.runs(Scenario::Semester) {

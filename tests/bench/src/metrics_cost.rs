@@ -1,11 +1,10 @@
 //! Issue 12: what measuring costs. The option-2 check-in storm, round by
-//! round, against the stack's attendance- and verification-service (metrics
-//! on) and against a second pair started with `ATTN_*_METRICS_ADDR=off` on
-//! the same Redis and database, so the same students, tokens and teacher
-//! serve both. Which side goes first alternates from round to round. With
-//! `--metrics-swap` the roles swap (the stack's pair off, the second on), so
-//! what the stack's pair pays for also serving the teacher's calls lands on
-//! the other side of the ratio.
+//! round, against two attendance- and verification-service pairs started
+//! for it on the stack's Redis and database, alike but for
+//! `ATTN_*_METRICS_ADDR` (on: admin listeners; off: `off`), so the same
+//! students, tokens and teacher serve both. Neither serves the teacher's
+//! calls (the stack's own pair does), so nothing but metrics differs
+//! between them. Which side goes first alternates from round to round.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -45,8 +44,6 @@ pub struct MetricsPair {
 pub struct MetricsCostReport {
     pub students: usize,
     pub concurrency: usize,
-    /// `--metrics-swap`: the stack's pair was the "off" side.
-    pub swapped: bool,
     pub runs: Vec<MetricsRun>,
     pub pairs: Vec<MetricsPair>,
     pub median_on_over_off: Option<f64>,
@@ -61,25 +58,21 @@ struct Side<'a> {
     sample: Box<dyn Fn() -> BTreeMap<&'static str, ProcSample> + 'a>,
 }
 
-pub async fn run(bench: &Bench<'_>, unmeasured: &[Proc], unmeasured_url: &str) -> anyhow::Result<MetricsCostReport> {
+/// A pair of services started for one side: its processes and attendance-service's URL.
+pub type Pair = (Vec<Proc>, String);
+
+/// `on` and `off`: the pairs with metrics on and off.
+pub async fn run(bench: &Bench<'_>, on: &Pair, off: &Pair) -> anyhow::Result<MetricsCostReport> {
     let settings = &bench.settings;
     if bench.stack.procs.is_empty() {
-        bail!("the metrics scenario starts its own second attendance-service: it cannot run with --target");
+        bail!("the metrics scenario starts attendance-services of its own: it cannot run with --target");
     }
-    let second_on = settings.metrics_swap;
-    let sides = [
-        Side { metrics_on: !second_on, channels: bench.channels.clone(), sample: Box::new(|| bench.stack.sample()) },
-        Side {
-            metrics_on: second_on,
-            channels: Arc::new(connect_many(unmeasured_url, settings.channels).await?),
-            sample: Box::new(|| unmeasured.iter().filter_map(|p| Some((p.name, p.sample().ok()?))).collect()),
-        },
-    ];
+    let sides = [side(true, on, settings.channels).await?, side(false, off, settings.channels).await?];
     let mut runs = Vec::new();
     let mut pairs = Vec::new();
     for round in 1..=settings.rounds {
         let mut throughput = [0.0; 2];
-        // Odd rounds measure the stack's pair first, even rounds the second pair.
+        // Odd rounds measure metrics on first, even rounds off first.
         let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
         for index in order {
             let run = check_in_storm(bench, round, &sides[index]).await?;
@@ -94,18 +87,24 @@ pub async fn run(bench: &Bench<'_>, unmeasured: &[Proc], unmeasured_url: &str) -
             throughput[index] = run.load.throughput;
             runs.push(run);
         }
-        let (on, off) = if second_on { (throughput[1], throughput[0]) } else { (throughput[0], throughput[1]) };
-        pairs.push(MetricsPair { round, on_over_off: on / off.max(1e-9) });
+        pairs.push(MetricsPair { round, on_over_off: throughput[0] / throughput[1].max(1e-9) });
     }
     let median_on_over_off = median(&pairs.iter().map(|p| p.on_over_off).collect::<Vec<_>>());
     Ok(MetricsCostReport {
         students: settings.students,
         concurrency: settings.concurrency,
-        swapped: second_on,
         runs,
         pairs,
         median_on_over_off,
         cost_percent: median_on_over_off.map(|ratio| (1.0 - ratio) * 100.0),
+    })
+}
+
+async fn side(metrics_on: bool, (procs, url): &Pair, channels: usize) -> anyhow::Result<Side<'_>> {
+    Ok(Side {
+        metrics_on,
+        channels: Arc::new(connect_many(url, channels).await?),
+        sample: Box::new(move || procs.iter().filter_map(|p| Some((p.name, p.sample().ok()?))).collect()),
     })
 }
 

@@ -45,9 +45,6 @@ pub struct Stack {
     pub bin_dir: PathBuf,
     /// A started stack's own database: (admin URL, name), dropped at cleanup.
     own_database: Option<(String, String)>,
-    /// `--metrics-swap`: this stack's attendance- and verification-service
-    /// run with metrics off (the metrics scenario's second pair has them on).
-    metrics_off: bool,
 }
 
 pub fn binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
@@ -102,7 +99,6 @@ impl Stack {
             procs: Vec::new(),
             bin_dir,
             own_database: Some((settings.database_url.clone(), database_name)),
-            metrics_off: settings.metrics_swap,
         };
         // From here on, a failure still cleans up what was started.
         if let Err(err) = stack.start_processes(settings, log_dir).await {
@@ -123,8 +119,8 @@ impl Stack {
             // Production rules: the services refuse to start without one.
             ("ATTN_INTERNAL_TOKEN", "attn-bench-internal-token"),
             // Admin listeners on free ports: a running stack may hold 9101-9103.
-            ("ATTN_ATTENDANCE_METRICS_ADDR", if self.metrics_off { "off" } else { "127.0.0.1:0" }),
-            ("ATTN_VERIFICATION_METRICS_ADDR", if self.metrics_off { "off" } else { "127.0.0.1:0" }),
+            ("ATTN_ATTENDANCE_METRICS_ADDR", "127.0.0.1:0"),
+            ("ATTN_VERIFICATION_METRICS_ADDR", "127.0.0.1:0"),
             ("ATTN_SWEEPER_METRICS_ADDR", "127.0.0.1:0"),
         ])
     }
@@ -145,15 +141,20 @@ impl Stack {
         attendance_env
     }
 
-    /// Starts a second verification- and attendance-service on this stack's
-    /// Redis and database, with metrics off (`ATTN_*_METRICS_ADDR=off`) or,
-    /// with `--metrics-swap`, on (the stack's own pair being off), so the
-    /// same sign-ins and sessions serve both: the `metrics` scenario's other
-    /// side. Returns the two processes and attendance-service's URL.
-    pub async fn start_unmeasured(&self, settings: &Settings, log_dir: &Path) -> anyhow::Result<(Vec<Proc>, String)> {
-        let addr = if settings.metrics_swap { "127.0.0.1:0" } else { "off" };
+    /// Starts another verification- and attendance-service on this stack's
+    /// Redis and database, with metrics on (admin listeners on free ports) or
+    /// off (`ATTN_*_METRICS_ADDR=off`), so the same sign-ins and sessions
+    /// serve it: one side of the `metrics` scenario. Returns the two
+    /// processes and attendance-service's URL.
+    pub async fn start_pair(
+        &self,
+        settings: &Settings,
+        log_dir: &Path,
+        metrics_on: bool,
+    ) -> anyhow::Result<(Vec<Proc>, String)> {
+        let addr = if metrics_on { "127.0.0.1:0" } else { "off" };
         let off = env(&[("ATTN_ATTENDANCE_METRICS_ADDR", addr), ("ATTN_VERIFICATION_METRICS_ADDR", addr)]);
-        let unmeasured_dir = log_dir.join("metrics-second-pair");
+        let unmeasured_dir = log_dir.join(if metrics_on { "metrics-on-pair" } else { "metrics-off-pair" });
         std::fs::create_dir_all(&unmeasured_dir)?;
         let mut verification_env = self.common_env();
         verification_env.extend(settings.service_env.iter().cloned());
@@ -255,7 +256,6 @@ impl Stack {
             procs: Vec::new(),
             bin_dir: settings.bin_dir.clone(),
             own_database: None,
-            metrics_off: false,
         };
         if let (Some(listen), Some(standin)) = (settings.face_proxy_listen, &settings.standin_url) {
             stack.face_proxy = Some(FaceProxy::start(listen, standin).await?);

@@ -8,6 +8,7 @@ use crate::{
     face::FaceReport,
     metrics_cost::MetricsCostReport,
     semester::{REGISTER_ROWS_TARGET, REPORT_P99_TARGET_MS, SemesterReport, TIME_ZONE, Timed, met},
+    stats::median,
     storm::{StormReport, is_attn},
     targets::{Target, Verdict},
 };
@@ -426,14 +427,9 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
 pub fn metrics(out: &mut String, metrics: &MetricsCostReport) {
     let _ = writeln!(
         out,
-        "\nMetrics on and off: option-2 check-in storm, {} students, concurrency {}; {}",
-        metrics.students,
-        metrics.concurrency,
-        if metrics.swapped {
-            "swapped: on = a second attendance- and verification-service, off = the stack's own (ATTN_*_METRICS_ADDR=off)"
-        } else {
-            "off = a second attendance- and verification-service with ATTN_*_METRICS_ADDR=off"
-        }
+        "\nMetrics on and off: option-2 check-in storm, {} students, concurrency {}; two attendance- and \
+         verification-service pairs started alike for it, off = ATTN_*_METRICS_ADDR=off",
+        metrics.students, metrics.concurrency,
     );
     let rows: Vec<Vec<String>> = metrics
         .runs
@@ -459,6 +455,12 @@ pub fn metrics(out: &mut String, metrics: &MetricsCostReport) {
         ratios.join(", "),
         metrics.median_on_over_off.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}x"))
     );
+    let cpu = |on: bool| {
+        let per_run: Vec<f64> =
+            metrics.runs.iter().filter(|run| run.metrics_on == on).map(|run| run.server_cpu_us_per_check_in).collect();
+        median(&per_run).map_or_else(|| "-".to_owned(), |us| format!("{us:.0} µs"))
+    };
+    let _ = writeln!(out, "server CPU per check-in (median of the runs): on {}, off {}", cpu(true), cpu(false));
 }
 
 pub fn semester(out: &mut String, semester: &SemesterReport) {
