@@ -17,7 +17,8 @@ use crate::{
     bench::Bench,
     clients::{authed, connect_many},
     load::{self, Failure, LoadFigures},
-    procs::{Proc, ProcSample},
+    procs::ProcSample,
+    stack::Pair,
     stats::median,
 };
 
@@ -57,9 +58,6 @@ struct Side<'a> {
     channels: Arc<Vec<Channel>>,
     sample: Box<dyn Fn() -> BTreeMap<&'static str, ProcSample> + 'a>,
 }
-
-/// A pair of services started for one side: its processes and attendance-service's URL.
-pub type Pair = (Vec<Proc>, String);
 
 /// `on` and `off`: the pairs with metrics on and off.
 pub async fn run(bench: &Bench<'_>, on: &Pair, off: &Pair) -> anyhow::Result<MetricsCostReport> {

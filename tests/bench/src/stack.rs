@@ -47,6 +47,9 @@ pub struct Stack {
     own_database: Option<(String, String)>,
 }
 
+/// Services started beside the stack: their processes and attendance-service's URL.
+pub type Pair = (Vec<Proc>, String);
+
 pub fn binary(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let path = bin_dir.join(name);
     if !path.is_file() {
@@ -146,33 +149,21 @@ impl Stack {
     /// off (`ATTN_*_METRICS_ADDR=off`), so the same sign-ins and sessions
     /// serve it: one side of the `metrics` scenario. Returns the two
     /// processes and attendance-service's URL.
-    pub async fn start_pair(
-        &self,
-        settings: &Settings,
-        log_dir: &Path,
-        metrics_on: bool,
-    ) -> anyhow::Result<(Vec<Proc>, String)> {
+    pub async fn start_pair(&self, settings: &Settings, log_dir: &Path, metrics_on: bool) -> anyhow::Result<Pair> {
         let addr = if metrics_on { "127.0.0.1:0" } else { "off" };
-        let off = env(&[("ATTN_ATTENDANCE_METRICS_ADDR", addr), ("ATTN_VERIFICATION_METRICS_ADDR", addr)]);
-        let unmeasured_dir = log_dir.join(if metrics_on { "metrics-on-pair" } else { "metrics-off-pair" });
-        std::fs::create_dir_all(&unmeasured_dir)?;
+        let metrics_env = env(&[("ATTN_ATTENDANCE_METRICS_ADDR", addr), ("ATTN_VERIFICATION_METRICS_ADDR", addr)]);
+        let pair_dir = log_dir.join(if metrics_on { "metrics-on-pair" } else { "metrics-off-pair" });
+        std::fs::create_dir_all(&pair_dir)?;
         let mut verification_env = self.common_env();
         verification_env.extend(settings.service_env.iter().cloned());
-        verification_env.extend(off.iter().cloned());
-        let (verification, verification_url) = spawn_grpc(
-            "verification-service",
-            &self.bin_dir,
-            "ATTN_VERIFICATION_ADDR",
-            verification_env,
-            &unmeasured_dir,
-        )
-        .await?;
+        verification_env.extend(metrics_env.iter().cloned());
+        let (verification, verification_url) =
+            spawn_grpc("verification-service", &self.bin_dir, "ATTN_VERIFICATION_ADDR", verification_env, &pair_dir)
+                .await?;
         let mut attendance_env = self.attendance_env(&verification_url);
         attendance_env.extend(settings.service_env.iter().cloned());
-        attendance_env.extend(off);
-        match spawn_grpc("attendance-service", &self.bin_dir, "ATTN_ATTENDANCE_ADDR", attendance_env, &unmeasured_dir)
-            .await
-        {
+        attendance_env.extend(metrics_env);
+        match spawn_grpc("attendance-service", &self.bin_dir, "ATTN_ATTENDANCE_ADDR", attendance_env, &pair_dir).await {
             Ok((attendance, url)) => Ok((vec![verification, attendance], url)),
             Err(err) => {
                 verification.stop().await;
