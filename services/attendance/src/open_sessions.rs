@@ -105,6 +105,12 @@ impl OpenSessions {
         self.index.read().expect("never poisoned").len()
     }
 
+    /// An open session in the copy, for its check-in settings (which never
+    /// change, so a copy older than a search accepts still has them right).
+    pub fn get(&self, id: Uuid) -> Option<Arc<SessionMeta>> {
+        self.index.read().expect("never poisoned").get(id).cloned()
+    }
+
     /// A session this replica just started (already in Redis).
     pub async fn opened(&self, meta: SessionMeta) {
         let _loaded = self.loaded_generations.lock().await;

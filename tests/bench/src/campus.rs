@@ -8,7 +8,12 @@
 //!
 //! - closed loop: `concurrency` calls in flight, one call at a time for
 //!   `closed_students` students (all of them find, then all attend, ...), so
-//!   each call gets its own throughput;
+//!   each call gets its own throughput. It runs in `rounds`, each measuring
+//!   every level once, ascending then descending in turn: this host's speed
+//!   drifts by a quarter from minute to minute, and a level measured once,
+//!   for a second, measures the host as much as ATTN. Latencies pool over
+//!   the rounds; the throughput ratio between levels is taken within each
+//!   round (levels measured a minute apart) and its median reported;
 //! - open loop: all S students arrive evenly over `open_secs` (a campus
 //!   morning's rate), each making its four calls in turn; latency counts
 //!   from when the student was due (see `open_loop`).
@@ -83,11 +88,14 @@ pub struct CampusSetup {
     pub issue_secs: f64,
 }
 
-/// One call's closed-loop run, or the echo's.
+/// One call's closed-loop runs at one level (pooled over the rounds), or the echo's.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRun {
     pub call: String,
+    /// Every round together: calls/s over their summed time, percentiles of all their calls.
     pub load: LoadFigures,
+    /// Each round's calls/s, in round order.
+    pub round_throughputs: Vec<f64>,
     /// Process → CPU microseconds per call (Redis: `redis-server`).
     pub cpu_us_per_call: BTreeMap<String, f64>,
     /// Redis command → calls per call.
@@ -97,9 +105,88 @@ pub struct CallRun {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClosedRun {
     pub students: usize,
+    pub rounds: usize,
     pub calls: Vec<CallRun>,
-    /// Process → peak RSS over the four calls' runs, MiB.
+    /// Process → peak RSS over the four calls' runs (highest round), MiB.
     pub peak_rss_mib: BTreeMap<String, f64>,
+}
+
+/// One call's closed-loop runs at one level, added up round by round.
+#[derive(Default)]
+struct CallRounds {
+    load: Option<Load>,
+    throughputs: Vec<f64>,
+    /// Per-call figures times the round's calls, so that dividing by all
+    /// rounds' calls weighs each round by its calls.
+    cpu_us: BTreeMap<String, f64>,
+    redis_commands: BTreeMap<String, f64>,
+    calls: f64,
+}
+
+impl CallRounds {
+    fn add(&mut self, load: Load, run: CallRun) {
+        let calls = run.load.calls as f64;
+        for (name, per_call) in run.cpu_us_per_call {
+            *self.cpu_us.entry(name).or_default() += per_call * calls;
+        }
+        for (name, per_call) in run.redis_commands_per_call {
+            *self.redis_commands.entry(name).or_default() += per_call * calls;
+        }
+        self.calls += calls;
+        self.throughputs.push(run.load.throughput);
+        match &mut self.load {
+            Some(pooled) => pooled.absorb(load),
+            None => self.load = Some(load),
+        }
+    }
+
+    fn pooled(self, call: &str) -> CallRun {
+        let per_call = |totals: BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+            totals.into_iter().map(|(name, total)| (name, total / self.calls.max(1.0))).collect()
+        };
+        CallRun {
+            call: call.to_owned(),
+            load: self.load.unwrap_or_else(Load::empty).figures(),
+            round_throughputs: self.throughputs,
+            cpu_us_per_call: per_call(self.cpu_us),
+            redis_commands_per_call: per_call(self.redis_commands),
+        }
+    }
+}
+
+/// One level's closed-loop rounds, added up.
+#[derive(Default)]
+struct LevelRounds {
+    calls: [CallRounds; CALLS.len()],
+    echo: CallRounds,
+    peak_rss_mib: BTreeMap<String, f64>,
+    rounds: usize,
+}
+
+impl LevelRounds {
+    fn add(&mut self, round: ClosedRound, echo: (Load, CallRun)) {
+        for (pooled, (load, run)) in self.calls.iter_mut().zip(round.calls) {
+            pooled.add(load, run);
+        }
+        self.echo.add(echo.0, echo.1);
+        for (name, peak) in round.peak_rss_mib {
+            let highest = self.peak_rss_mib.entry(name).or_insert(peak);
+            *highest = highest.max(peak);
+        }
+        self.rounds += 1;
+    }
+
+    fn pooled(self, students: usize) -> (ClosedRun, CallRun) {
+        let calls = CALLS.iter().zip(self.calls).map(|(call, rounds)| rounds.pooled(call)).collect();
+        let closed = ClosedRun { students, rounds: self.rounds, calls, peak_rss_mib: self.peak_rss_mib };
+        (closed, self.echo.pooled(ECHO))
+    }
+}
+
+/// One round of one level: each call's run (with its latencies) and the peaks.
+struct ClosedRound {
+    calls: Vec<(Load, CallRun)>,
+    peak_rss_mib: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +242,25 @@ impl CampusReport {
         closed.chain(open).sum()
     }
 
+    /// `call`'s closed-loop calls/s at the highest level over the lowest,
+    /// within each round: the median of the rounds, and each round's.
+    pub fn throughput_ratio(&self, call: &str) -> Option<(f64, Vec<f64>)> {
+        let (base, top) = (self.levels.first()?, self.levels.last()?);
+        if top.open_sessions <= base.open_sessions {
+            return None;
+        }
+        let rounds = |level: &LevelReport| {
+            level.closed.calls.iter().find(|c| c.call == call).map(|c| c.round_throughputs.clone())
+        };
+        let ratios: Vec<f64> = rounds(top)?
+            .iter()
+            .zip(rounds(base)?)
+            .filter(|(_, base)| *base > 0.0)
+            .map(|(top, base)| top / base)
+            .collect();
+        Some((crate::stats::median(&ratios)?, ratios))
+    }
+
     /// attendance-service's highest peak over every campus run.
     pub fn attendance_peak_rss_mib(&self) -> Option<f64> {
         self.levels
@@ -204,16 +310,24 @@ pub async fn run(bench: &Bench<'_>, echo: &Proc, echo_url: &str) -> anyhow::Resu
             settings.students
         );
     }
-    let mut closed_runs = Vec::new();
-    for (k, &level) in settings.levels.iter().enumerate() {
-        println!("  {level} open session(s), closed loop:");
-        let sessions = campus.open_sessions(level).await?;
-        let first_student = if disjoint { k * settings.closed_students } else { 0 };
-        let closed = campus.closed_loop(&sessions, first_student).await;
-        campus.close_sessions(&sessions, &mut failures).await?;
-        let echo_closed = campus.echo_closed(&echo_channels, echo).await;
-        closed_runs.push((closed, echo_closed));
+    let mut pooled: Vec<LevelRounds> = settings.levels.iter().map(|_| LevelRounds::default()).collect();
+    for round in 0..settings.rounds {
+        let mut order: Vec<usize> = (0..settings.levels.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let level = settings.levels[k];
+            println!("  round {}/{}: {level} open session(s), closed loop:", round + 1, settings.rounds);
+            let sessions = campus.open_sessions(level).await?;
+            let first_student = if disjoint { k * settings.closed_students } else { 0 };
+            let closed = campus.closed_loop(&sessions, first_student).await;
+            campus.close_sessions(&sessions, &mut failures).await?;
+            let echo_closed = campus.echo_closed(&echo_channels, echo).await;
+            pooled[k].add(closed, echo_closed);
+        }
     }
+    let closed_runs = pooled.into_iter().map(|level| level.pooled(settings.closed_students));
     let mut levels = Vec::new();
     let mut echo_open = None;
     for (&level, (closed, echo_closed)) in settings.levels.iter().zip(closed_runs) {
@@ -430,7 +544,7 @@ impl<'b, 'a> Campus<'b, 'a> {
 
     /// Each call in turn, for `closed_students` students from
     /// `first_student` on, `concurrency` at a time.
-    async fn closed_loop(&self, sessions: &Sessions, first_student: usize) -> ClosedRun {
+    async fn closed_loop(&self, sessions: &Sessions, first_student: usize) -> ClosedRound {
         let students = self.settings.closed_students;
         // A new peak-RSS window for the four runs together.
         self.bench.stack.start_window();
@@ -464,9 +578,9 @@ impl<'b, 'a> Campus<'b, 'a> {
                 run.load.p99_ms,
                 run.load.calls - run.load.ok
             );
-            calls.push(run);
+            calls.push((load, run));
         }
-        ClosedRun { students, calls, peak_rss_mib: peaks(&self.bench.stack.sample()) }
+        ClosedRound { calls, peak_rss_mib: peaks(&self.bench.stack.sample()) }
     }
 
     async fn call_run(
@@ -486,13 +600,14 @@ impl<'b, 'a> Campus<'b, 'a> {
         CallRun {
             call: call.to_owned(),
             load: load.figures(),
+            round_throughputs: Vec::new(),
             cpu_us_per_call,
             redis_commands_per_call: redis.commands_per_call,
         }
     }
 
     /// The echo service, the same shape: `closed_students` calls, `concurrency` at a time.
-    async fn echo_closed(&self, channels: &Arc<Vec<Channel>>, echo: &Proc) -> CallRun {
+    async fn echo_closed(&self, channels: &Arc<Vec<Channel>>, echo: &Proc) -> (Load, CallRun) {
         echo.reset_peak();
         let before = echo.sample().unwrap_or_default();
         let load = {
@@ -515,12 +630,14 @@ impl<'b, 'a> Campus<'b, 'a> {
         let calls = (load.ok + load.error_count()).max(1) as f64;
         let figures = load.figures();
         println!("    closed loop {ECHO:<21} {:>7.0} calls/s  p99 {:>8.2} ms", figures.throughput, figures.p99_ms);
-        CallRun {
+        let run = CallRun {
             call: ECHO.into(),
             load: figures,
+            round_throughputs: Vec::new(),
             cpu_us_per_call: BTreeMap::from([(echo.name.to_owned(), (after.cpu_secs - before.cpu_secs) * 1e6 / calls)]),
             redis_commands_per_call: BTreeMap::new(),
-        }
+        };
+        (load, run)
     }
 
     fn interval(&self) -> Duration {
@@ -749,5 +866,42 @@ fn attended(status: RecordStatus, call: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::wrong_outcome(format!("{call}: the record is {status:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One round's run of `calls` calls in `secs`, at `cpu_us` per call.
+    fn round(calls: u64, secs: u64, cpu_us: f64) -> (Load, CallRun) {
+        let mut load = Load::empty();
+        for _ in 0..calls {
+            load.record(Duration::from_millis(2), Ok(()));
+        }
+        load.elapsed = Duration::from_secs(secs);
+        let run = CallRun {
+            call: ATTEND.into(),
+            load: load.figures(),
+            round_throughputs: Vec::new(),
+            cpu_us_per_call: BTreeMap::from([("attendance-service".to_owned(), cpu_us)]),
+            redis_commands_per_call: BTreeMap::from([("evalsha".to_owned(), 1.0)]),
+        };
+        (load, run)
+    }
+
+    #[test]
+    fn rounds_pool_by_calls_and_keep_each_rounds_throughput() {
+        let mut rounds = CallRounds::default();
+        let (load, run) = round(100, 1, 100.0);
+        rounds.add(load, run);
+        let (load, run) = round(300, 2, 200.0);
+        rounds.add(load, run);
+        let pooled = rounds.pooled(ATTEND);
+        assert_eq!(pooled.round_throughputs, [100.0, 150.0]);
+        assert_eq!(pooled.load.calls, 400);
+        assert!((pooled.load.throughput - 400.0 / 3.0).abs() < 1e-9, "calls over the rounds' summed time");
+        assert_eq!(pooled.cpu_us_per_call.get("attendance-service"), Some(&175.0), "weighted by calls");
+        assert_eq!(pooled.redis_commands_per_call.get("evalsha"), Some(&1.0));
     }
 }

@@ -89,6 +89,12 @@ pub struct RunArgs {
     /// Campus: students per closed-loop run; each makes each call once [default: 5000; quick 400].
     #[arg(long)]
     pub campus_closed_students: Option<usize>,
+    /// Campus: closed-loop rounds; each round measures every level once,
+    /// ascending in even rounds and descending in odd ones, so a host that
+    /// speeds up or slows down during the run weighs on every level alike
+    /// [default: 4; quick 2].
+    #[arg(long)]
+    pub campus_rounds: Option<usize>,
     /// Campus: the open loop's morning, in seconds: every student arrives,
     /// evenly spread, within it [default: 60; quick 5].
     #[arg(long)]
@@ -220,6 +226,8 @@ pub struct CampusSettings {
     pub students: usize,
     pub connections: usize,
     pub closed_students: usize,
+    /// Closed-loop rounds over every level (see `--campus-rounds`).
+    pub rounds: usize,
     pub open_secs: f64,
     /// Open-session counts measured at, ascending, each at most `teachers`.
     pub levels: Vec<usize>,
@@ -243,6 +251,7 @@ impl CampusSettings {
             students,
             connections: args.campus_connections.max(1),
             closed_students: pick(args.campus_closed_students, 5_000, 400).clamp(1, students),
+            rounds: pick(args.campus_rounds, 4, 2).max(1),
             open_secs: args.campus_open_secs.unwrap_or(if args.quick { 5.0 } else { 60.0 }).max(0.1),
             levels,
             security_option: args.campus_option,

@@ -92,6 +92,20 @@ impl Load {
         }
     }
 
+    /// Adds another run of the same call: counts and latencies add up, and
+    /// so do the elapsed times (so throughput is over both runs' time).
+    pub fn absorb(&mut self, other: Load) {
+        self.ok += other.ok;
+        for (code, count) in other.errors {
+            *self.errors.entry(code).or_default() += count;
+        }
+        for (code, example) in other.error_examples {
+            self.error_examples.entry(code).or_insert(example);
+        }
+        self.elapsed += other.elapsed;
+        self.latency_us.add(other.latency_us).expect("histograms with the same bounds add");
+    }
+
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -207,5 +221,22 @@ mod tests {
         assert_eq!(load.errors.get("Unavailable"), Some(&10));
         assert_eq!(load.latency_us.len(), 100);
         assert_eq!(load.error_examples.get("Unavailable").map(String::as_str), Some("down"));
+    }
+
+    #[test]
+    fn absorbed_runs_add_their_calls_errors_time_and_latencies() {
+        let mut first = Load::empty();
+        first.record(Duration::from_millis(1), Ok(()));
+        first.elapsed = Duration::from_secs(1);
+        let mut second = Load::empty();
+        second.record(Duration::from_millis(3), Ok(()));
+        second.record(Duration::from_millis(5), Err(Status::unavailable("down").into()));
+        second.elapsed = Duration::from_secs(3);
+        first.absorb(second);
+        let figures = first.figures();
+        assert_eq!((figures.calls, figures.ok), (3, 2));
+        assert_eq!(figures.errors.get("Unavailable"), Some(&1));
+        assert!((figures.throughput - 0.5).abs() < 1e-9, "2 ok calls over 4 s");
+        assert!((figures.max_ms - 5.0).abs() < 0.01);
     }
 }

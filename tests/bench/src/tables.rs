@@ -270,10 +270,11 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
     let get = |cpu: &std::collections::BTreeMap<String, f64>, name: &str| cpu.get(name).copied().unwrap_or(0.0);
 
     let closed_students = campus.levels.first().map_or(0, |l| l.closed.students);
+    let rounds = campus.levels.first().map_or(0, |l| l.closed.rounds);
     let _ = writeln!(
         out,
-        "\nClosed loop: {closed_students} students make each call in turn, {} in flight over {} connections; \
-         echo = bare tonic service, same load",
+        "\nClosed loop: {closed_students} students make each call in turn, {} in flight over {} connections, in \
+         {rounds} rounds over the levels (figures pool every round); echo = bare tonic service, same load",
         campus.concurrency, s.connections
     );
     let mut rows = Vec::new();
@@ -323,7 +324,7 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
     let _ = writeln!(
         out,
         "(server CPU: attendance + verification + sweeper, or the echo process; Redis: its own CPU; peak RSS over the \
-         four calls' runs)"
+         four calls' runs, highest round)"
     );
     if let Some(top) = campus.levels.last() {
         let _ = writeln!(out, "Redis commands per call at {} open sessions:", top.open_sessions);
@@ -337,22 +338,17 @@ pub fn campus(out: &mut String, campus: &CampusReport) {
     if let (Some(first), Some(top)) = (campus.levels.first(), campus.levels.last())
         && top.open_sessions > first.open_sessions
     {
-        let ratios: Vec<String> = top
-            .closed
-            .calls
-            .iter()
-            .map(|run| {
-                let base = first.closed.calls.iter().find(|c| c.call == run.call).map_or(0.0, |c| c.load.throughput);
-                format!("{} {:.2}x", run.call, run.load.throughput / base.max(1e-9))
-            })
-            .collect();
         let _ = writeln!(
             out,
-            "Throughput at {} open sessions / at {}: {}",
-            top.open_sessions,
-            first.open_sessions,
-            ratios.join(", ")
+            "Throughput at {} open sessions / at {}, within each round (median first):",
+            top.open_sessions, first.open_sessions
         );
+        for call in crate::campus::CALLS {
+            if let Some((median, rounds)) = campus.throughput_ratio(call) {
+                let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.2}x")).collect();
+                let _ = writeln!(out, "  {call:<21} {median:.2}x  (rounds: {})", rounds.join(", "));
+            }
+        }
     }
 
     let _ = writeln!(

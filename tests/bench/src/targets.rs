@@ -132,21 +132,16 @@ fn semester(semester: Option<&SemesterReport>, settings: &crate::cli::SemesterSe
 /// Issue 11: the campus morning.
 fn campus(campus: Option<&CampusReport>, settings: &crate::cli::CampusSettings) -> Vec<Target> {
     let levels = campus.map(|c| c.levels.as_slice()).unwrap_or_default();
-    let (first, top) = (levels.first(), levels.last());
     let top_level = settings.levels.last().copied().unwrap_or(1);
     let base_level = settings.levels.first().copied().unwrap_or(1);
     let mut targets = Vec::new();
     if top_level > base_level {
         for call in CALLS {
-            let throughput = |level: Option<&crate::campus::LevelReport>| {
-                level.and_then(|l| l.closed.calls.iter().find(|c| c.call == call)).map(|c| c.load.throughput)
-            };
-            let ratio = match (throughput(top), throughput(first)) {
-                (Some(top), Some(base)) if base > 0.0 => Some(top / base),
-                _ => None,
-            };
+            let ratio = campus.and_then(|c| c.throughput_ratio(call)).map(|(median, _)| median);
             targets.push(target(
-                &format!("campus {call}: closed-loop calls/s at {top_level} / at {base_level} open sessions"),
+                &format!(
+                    "campus {call}: closed-loop calls/s at {top_level} / at {base_level} open sessions (median of rounds)"
+                ),
                 0.8,
                 "x",
                 Goal::AtLeast,

@@ -2,14 +2,20 @@
 //!
 //! Round trips per check-in, after the auth layer's token check (none when
 //! this replica has the sign-in cached, else one read):
-//! - option 1: one Redis script (the session's settings are cached per
-//!   replica after the first check-in, so no read is needed);
+//! - option 1: one Redis script (the session's settings come from this
+//!   replica's copy of the open sessions, then its cache, so no read is
+//!   needed);
 //! - option 2: one call to verification-service, then the same script;
 //! - option 3: the network call, one call to submit the face check and one
 //!   queue write (see `face.rs`);
-//! - a replica's first check-in to a session, and every option-3 check-in,
-//!   add one pipelined read (settings, existing record, earlier answer) so
-//!   that duplicates are refused before any slow check runs.
+//! - every option-3 check-in adds one pipelined read (settings, existing
+//!   record, earlier answer) so that duplicates are refused before the
+//!   face check runs; so does a replica's first check-in to a session its
+//!   copy of the open sessions does not hold yet (started on another
+//!   replica since the last refresh) or that asks for the rotating code
+//!   (whose secret only Redis holds). At the top of the hour a replica
+//!   sees a thousand sessions' first check-ins, so the copy saves a
+//!   thousand round trips.
 //!
 //! - a session asking for the rotating check-in code: the code is checked
 //!   here against the cached settings (the secret comes with the read above,
@@ -29,10 +35,15 @@
 
 use std::net::IpAddr;
 
-use attn_domain::{FailCode, Record, SessionMeta, check_in_code, selfie::check_selfie, validate};
+use attn_domain::{
+    FailCode, Record, SessionMeta,
+    check_in_code::{self, CodeSecret},
+    selfie::check_selfie,
+    validate,
+};
 use attn_proto::v1 as pb;
 use attn_runtime::{ApiError, ApiResult, Caller, Reason};
-use attn_store::live::{AttendOutcome, Precheck, request_key};
+use attn_store::live::{AttendOutcome, request_key};
 use uuid::Uuid;
 
 use super::face;
@@ -55,7 +66,14 @@ pub async fn attend(
     ctx.limits.check_attend_here(student)?;
     let request_key = request_id.as_deref().map(|rid| request_key(student, rid));
 
-    let settings = match ctx.check_in_settings.get(&id) {
+    let known = ctx.check_in_settings.get(&id).or_else(|| {
+        // A session asking for the code needs its secret: the read below.
+        let meta = ctx.open_sessions.get(id).filter(|meta| meta.check_in_code_period_secs.is_none())?;
+        let settings = settings_of(&meta, None).ok()?;
+        ctx.check_in_settings.insert(id, settings.clone());
+        Some(settings)
+    });
+    let settings = match known {
         Some(settings) if !settings.security_option.checks_face() => settings,
         _ => {
             // First check-in here, or a face check worth refusing early.
@@ -69,7 +87,7 @@ pub async fn attend(
             if let Some(conflict) = precheck.record.as_ref().and_then(Record::attend_conflict) {
                 return Err(conflict.into());
             }
-            let settings = settings_of(&precheck)?;
+            let settings = settings_of(&precheck.meta, precheck.code_secret.clone())?;
             if let Some(course) = &settings.enrolled_only
                 && !precheck.enrolled
             {
@@ -136,9 +154,10 @@ pub async fn attend(
     }
 }
 
-fn settings_of(precheck: &Precheck) -> ApiResult<CheckInSettings> {
-    let meta = &precheck.meta;
-    let check_in_code = match (meta.check_in_code_period_secs, precheck.code_secret.clone()) {
+/// A session's check-in settings; fails when it asks for the rotating code
+/// and `code_secret` is missing.
+fn settings_of(meta: &SessionMeta, code_secret: Option<CodeSecret>) -> ApiResult<CheckInSettings> {
+    let check_in_code = match (meta.check_in_code_period_secs, code_secret) {
         (Some(period_secs), Some(secret)) => Some(check_in_code::CheckInCode { secret, period_secs }),
         (None, _) => None,
         // Fail closed: a lost secret never opens a session that asks for a code.
