@@ -67,9 +67,7 @@ pub async fn attend(
     let request_key = request_id.as_deref().map(|rid| request_key(student, rid));
 
     let known = ctx.check_in_settings.get(&id).or_else(|| {
-        // A session asking for the code needs its secret: the read below.
-        let meta = ctx.open_sessions.get(id).filter(|meta| meta.check_in_code_period_secs.is_none())?;
-        let settings = settings_of(&meta, None).ok()?;
+        let settings = settings_from_copy(&*ctx.open_sessions.get(id)?)?;
         ctx.check_in_settings.insert(id, settings.clone());
         Some(settings)
     });
@@ -154,6 +152,16 @@ pub async fn attend(
     }
 }
 
+/// A session's check-in settings from this replica's copy of the open
+/// sessions, without a read; `None` when it asks for the rotating code,
+/// whose secret only Redis holds.
+fn settings_from_copy(meta: &SessionMeta) -> Option<CheckInSettings> {
+    if meta.check_in_code_period_secs.is_some() {
+        return None;
+    }
+    settings_of(meta, None).ok()
+}
+
 /// A session's check-in settings; fails when it asks for the rotating code
 /// and `code_secret` is missing.
 fn settings_of(meta: &SessionMeta, code_secret: Option<CodeSecret>) -> ApiResult<CheckInSettings> {
@@ -206,5 +214,52 @@ async fn not_live(ctx: &Context, id: Uuid) -> ApiError {
             ApiError::new(Reason::SessionNotFound, format!("no attendance session {id}")).with("attendance_id", id)
         }
         Err(err) => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use attn_domain::SecurityOption;
+
+    use super::*;
+
+    fn meta() -> SessionMeta {
+        SessionMeta {
+            attendance_id: Uuid::now_v7(),
+            lesson_name: "Algorithms".into(),
+            teacher_school_number: "t1".into(),
+            teacher_full_name: "Ada Teacher".into(),
+            start_ms: 0,
+            end_ms: 3_600_000,
+            security_option: SecurityOption::Network,
+            networks: vec!["10.0.0.0/8".parse().unwrap()],
+            is_deleted: false,
+            deletion_reason: None,
+            deletion_time_ms: None,
+            check_in_code_period_secs: None,
+            course_code: Some("CS101".into()),
+            allow_walk_ins: false,
+            time_zone: None,
+        }
+    }
+
+    #[test]
+    fn the_copy_gives_the_option_the_networks_and_the_enrolment_rule() {
+        let settings = settings_from_copy(&meta()).expect("no code asked for");
+        assert_eq!(settings.security_option, SecurityOption::Network);
+        assert_eq!(&*settings.networks, ["10.0.0.0/8".to_owned()]);
+        assert_eq!(settings.enrolled_only.as_deref(), Some("CS101"));
+        assert!(settings.check_in_code.is_none());
+        let walk_ins = SessionMeta { allow_walk_ins: true, ..meta() };
+        assert!(settings_from_copy(&walk_ins).unwrap().enrolled_only.is_none());
+    }
+
+    #[test]
+    fn a_session_asking_for_the_code_is_never_taken_from_the_copy() {
+        // Without its secret the code could not be checked: the check-in
+        // must read the session instead of running without the code.
+        let coded = SessionMeta { check_in_code_period_secs: Some(30), ..meta() };
+        assert!(settings_from_copy(&coded).is_none());
+        assert!(settings_of(&coded, None).is_err(), "and a lost secret fails closed");
     }
 }
