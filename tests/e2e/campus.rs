@@ -162,7 +162,9 @@ async fn a_session_started_on_one_replica_is_found_on_another_and_leaves_it_when
 }
 
 /// What a student's calls cost Redis, counted by Redis itself, is the same
-/// with one session open as with 300: nothing reads the open sessions.
+/// with one session open as with 300: nothing reads the open sessions. And
+/// the session's first check-in costs what every later one does: its
+/// settings come from the replica's copy of the open sessions, not a read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_students_calls_cost_redis_the_same_with_one_or_three_hundred_sessions_open() {
     // A Redis of its own, so that only this test's commands are counted.
@@ -206,20 +208,27 @@ async fn a_students_calls_cost_redis_the_same_with_one_or_three_hundred_sessions
         let mine = student.list_my_attendance(ListMyAttendanceRequest::default()).await.unwrap().into_inner();
         assert_eq!(mine.entries.len(), 1);
         let after_list = commands(&live).await;
+        let mut classmate = clients.demo_student(round + 2).await;
+        search(&mut classmate, &lesson, "", 0, "").await.unwrap();
+        let before_second = commands(&live).await;
+        attend(&mut classmate, &session.attendance_id, &format!("r{round}")).await.unwrap();
+        let after_second = commands(&live).await;
         // Each `commands` call is itself one INFO.
         let cost = [
             after_search - before - 1,
             after_attend - after_search - 1,
             after_record - after_attend - 1,
             after_list - after_record - 1,
+            after_second - before_second - 1,
         ];
         println!(
-            "open sessions: {}; Redis commands for search, attend, get record, list mine: {cost:?}",
+            "open sessions: {}; Redis commands for search, attend, get record, list mine, a second attend: {cost:?}",
             open_before + 1
         );
         costs.push(cost);
     }
     assert_eq!(costs[0][0], 0, "a search never reaches Redis");
+    assert_eq!(costs[0][1], costs[0][4], "the session's first check-in costs what the second does: {costs:?}");
     assert_eq!(costs[0], costs[1], "the same cost with 1 and 300 sessions open");
 }
 
