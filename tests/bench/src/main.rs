@@ -66,6 +66,10 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&log_dir)?;
     println!("attn-bench run {run_id}; service logs in {}", log_dir.display());
 
+    // `kill <pid>` must stop the services too, as Ctrl-C does: handled
+    // from here on, the stack is cleaned up below (a SIGTERM during the
+    // start is answered once it is up).
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut stack = match Stack::start(&settings, &run_id, &log_dir).await {
         Ok(stack) => stack,
         Err(err) => {
@@ -76,6 +80,7 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let outcome = tokio::select! {
         outcome = scenarios(&settings, &stack, &run_id, &log_dir) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        _ = terminate.recv() => Err(anyhow::anyhow!("terminated (SIGTERM)")),
     };
     stack.cleanup().await;
     let report = match outcome {
