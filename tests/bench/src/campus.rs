@@ -114,13 +114,12 @@ pub struct ClosedRun {
 /// One call's closed-loop runs at one level, added up round by round.
 #[derive(Default)]
 struct CallRounds {
-    load: Option<Load>,
+    load: Load,
     throughputs: Vec<f64>,
     /// Per-call figures times the round's calls, so that dividing by all
     /// rounds' calls weighs each round by its calls.
     cpu_us: BTreeMap<String, f64>,
     redis_commands: BTreeMap<String, f64>,
-    calls: f64,
 }
 
 impl CallRounds {
@@ -132,21 +131,19 @@ impl CallRounds {
         for (name, per_call) in run.redis_commands_per_call {
             *self.redis_commands.entry(name).or_default() += per_call * calls;
         }
-        self.calls += calls;
         self.throughputs.push(run.load.throughput);
-        match &mut self.load {
-            Some(pooled) => pooled.absorb(load),
-            None => self.load = Some(load),
-        }
+        self.load.absorb(load);
     }
 
     fn pooled(self, call: &str) -> CallRun {
+        let load = self.load.figures();
+        let calls = load.calls.max(1) as f64;
         let per_call = |totals: BTreeMap<String, f64>| -> BTreeMap<String, f64> {
-            totals.into_iter().map(|(name, total)| (name, total / self.calls.max(1.0))).collect()
+            totals.into_iter().map(|(name, total)| (name, total / calls)).collect()
         };
         CallRun {
             call: call.to_owned(),
-            load: self.load.unwrap_or_else(Load::empty).figures(),
+            load,
             round_throughputs: self.throughputs,
             cpu_us_per_call: per_call(self.cpu_us),
             redis_commands_per_call: per_call(self.redis_commands),

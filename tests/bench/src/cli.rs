@@ -90,7 +90,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub campus_closed_students: Option<usize>,
     /// Campus: closed-loop rounds; each round measures every level once,
-    /// ascending in even rounds and descending in odd ones, so a host that
+    /// ascending in the first round, descending in the second, and so on, so a host that
     /// speeds up or slows down during the run weighs on every level alike
     /// [default: 4; quick 2].
     #[arg(long)]

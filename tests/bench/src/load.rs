@@ -69,6 +69,12 @@ pub struct LoadFigures {
     pub max_ms: f64,
 }
 
+impl Default for Load {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 impl Load {
     pub fn empty() -> Self {
         Self {
